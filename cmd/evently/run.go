@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/evently/evently/internal/app"
+	"github.com/evently/evently/internal/config"
+	"github.com/evently/evently/internal/logging"
+	"github.com/evently/evently/internal/postgres"
+)
+
+const usage = `usage: evently [command]
+
+commands:
+  serve                     run the API, worker and scheduler (default)
+  migrate up|down|status    apply, roll back one, or list schema migrations
+  help                      show this text
+
+Configuration comes from the environment; see README.md.
+`
+
+// run is the whole program: main only adds signals and the exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "serve", "migrate":
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	logger := logging.New(stderr, cfg.LogLevel, cfg.LogFormat)
+
+	switch cmd {
+	case "migrate":
+		return migrate(ctx, cfg, args, stdout)
+	default:
+		return serve(ctx, cfg, logger)
+	}
+}
+
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	logger.Info("starting evently", "config", cfg)
+	if cfg.JWTSecretGenerated {
+		logger.Warn("EVENTLY_JWT_SECRET is unset: using a random secret, so tokens stop working when this process exits and are not accepted by other replicas")
+	}
+	a, err := app.New(ctx, cfg, logger, app.Options{})
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+func migrate(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("usage: evently migrate up|down|status")
+	}
+	if err := postgres.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	m, err := postgres.NewMigrator(pool, logging.Discard())
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	switch args[0] {
+	case "up":
+		n, err := m.Up(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "applied %d migration(s)\n", n)
+		return nil
+	case "down":
+		return m.Down(ctx)
+	case "status":
+		return m.Status(ctx, stdout)
+	default:
+		return fmt.Errorf("unknown migrate command %q: want up, down or status", args[0])
+	}
+}

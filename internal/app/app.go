@@ -1,0 +1,211 @@
+// Package app assembles one Evently process: configuration → pools →
+// services → the HTTP API, the asynq worker and the cron scheduler, and owns
+// their start and orderly shutdown.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	goredis "github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/evently/evently/api"
+	"github.com/evently/evently/internal/config"
+	"github.com/evently/evently/internal/httpapi"
+	"github.com/evently/evently/internal/postgres"
+	"github.com/evently/evently/internal/redis"
+	"github.com/evently/evently/internal/worker"
+)
+
+// Options adjust an App beyond its Config.
+type Options struct {
+	// Listener, when set, is served instead of listening on cfg.Port.
+	Listener net.Listener
+	// WrapHandler, when set, wraps the API handler (for instrumentation).
+	WrapHandler func(http.Handler) http.Handler
+}
+
+// App is one running Evently process.
+type App struct {
+	cfg       config.Config
+	logger    *slog.Logger
+	pool      *pgxpool.Pool
+	rdb       *goredis.Client
+	queue     *asynq.Client
+	worker    *worker.Server
+	scheduler *worker.Scheduler
+	http      *http.Server
+	listener  net.Listener
+}
+
+// New connects to Postgres (creating the database and applying migrations
+// as configured) and Redis, and builds every component. Nothing runs until
+// Run.
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Options) (_ *App, err error) {
+	a := &App{cfg: cfg, logger: logger}
+	defer func() {
+		if err != nil {
+			a.closePools()
+		}
+	}()
+
+	if err := postgres.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	if a.pool, err = postgres.Open(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	if cfg.AutoMigrate {
+		if err := migrateUp(ctx, a.pool, logger); err != nil {
+			return nil, err
+		}
+	}
+	if a.rdb, err = redis.Open(ctx, cfg.RedisURL); err != nil {
+		return nil, err
+	}
+	a.queue = asynq.NewClientFromRedisClient(a.rdb)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		postgres.NewPoolCollector(a.pool),
+		worker.NewQueueCollector(asynq.NewInspectorFromRedisClient(a.rdb)),
+	)
+
+	a.worker = worker.NewServer(a.rdb, worker.ServerConfig{ShutdownTimeout: cfg.ShutdownTimeout}, logger)
+	a.worker.Handle(worker.TypeCleanup, worker.CleanupHandler(worker.CleanerFunc(func(context.Context) error {
+		// Nothing to clean until bookings exist.
+		return nil
+	})))
+	a.scheduler = worker.NewScheduler(a.queue, logger)
+	if err := a.scheduler.Every(cfg.CleanupSchedule, worker.TypeCleanup, worker.QueueCleanup, nil); err != nil {
+		return nil, err
+	}
+
+	apiServer, err := httpapi.New(httpapi.Options{
+		Logger: logger,
+		Checks: []httpapi.Check{
+			{Name: "postgres", Ping: a.pool.Ping},
+			{Name: "redis", Ping: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }},
+		},
+		Registry:    reg,
+		Spec:        api.Spec,
+		CORSOrigins: cfg.CORSOrigins,
+	})
+	if err != nil {
+		return nil, err
+	}
+	handler := apiServer.Handler()
+	if opts.WrapHandler != nil {
+		handler = opts.WrapHandler(handler)
+	}
+	a.http = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	a.listener = opts.Listener
+	if a.listener == nil {
+		if a.listener, err = net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)); err != nil {
+			return nil, fmt.Errorf("listen on PORT %d: %w", cfg.Port, err)
+		}
+	}
+	return a, nil
+}
+
+// Addr is the address the API listens on.
+func (a *App) Addr() net.Addr { return a.listener.Addr() }
+
+// Run starts the worker, the scheduler and the HTTP server, and blocks
+// until ctx is cancelled or one of them fails. It then shuts down in order
+// (HTTP → scheduler → worker → pools) within cfg.ShutdownTimeout and
+// returns nil after a clean shutdown.
+func (a *App) Run(ctx context.Context) error {
+	if err := a.worker.Start(ctx); err != nil {
+		a.closePools()
+		return err
+	}
+	if err := a.scheduler.Start(ctx); err != nil {
+		a.closePools()
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		a.logger.Info("http server listening", "addr", a.listener.Addr().String())
+		if err := a.http.Serve(a.listener); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		return a.shutdown()
+	})
+	return g.Wait()
+}
+
+func (a *App) shutdown() error {
+	a.logger.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if err := a.http.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	if err := a.scheduler.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := a.worker.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	a.closePools()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	a.logger.Info("shutdown complete")
+	return nil
+}
+
+func (a *App) closePools() {
+	if a.queue != nil {
+		_ = a.queue.Close()
+	}
+	if a.rdb != nil {
+		_ = a.rdb.Close()
+	}
+	if a.pool != nil {
+		a.pool.Close()
+	}
+}
+
+func migrateUp(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
+	m, err := postgres.NewMigrator(pool, logger)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	n, err := m.Up(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		logger.Info("applied migrations", "count", n)
+	}
+	return nil
+}

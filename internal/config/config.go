@@ -1,0 +1,280 @@
+// Package config loads Evently's configuration from the environment. Nothing
+// else in the program reads environment variables.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/evently/evently/internal/schedule"
+)
+
+// Config is the whole runtime configuration of one evently process.
+type Config struct {
+	DatabaseURL string
+	RedisURL    string
+	Port        int
+
+	JWTSecret []byte
+	// JWTSecretGenerated reports that EVENTLY_JWT_SECRET was unset and a
+	// random per-process secret is in use (tokens die with the process).
+	JWTSecretGenerated bool
+
+	AdminEmail    string
+	AdminPassword string
+
+	HoldTTL          time.Duration
+	WaitlistOfferTTL time.Duration
+	CleanupSchedule  string
+
+	WebhookURL    string
+	WebhookSecret string
+
+	AutoMigrate       bool
+	AuthRatePerMinute int
+	// TrustedIPHeader names the header (e.g. X-Forwarded-For) that a trusted
+	// reverse proxy sets to the client address. Empty: use the peer address.
+	TrustedIPHeader string
+	CORSOrigins     []string
+
+	ShutdownTimeout time.Duration
+	LogLevel        slog.Level
+	LogFormat       string
+}
+
+// Defaults that work on a developer machine with local services.
+const (
+	DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/evently?sslmode=disable"
+	DefaultRedisURL    = "redis://127.0.0.1:6379/0"
+)
+
+// Load reads the configuration through getenv. Every invalid value is
+// reported, each naming its variable.
+func Load(getenv func(string) string) (Config, error) {
+	p := parser{getenv: getenv}
+	c := Config{
+		DatabaseURL:       p.url("DATABASE_URL", DefaultDatabaseURL, "postgres", "postgresql"),
+		RedisURL:          p.url("REDIS_URL", DefaultRedisURL, "redis", "rediss"),
+		Port:              p.port("PORT", 8080),
+		AdminEmail:        strings.TrimSpace(getenv("EVENTLY_ADMIN_EMAIL")),
+		AdminPassword:     getenv("EVENTLY_ADMIN_PASSWORD"),
+		HoldTTL:           p.duration("EVENTLY_HOLD_TTL", 10*time.Minute),
+		WaitlistOfferTTL:  p.duration("EVENTLY_WAITLIST_OFFER_TTL", 15*time.Minute),
+		CleanupSchedule:   p.schedule("EVENTLY_CLEANUP_SCHEDULE", "@every 2m"),
+		WebhookURL:        p.url("EVENTLY_WEBHOOK_URL", "", "http", "https"),
+		WebhookSecret:     getenv("EVENTLY_WEBHOOK_SECRET"),
+		AutoMigrate:       p.boolean("EVENTLY_AUTO_MIGRATE", true),
+		AuthRatePerMinute: p.nonNegativeInt("EVENTLY_AUTH_RATE_PER_MINUTE", 30),
+		TrustedIPHeader:   strings.TrimSpace(getenv("EVENTLY_TRUSTED_IP_HEADER")),
+		CORSOrigins:       p.list("EVENTLY_CORS_ORIGINS"),
+		ShutdownTimeout:   p.duration("EVENTLY_SHUTDOWN_TIMEOUT", 8*time.Second),
+		LogLevel:          p.logLevel("EVENTLY_LOG_LEVEL", slog.LevelInfo),
+		LogFormat:         p.oneOf("EVENTLY_LOG_FORMAT", "json", "json", "text"),
+	}
+
+	secret := getenv("EVENTLY_JWT_SECRET")
+	switch {
+	case secret == "":
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			p.fail("EVENTLY_JWT_SECRET", "cannot generate a random secret: %v", err)
+		}
+		c.JWTSecret = []byte(hex.EncodeToString(b))
+		c.JWTSecretGenerated = true
+	case len(secret) < 32:
+		p.fail("EVENTLY_JWT_SECRET", "must be at least 32 characters")
+	default:
+		c.JWTSecret = []byte(secret)
+	}
+	if (c.AdminEmail == "") != (c.AdminPassword == "") {
+		p.fail("EVENTLY_ADMIN_EMAIL", "EVENTLY_ADMIN_EMAIL and EVENTLY_ADMIN_PASSWORD must be set together")
+	}
+	if c.WebhookURL != "" && c.WebhookSecret == "" {
+		p.fail("EVENTLY_WEBHOOK_SECRET", "required when EVENTLY_WEBHOOK_URL is set")
+	}
+	if len(p.errs) > 0 {
+		return Config{}, errors.Join(p.errs...)
+	}
+	return c, nil
+}
+
+// LogValue lists the configuration with every secret redacted, so that the
+// whole Config can be logged at start-up.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("database_url", RedactURL(c.DatabaseURL)),
+		slog.String("redis_url", RedactURL(c.RedisURL)),
+		slog.Int("port", c.Port),
+		slog.Bool("jwt_secret_generated", c.JWTSecretGenerated),
+		slog.String("admin_email", c.AdminEmail),
+		slog.Duration("hold_ttl", c.HoldTTL),
+		slog.Duration("waitlist_offer_ttl", c.WaitlistOfferTTL),
+		slog.String("cleanup_schedule", c.CleanupSchedule),
+		slog.String("webhook_url", RedactURL(c.WebhookURL)),
+		slog.Bool("auto_migrate", c.AutoMigrate),
+		slog.Int("auth_rate_per_minute", c.AuthRatePerMinute),
+		slog.String("trusted_ip_header", c.TrustedIPHeader),
+		slog.Any("cors_origins", c.CORSOrigins),
+		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+		slog.String("log_level", c.LogLevel.String()),
+		slog.String("log_format", c.LogFormat),
+	)
+}
+
+// RedactURL hides the password and any secret-looking query values of a URL.
+func RedactURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable)"
+	}
+	return u.Redacted()
+}
+
+type parser struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (p *parser) fail(name, format string, args ...any) {
+	p.errs = append(p.errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+}
+
+func (p *parser) lookup(name string) (string, bool) {
+	v := strings.TrimSpace(p.getenv(name))
+	return v, v != ""
+}
+
+func (p *parser) url(name, def string, schemes ...string) string {
+	v, ok := p.lookup(name)
+	if !ok {
+		return def
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		// The parse error quotes the URL, which may hold a password.
+		p.fail(name, "not a valid URL")
+		return def
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			return v
+		}
+	}
+	p.fail(name, "scheme must be one of %s", strings.Join(schemes, ", "))
+	return def
+}
+
+func (p *parser) port(name string, def int) int {
+	v, ok := p.lookup(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 65535 {
+		p.fail(name, "%q is not a TCP port (0-65535)", v)
+		return def
+	}
+	return n
+}
+
+func (p *parser) duration(name string, def time.Duration) time.Duration {
+	v, ok := p.lookup(name)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		p.fail(name, "%q is not a positive Go duration such as 90s or 10m", v)
+		return def
+	}
+	return d
+}
+
+func (p *parser) schedule(name, def string) string {
+	v, ok := p.lookup(name)
+	if !ok {
+		return def
+	}
+	if _, err := schedule.Parse(v); err != nil {
+		p.fail(name, "%q: %v", v, err)
+		return def
+	}
+	return v
+}
+
+func (p *parser) boolean(name string, def bool) bool {
+	v, ok := p.lookup(name)
+	if !ok {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(name, "%q is not a boolean (true or false)", v)
+		return def
+	}
+	return b
+}
+
+func (p *parser) nonNegativeInt(name string, def int) int {
+	v, ok := p.lookup(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		p.fail(name, "%q is not a non-negative integer", v)
+		return def
+	}
+	return n
+}
+
+func (p *parser) list(name string) []string {
+	v, ok := p.lookup(name)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (p *parser) logLevel(name string, def slog.Level) slog.Level {
+	v, ok := p.lookup(name)
+	if !ok {
+		return def
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		p.fail(name, "%q is not a log level (debug, info, warn, error)", v)
+		return def
+	}
+	return l
+}
+
+func (p *parser) oneOf(name, def string, allowed ...string) string {
+	v, ok := p.lookup(name)
+	if !ok {
+		return def
+	}
+	for _, a := range allowed {
+		if strings.EqualFold(v, a) {
+			return a
+		}
+	}
+	p.fail(name, "%q must be one of %s", v, strings.Join(allowed, ", "))
+	return def
+}

@@ -1,0 +1,49 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/cors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/evently/evently/internal/apperr"
+)
+
+// Handler returns the API's routes, every one of which is listed in the
+// OpenAPI spec (a test keeps the two equal).
+func (s *Server) Handler() http.Handler {
+	return s.router()
+}
+
+func (s *Server) router() chi.Router {
+	r := chi.NewRouter()
+	r.Use(requestID, recoverer(s.logger), accessLog(s.logger, s.metrics))
+	if len(s.cors) > 0 {
+		r.Use(cors.Handler(cors.Options{
+			AllowedOrigins:   s.cors,
+			AllowedMethods:   []string{"GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"},
+			AllowedHeaders:   []string{"Authorization", "Content-Type", "Idempotency-Key", requestIDHeader},
+			ExposedHeaders:   []string{requestIDHeader, "Retry-After", "Location"},
+			AllowCredentials: false,
+			MaxAge:           600,
+		}))
+	}
+	r.NotFound(s.api(func(http.ResponseWriter, *http.Request) error {
+		return apperr.New(apperr.NotFound, "No such resource.")
+	}))
+	r.MethodNotAllowed(s.api(func(http.ResponseWriter, *http.Request) error {
+		return apperr.New(apperr.MethodNotAllowed, "Method not allowed on this resource.")
+	}))
+
+	// Operations.
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	r.Get("/openapi.yaml", s.openapi)
+	r.Get("/docs", s.docs)
+
+	r.Route("/api/v1", func(r chi.Router) {
+	})
+	return r
+}

@@ -1,0 +1,77 @@
+// Package httpapi is Evently's REST API: the chi router, handlers, request
+// and response DTOs, middleware, and the one mapping from error codes to
+// HTTP statuses.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Check reports whether one dependency answers.
+type Check struct {
+	Name string
+	Ping func(ctx context.Context) error
+}
+
+// Options are the dependencies of the API.
+type Options struct {
+	Logger *slog.Logger
+	// Checks are the dependencies /readyz reports on.
+	Checks []Check
+	// Registry receives the API's metrics; /metrics serves everything in it.
+	Registry *prometheus.Registry
+	// Spec is the OpenAPI document served at /openapi.yaml and /docs.
+	Spec []byte
+	// CORSOrigins lists the browser origins allowed to call the API; empty
+	// disables CORS, "*" allows any origin.
+	CORSOrigins []string
+}
+
+// Server holds the API's dependencies; Handler returns its routes.
+type Server struct {
+	logger   *slog.Logger
+	checks   []Check
+	registry *prometheus.Registry
+	metrics  *httpMetrics
+	spec     []byte
+	docsHTML []byte
+	cors     []string
+}
+
+// New validates the options and prepares the API (including rendering the
+// docs page from the spec).
+func New(opts Options) (*Server, error) {
+	if opts.Logger == nil || opts.Registry == nil || len(opts.Spec) == 0 {
+		return nil, errors.New("httpapi: Logger, Registry and Spec are required")
+	}
+	docs, err := renderDocs(opts.Spec)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		logger:   opts.Logger,
+		checks:   opts.Checks,
+		registry: opts.Registry,
+		metrics:  newHTTPMetrics(opts.Registry),
+		spec:     opts.Spec,
+		docsHTML: docs,
+		cors:     opts.CORSOrigins,
+	}, nil
+}
+
+// apiFunc is a handler that returns its error instead of writing it.
+type apiFunc func(w http.ResponseWriter, r *http.Request) error
+
+// api adapts an apiFunc: a returned error becomes a problem response.
+func (s *Server) api(fn apiFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			writeError(w, r, s.logger, err)
+		}
+	}
+}
