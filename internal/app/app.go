@@ -21,12 +21,16 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/evently/evently/api"
+	"github.com/evently/evently/internal/auth"
 	"github.com/evently/evently/internal/config"
 	"github.com/evently/evently/internal/httpapi"
 	"github.com/evently/evently/internal/postgres"
 	"github.com/evently/evently/internal/redis"
 	"github.com/evently/evently/internal/worker"
 )
+
+// accessTokenTTL is the lifetime of an access token; clients refresh.
+const accessTokenTTL = 15 * time.Minute
 
 // Options adjust an App beyond its Config.
 type Options struct {
@@ -101,6 +105,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 			{Name: "redis", Ping: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }},
 		},
 		Registry:    reg,
+		Tokens:      auth.NewTokens(cfg.JWTSecret, accessTokenTTL, time.Now),
 		Spec:        api.Spec,
 		CORSOrigins: cfg.CORSOrigins,
 	})

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/evently/evently/internal/auth"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -27,6 +29,8 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Spec is the OpenAPI document served at /openapi.yaml and /docs.
 	Spec []byte
+	// Tokens verifies the bearer tokens of authenticated requests.
+	Tokens *auth.Tokens
 	// CORSOrigins lists the browser origins allowed to call the API; empty
 	// disables CORS, "*" allows any origin.
 	CORSOrigins []string
@@ -41,13 +45,14 @@ type Server struct {
 	spec     []byte
 	docsHTML []byte
 	cors     []string
+	tokens   *auth.Tokens
 }
 
 // New validates the options and prepares the API (including rendering the
 // docs page from the spec).
 func New(opts Options) (*Server, error) {
-	if opts.Logger == nil || opts.Registry == nil || len(opts.Spec) == 0 {
-		return nil, errors.New("httpapi: Logger, Registry and Spec are required")
+	if opts.Logger == nil || opts.Registry == nil || len(opts.Spec) == 0 || opts.Tokens == nil {
+		return nil, errors.New("httpapi: Logger, Registry, Spec and Tokens are required")
 	}
 	docs, err := renderDocs(opts.Spec)
 	if err != nil {
@@ -61,6 +66,7 @@ func New(opts Options) (*Server, error) {
 		spec:     opts.Spec,
 		docsHTML: docs,
 		cors:     opts.CORSOrigins,
+		tokens:   opts.Tokens,
 	}, nil
 }
 

@@ -1,0 +1,63 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/evently/evently/internal/apperr"
+	"github.com/evently/evently/internal/auth"
+)
+
+// authenticate reads an optional bearer token. A request without one goes
+// on anonymously; a request with an invalid one is refused (401), so that a
+// client never silently loses its identity.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		if h == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		scheme, token, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+			writeError(w, r, s.logger, apperr.New(apperr.Unauthorized, "The Authorization header must be 'Bearer <access token>'."))
+			return
+		}
+		p, err := s.tokens.Verify(strings.TrimSpace(token))
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			writeError(w, r, s.logger, apperr.New(apperr.Unauthorized, "The access token is invalid or has expired."))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+	})
+}
+
+// requireUser refuses anonymous requests (401).
+func (s *Server) requireUser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := auth.PrincipalFrom(r.Context()); !ok {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			writeError(w, r, s.logger, apperr.New(apperr.Unauthorized, "Authentication required."))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// requireAdmin refuses anonymous requests (401) and non-admins (403).
+func (s *Server) requireAdmin(next http.Handler) http.Handler {
+	return s.requireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, _ := auth.PrincipalFrom(r.Context()); !p.IsAdmin() {
+			writeError(w, r, s.logger, apperr.New(apperr.Forbidden, "Admins only."))
+			return
+		}
+		next.ServeHTTP(w, r)
+	}))
+}
+
+// principal returns the caller of a request behind requireUser.
+func principal(r *http.Request) auth.Principal {
+	p, _ := auth.PrincipalFrom(r.Context())
+	return p
+}

@@ -1,0 +1,123 @@
+// Package redistest gives each test a Redis database of its own: a
+// database index leased for the test's duration and flushed before use, so
+// that tests (and the asynq servers inside them) cannot see each other's
+// keys.
+package redistest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/evently/evently/internal/testenv"
+)
+
+const (
+	leasePrefix = "evently-test:lease:"
+	leaseTTL    = 30 * time.Minute
+	// Index 0 holds the leases and is what a developer's evently uses.
+	firstIndex = 1
+)
+
+// New returns a client on a freshly flushed database of its own.
+func New(t testing.TB) *goredis.Client {
+	t.Helper()
+	opts, err := goredis.ParseURL(NewURL(t))
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	c := goredis.NewClient(opts)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// NewURL leases a database index for t and returns its URL.
+func NewURL(t testing.TB) string {
+	t.Helper()
+	server := testenv.RedisURL(t)
+	opts, err := goredis.ParseURL(server)
+	if err != nil {
+		t.Fatalf("redistest: parse %s: %v", server, err)
+	}
+	opts.DB = 0
+	ctl := goredis.NewClient(opts)
+	defer ctl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	databases := 16
+	if v, err := ctl.ConfigGet(ctx, "databases").Result(); err == nil {
+		if n, err := strconv.Atoi(v["databases"]); err == nil {
+			databases = n
+		}
+	}
+	token := randomHex(8)
+	for {
+		for db := firstIndex; db < databases; db++ {
+			key := leasePrefix + strconv.Itoa(db)
+			ok, err := ctl.SetNX(ctx, key, token, leaseTTL).Result()
+			if err != nil {
+				t.Fatalf("redistest: lease a database on %s: %v", server, err)
+			}
+			if !ok {
+				continue
+			}
+			opts.DB = db
+			c := goredis.NewClient(opts)
+			err = c.FlushDB(ctx).Err()
+			c.Close()
+			if err != nil {
+				t.Fatalf("redistest: flush db %d: %v", db, err)
+			}
+			t.Cleanup(func() { release(server, key, token) })
+			return withDB(server, db)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("redistest: no free Redis database index on %s after 2 minutes", server)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+var releaseScript = goredis.NewScript(`
+if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end
+return 0`)
+
+func release(server, key, token string) {
+	opts, err := goredis.ParseURL(server)
+	if err != nil {
+		return
+	}
+	opts.DB = 0
+	c := goredis.NewClient(opts)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = releaseScript.Run(ctx, c, []string{key}, token).Err()
+}
+
+func withDB(server string, db int) string {
+	opts, _ := goredis.ParseURL(server)
+	scheme := "redis"
+	if opts.TLSConfig != nil {
+		scheme = "rediss"
+	}
+	auth := ""
+	if opts.Username != "" || opts.Password != "" {
+		auth = opts.Username + ":" + opts.Password + "@"
+	}
+	return fmt.Sprintf("%s://%s%s/%d", scheme, auth, opts.Addr, db)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
