@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"time"
 
 	"github.com/evently/evently/internal/app"
 	"github.com/evently/evently/internal/config"
 	"github.com/evently/evently/internal/logging"
 	"github.com/evently/evently/internal/postgres"
+	"github.com/evently/evently/internal/redis"
 )
 
 const usage = `usage: evently [command]
@@ -18,6 +21,7 @@ const usage = `usage: evently [command]
 commands:
   serve                     run the API, worker and scheduler (default)
   migrate up|down|status    apply, roll back one, or list schema migrations
+  healthcheck               exit 0 when the local server's /readyz answers 200 (for container health checks)
   help                      show this text
 
 Configuration comes from the environment; see README.md.
@@ -33,7 +37,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	case "serve", "migrate":
+	case "serve", "migrate", "healthcheck":
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
@@ -48,6 +52,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "migrate":
 		return migrate(ctx, cfg, args, stdout)
+	case "healthcheck":
+		return healthcheck(ctx, cfg.Port)
 	default:
 		return serve(ctx, cfg, logger)
 	}
@@ -58,6 +64,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if cfg.JWTSecretGenerated {
 		logger.Warn("EVENTLY_JWT_SECRET is unset: using a random secret, so tokens stop working when this process exits and are not accepted by other replicas")
 	}
+	redis.RouteLibraryLogs(logger)
 	a, err := app.New(ctx, cfg, logger, app.Options{})
 	if err != nil {
 		return err
@@ -97,4 +104,22 @@ func migrate(ctx context.Context, cfg config.Config, args []string, stdout io.Wr
 	default:
 		return fmt.Errorf("unknown migrate command %q: want up, down or status", args[0])
 	}
+}
+
+func healthcheck(ctx context.Context, port int) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/readyz", port), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: /readyz answered %d", resp.StatusCode)
+	}
+	return nil
 }

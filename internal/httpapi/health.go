@@ -3,8 +3,12 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/evently/evently/internal/apperr"
 )
 
 // checkTimeout bounds each readiness check, so that a hung dependency makes
@@ -47,13 +51,18 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	wg.Wait()
-	status := http.StatusOK
-	for _, state := range resp.Checks {
+	var down []string
+	for name, state := range resp.Checks {
 		if state != "up" {
-			resp.Status = "unavailable"
-			status = http.StatusServiceUnavailable
+			down = append(down, name)
 		}
 	}
+	if len(down) > 0 {
+		slices.Sort(down)
+		writeError(w, r, s.logger, apperr.New(apperr.Unavailable, "Not ready: %s down.", strings.Join(down, ", ")).
+			With("checks", resp.Checks))
+		return
+	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, status, resp)
+	writeJSON(w, http.StatusOK, resp)
 }

@@ -87,7 +87,7 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 				"method", r.Method, "path", r.URL.Path)
 		}
 		ae = &apperr.Error{Code: apperr.Internal, Detail: "An unexpected error occurred."}
-	} else if ae.Code == apperr.Internal || ae.Code == apperr.Unavailable {
+	} else if ae.Code == apperr.Internal || (ae.Code == apperr.Unavailable && ae.Err != nil) {
 		logger.ErrorContext(r.Context(), "request failed", "code", ae.Code, "err", err)
 	}
 	status, ok := statusOf[ae.Code]

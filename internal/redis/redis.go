@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -29,4 +30,17 @@ func Open(ctx context.Context, url string) (*goredis.Client, error) {
 		return nil, fmt.Errorf("ping redis %s db=%d: %w", opts.Addr, opts.DB, err)
 	}
 	return c, nil
+}
+
+// RouteLibraryLogs sends go-redis's own log lines (reconnect attempts and
+// the like) to logger instead of stderr. go-redis keeps its logger in a
+// package variable, so this is set once, by main.
+func RouteLibraryLogs(logger *slog.Logger) {
+	goredis.SetLogger(libLogger{logger})
+}
+
+type libLogger struct{ l *slog.Logger }
+
+func (g libLogger) Printf(ctx context.Context, format string, v ...any) {
+	g.l.WarnContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"strconv"
 	"testing"
 	"time"
@@ -104,16 +105,12 @@ func release(server, key, token string) {
 }
 
 func withDB(server string, db int) string {
-	opts, _ := goredis.ParseURL(server)
-	scheme := "redis"
-	if opts.TLSConfig != nil {
-		scheme = "rediss"
+	u, err := url.Parse(server)
+	if err != nil {
+		panic(fmt.Sprintf("redistest: bad server URL: %v", err))
 	}
-	auth := ""
-	if opts.Username != "" || opts.Password != "" {
-		auth = opts.Username + ":" + opts.Password + "@"
-	}
-	return fmt.Sprintf("%s://%s%s/%d", scheme, auth, opts.Addr, db)
+	u.Path = "/" + strconv.Itoa(db)
+	return u.String()
 }
 
 func randomHex(n int) string {

@@ -1,0 +1,145 @@
+package config_test
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evently/evently/internal/config"
+)
+
+func env(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatalf("Load() error = %v", err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"DatabaseURL", c.DatabaseURL, config.DefaultDatabaseURL},
+		{"RedisURL", c.RedisURL, config.DefaultRedisURL},
+		{"Port", c.Port, 8080},
+		{"HoldTTL", c.HoldTTL, 10 * time.Minute},
+		{"WaitlistOfferTTL", c.WaitlistOfferTTL, 15 * time.Minute},
+		{"CleanupSchedule", c.CleanupSchedule, "@every 2m"},
+		{"AutoMigrate", c.AutoMigrate, true},
+		{"AuthRatePerMinute", c.AuthRatePerMinute, 30},
+		{"LogLevel", c.LogLevel, slog.LevelInfo},
+		{"LogFormat", c.LogFormat, "json"},
+		{"JWTSecretGenerated", c.JWTSecretGenerated, true},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+	if len(c.JWTSecret) < 32 {
+		t.Errorf("generated JWT secret has %d bytes, want >= 32", len(c.JWTSecret))
+	}
+}
+
+func TestLoadValues(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{
+		"PORT":                         "9090",
+		"EVENTLY_HOLD_TTL":             "90s",
+		"EVENTLY_WAITLIST_OFFER_TTL":   "2m",
+		"EVENTLY_CLEANUP_SCHEDULE":     "*/5 * * * *",
+		"EVENTLY_AUTO_MIGRATE":         "false",
+		"EVENTLY_AUTH_RATE_PER_MINUTE": "0",
+		"EVENTLY_LOG_LEVEL":            "debug",
+		"EVENTLY_LOG_FORMAT":           "TEXT",
+		"EVENTLY_JWT_SECRET":           strings.Repeat("s", 32),
+		"EVENTLY_WEBHOOK_URL":          "http://127.0.0.1:9999/hook",
+		"EVENTLY_WEBHOOK_SECRET":       "whsec",
+		"EVENTLY_CORS_ORIGINS":         "https://a.example, https://b.example",
+	}))
+	if err != nil {
+		t.Fatalf("Load() error = %v", err)
+	}
+	if c.Port != 9090 || c.HoldTTL != 90*time.Second || c.WaitlistOfferTTL != 2*time.Minute ||
+		c.CleanupSchedule != "*/5 * * * *" || c.AutoMigrate || c.AuthRatePerMinute != 0 ||
+		c.LogLevel != slog.LevelDebug || c.LogFormat != "text" || c.JWTSecretGenerated ||
+		len(c.CORSOrigins) != 2 || c.CORSOrigins[1] != "https://b.example" {
+		t.Errorf("Load() = %+v", c)
+	}
+}
+
+func TestLoadRejectsBadValuesNamingTheVariable(t *testing.T) {
+	t.Parallel()
+	cases := map[string]string{
+		"PORT":                         "abc",
+		"EVENTLY_HOLD_TTL":             "soon",
+		"EVENTLY_WAITLIST_OFFER_TTL":   "-5m",
+		"EVENTLY_CLEANUP_SCHEDULE":     "whenever",
+		"EVENTLY_AUTO_MIGRATE":         "maybe",
+		"EVENTLY_AUTH_RATE_PER_MINUTE": "-1",
+		"EVENTLY_LOG_LEVEL":            "loud",
+		"EVENTLY_LOG_FORMAT":           "xml",
+		"EVENTLY_JWT_SECRET":           "short",
+		"DATABASE_URL":                 "mysql://x",
+		"REDIS_URL":                    "http://x",
+		"EVENTLY_WEBHOOK_URL":          "ftp://x",
+		"EVENTLY_SHUTDOWN_TIMEOUT":     "0s",
+	}
+	for name, value := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(env(map[string]string{name: value, "EVENTLY_WEBHOOK_SECRET": "x"}))
+			if err == nil || !strings.Contains(err.Error(), name) {
+				t.Fatalf("Load(%s=%q) error = %v, want one naming %s", name, value, err, name)
+			}
+		})
+	}
+}
+
+func TestLoadReportsEveryBadVariable(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load(env(map[string]string{"PORT": "abc", "EVENTLY_HOLD_TTL": "soon"}))
+	if err == nil || !strings.Contains(err.Error(), "PORT") || !strings.Contains(err.Error(), "EVENTLY_HOLD_TTL") {
+		t.Fatalf("Load() error = %v, want both variables named", err)
+	}
+}
+
+func TestLoadPairsSecrets(t *testing.T) {
+	t.Parallel()
+	if _, err := config.Load(env(map[string]string{"EVENTLY_ADMIN_EMAIL": "a@b.c"})); err == nil {
+		t.Error("admin email without password accepted")
+	}
+	if _, err := config.Load(env(map[string]string{"EVENTLY_WEBHOOK_URL": "http://127.0.0.1/x"})); err == nil {
+		t.Error("webhook URL without secret accepted")
+	}
+}
+
+func TestSecretsNeverLogged(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{
+		"DATABASE_URL":           "postgres://app:pg-pass-123@db:5432/evently",
+		"REDIS_URL":              "redis://:redis-pass-456@cache:6379/0",
+		"EVENTLY_JWT_SECRET":     "jwt-secret-jwt-secret-jwt-secret-789",
+		"EVENTLY_ADMIN_EMAIL":    "admin@example.com",
+		"EVENTLY_ADMIN_PASSWORD": "admin-pass-000",
+		"EVENTLY_WEBHOOK_URL":    "https://hooks.example/x",
+		"EVENTLY_WEBHOOK_SECRET": "webhook-secret-111",
+	}))
+	if err != nil {
+		t.Fatalf("Load() error = %v", err)
+	}
+	var buf strings.Builder
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "config", c)
+	for _, secret := range []string{"pg-pass-123", "redis-pass-456", "jwt-secret", "admin-pass-000", "webhook-secret-111"} {
+		if strings.Contains(buf.String(), secret) {
+			t.Errorf("logged config contains %q: %s", secret, buf.String())
+		}
+	}
+	if !strings.Contains(buf.String(), "db:5432") {
+		t.Errorf("logged config lacks the database host: %s", buf.String())
+	}
+}

@@ -1,0 +1,85 @@
+package httpapi
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/evently/evently/api"
+)
+
+// routeSet lists a chi router's routes as "METHOD /path".
+func routeSet(t *testing.T, r chi.Routes) []string {
+	t.Helper()
+	var out []string
+	err := chi.Walk(r, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		route = strings.TrimSuffix(strings.ReplaceAll(route, "/*/", "/"), "/*")
+		if route == "" {
+			route = "/"
+		}
+		out = append(out, method+" "+route)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walk routes: %v", err)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// specSet lists the spec's operations as "METHOD /path".
+func specSet(t *testing.T) []string {
+	t.Helper()
+	doc, err := LoadSpec(api.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			out = append(out, method+" "+path)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// diff returns what is in a but not in b.
+func diff(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// TestSpecMatchesRouter fails when a route is served but not documented, or
+// documented but not served.
+func TestSpecMatchesRouter(t *testing.T) {
+	t.Parallel()
+	routes := routeSet(t, newTestServer(t).router())
+	spec := specSet(t)
+	if missing := diff(routes, spec); len(missing) > 0 {
+		t.Errorf("routes missing from api/openapi.yaml:\n  %s", strings.Join(missing, "\n  "))
+	}
+	if extra := diff(spec, routes); len(extra) > 0 {
+		t.Errorf("api/openapi.yaml lists routes the router does not serve:\n  %s", strings.Join(extra, "\n  "))
+	}
+}
+
+// TestDriftIsDetected proves the check above can fail: an undocumented
+// route shows up in the difference.
+func TestDriftIsDetected(t *testing.T) {
+	t.Parallel()
+	r := newTestServer(t).router()
+	r.Get("/api/v1/undocumented/{id}", func(http.ResponseWriter, *http.Request) {})
+	missing := diff(routeSet(t, r), specSet(t))
+	if !slices.Equal(missing, []string{"GET /api/v1/undocumented/{id}"}) {
+		t.Errorf("drift = %v, want the undocumented route", missing)
+	}
+}
