@@ -18,6 +18,11 @@ const usage = `usage: evently [command]
 commands:
   serve                     run the API, worker and scheduler (default)
   migrate up|down|status    apply, roll back one, or list schema migrations
+  admin create --email E --password P [--name N]
+                            create an admin, or make an existing user one
+                            (only with their password); idempotent. The
+                            e-mail and password default to EVENTLY_ADMIN_EMAIL
+                            and EVENTLY_ADMIN_PASSWORD
   help                      show this text
 
 Configuration comes from the environment; see README.md.
@@ -33,7 +38,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	case "serve", "migrate":
+	case "serve", "migrate", "admin":
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
@@ -48,6 +53,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "migrate":
 		return migrate(ctx, cfg, args, stdout)
+	case "admin":
+		return admin(ctx, cfg, logger, args, stdout, stderr)
 	default:
 		return serve(ctx, cfg, logger)
 	}
