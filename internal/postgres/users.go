@@ -35,6 +35,7 @@ func scanUser(row pgx.Row) (account.User, error) {
 	var role string
 	err := row.Scan(&u.ID, &u.Email, &u.Name, &role, &u.PasswordHash, &u.CreatedAt, &u.UpdatedAt)
 	u.Role = auth.Role(role)
+	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
 	return u, err
 }
 
