@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -94,7 +95,12 @@ func (s *Service) Login(ctx context.Context, email, password string) (Session, e
 	if utf8.RuneCountInString(password) > MaxPasswordLen || utf8.RuneCountInString(email) > MaxEmailLen {
 		return Session{}, invalidCredentials() // no such password can exist
 	}
-	u, err := s.store.UserByEmail(ctx, email)
+	// An invalid e-mail has no account (and is kept from the database).
+	var u User
+	var err error = apperr.New(apperr.NotFound, "No such user.")
+	if validEmail(email) {
+		u, err = s.store.UserByEmail(ctx, email)
+	}
 	if apperr.Is(err, apperr.NotFound) {
 		if err := s.passwords.burn(ctx, password); err != nil {
 			return Session{}, err
@@ -155,8 +161,12 @@ func (s *Service) User(ctx context.Context, id uuid.UUID) (User, error) {
 // ListUsers returns a page of users, newest first.
 func (s *Service) ListUsers(ctx context.Context, q ListQuery) ([]User, error) {
 	q.Search = strings.TrimSpace(q.Search)
-	if utf8.RuneCountInString(q.Search) > MaxSearchLen {
-		return nil, apperr.Invalid(apperr.FieldError{Field: "q", Message: "must be at most 200 characters"})
+	var v apperr.Validator
+	v.Check(utf8.RuneCountInString(q.Search) <= MaxSearchLen, "q", "must be at most 200 characters")
+	v.Check(utf8.ValidString(q.Search) && strings.IndexFunc(q.Search, unicode.IsControl) < 0,
+		"q", "must be UTF-8 text without control characters")
+	if err := v.Err(); err != nil {
+		return nil, err
 	}
 	if q.Limit < 1 {
 		return nil, apperr.Invalid(apperr.FieldError{Field: "limit", Message: "must be at least 1"})

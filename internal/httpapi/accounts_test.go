@@ -252,6 +252,11 @@ func TestLogin(t *testing.T) {
 	long := env.Post(t, "/api/v1/auth/login", "", map[string]string{"email": "grace@example.com", "password": strings.Repeat("p", 1000)})
 	wantProblem(t, "overlong password", long, http.StatusUnauthorized, "invalid_credentials", "")
 
+	for _, email := range []string{"grace@example.com\x00", "\x00", "grace@example.com ", "Grace <grace@example.com>"} {
+		r := env.Post(t, "/api/v1/auth/login", "", map[string]string{"email": email, "password": password})
+		wantProblem(t, fmt.Sprintf("login as %q", email), r, http.StatusUnauthorized, "invalid_credentials", "")
+	}
+
 	r := env.Post(t, "/api/v1/auth/login", "", map[string]string{"email": "grace@example.com"})
 	wantProblem(t, "login without password", r, http.StatusBadRequest, "validation_failed", "password")
 	r = env.Post(t, "/api/v1/auth/login", "", map[string]string{"email": "grace@example.com", "password": password, "remember": "yes"})
@@ -563,7 +568,7 @@ func TestAdminListsUsers(t *testing.T) {
 		t.Errorf("q=nobody-matches = %+v, want an empty page", l)
 	}
 
-	for _, q := range []string{"?limit=abc", "?limit=0", "?limit=-1", "?limit=1.5", "?limit=1e3", "?q=" + strings.Repeat("x", 201)} {
+	for _, q := range []string{"?limit=abc", "?limit=0", "?limit=-1", "?limit=1.5", "?limit=1e3", "?q=" + strings.Repeat("x", 201), "?q=a%00b", "?q=%FF%FE"} {
 		field := "limit"
 		if strings.HasPrefix(q, "?q=") {
 			field = "q"
