@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/evently/evently/internal/account"
 	"github.com/evently/evently/internal/app"
-	"github.com/evently/evently/internal/apperr"
 	"github.com/evently/evently/internal/config"
 	"github.com/evently/evently/internal/postgres"
 )
@@ -58,15 +56,8 @@ func admin(ctx context.Context, cfg config.Config, logger *slog.Logger, args []s
 		}
 	}
 	accounts := account.NewService(postgres.NewUserStore(pool), nil, time.Now)
-	u, outcome, err := accounts.EnsureAdmin(ctx, *email, *password, *name)
-	var ae *apperr.Error
-	if errors.As(err, &ae) && len(ae.Fields) > 0 {
-		var msgs []string
-		for _, f := range ae.Fields {
-			msgs = append(msgs, "--"+f.Field+" "+f.Message)
-		}
-		return fmt.Errorf("admin create: %s", strings.Join(msgs, "; "))
-	}
+	u, outcome, err := app.EnsureAdmin(ctx, accounts, *email, *password, *name,
+		map[string]string{"email": "--email", "password": "--password", "name": "--name"})
 	if err != nil {
 		return fmt.Errorf("admin create: %w", err)
 	}
