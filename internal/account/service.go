@@ -95,20 +95,15 @@ func (s *Service) Login(ctx context.Context, email, password string) (Session, e
 	if utf8.RuneCountInString(password) > MaxPasswordLen || utf8.RuneCountInString(email) > MaxEmailLen {
 		return Session{}, invalidCredentials() // no such password can exist
 	}
-	// An invalid e-mail has no account (and is kept from the database).
-	var u User
-	var err error = apperr.New(apperr.NotFound, "No such user.")
-	if validEmail(email) {
-		u, err = s.store.UserByEmail(ctx, email)
+	u, found, err := s.loginUser(ctx, email)
+	if err != nil {
+		return Session{}, err
 	}
-	if apperr.Is(err, apperr.NotFound) {
+	if !found {
 		if err := s.passwords.burn(ctx, password); err != nil {
 			return Session{}, err
 		}
 		return Session{}, invalidCredentials()
-	}
-	if err != nil {
-		return Session{}, err
 	}
 	ok, err := s.passwords.verify(ctx, u.PasswordHash, password)
 	if err != nil {
@@ -118,6 +113,19 @@ func (s *Service) Login(ctx context.Context, email, password string) (Session, e
 		return Session{}, invalidCredentials()
 	}
 	return s.startSession(ctx, u)
+}
+
+// loginUser finds the user of a login's e-mail. An invalid e-mail, which
+// no account can have, is not looked up (nor sent to the database).
+func (s *Service) loginUser(ctx context.Context, email string) (User, bool, error) {
+	if !validEmail(email) {
+		return User{}, false, nil
+	}
+	u, err := s.store.UserByEmail(ctx, email)
+	if apperr.Is(err, apperr.NotFound) {
+		return User{}, false, nil
+	}
+	return u, err == nil, err
 }
 
 // Refresh spends a refresh token for a new session (with the user's
