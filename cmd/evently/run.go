@@ -21,6 +21,11 @@ const usage = `usage: evently [command]
 commands:
   serve                     run the API, worker and scheduler (default)
   migrate up|down|status    apply, roll back one, or list schema migrations
+  admin create --email E --password P [--name N]
+                            create an admin, or make an existing user one
+                            (only with their password); idempotent. The
+                            e-mail and password default to EVENTLY_ADMIN_EMAIL
+                            and EVENTLY_ADMIN_PASSWORD
   healthcheck               exit 0 when the local server's /readyz answers 200 (for container health checks)
   help                      show this text
 
@@ -37,7 +42,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	case "serve", "migrate", "healthcheck":
+	case "serve", "migrate", "admin", "healthcheck":
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
@@ -52,6 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "migrate":
 		return migrate(ctx, cfg, args, stdout)
+	case "admin":
+		return admin(ctx, cfg, logger, args, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, cfg.Port)
 	default:

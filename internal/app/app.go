@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/evently/evently/api"
+	"github.com/evently/evently/internal/account"
 	"github.com/evently/evently/internal/auth"
 	"github.com/evently/evently/internal/config"
 	"github.com/evently/evently/internal/httpapi"
@@ -98,6 +99,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		return nil, err
 	}
 
+	tokens := auth.NewTokens(cfg.JWTSecret, accessTokenTTL, time.Now)
+	accounts := account.NewService(postgres.NewUserStore(a.pool), tokens, time.Now)
+	if err := bootstrapAdmin(ctx, accounts, cfg, logger); err != nil {
+		return nil, err
+	}
+
 	apiServer, err := httpapi.New(httpapi.Options{
 		Logger: logger,
 		Checks: []httpapi.Check{
@@ -105,9 +112,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 			{Name: "redis", Ping: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }},
 		},
 		Registry:    reg,
-		Tokens:      auth.NewTokens(cfg.JWTSecret, accessTokenTTL, time.Now),
+		Tokens:      tokens,
 		Spec:        api.Spec,
 		CORSOrigins: cfg.CORSOrigins,
+
+		Accounts:          accounts,
+		AuthRatePerMinute: cfg.AuthRatePerMinute,
+		TrustedIPHeader:   cfg.TrustedIPHeader,
 	})
 	if err != nil {
 		return nil, err

@@ -45,6 +45,18 @@ func (s *Server) router() chi.Router {
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(s.authenticate)
+
+		// Accounts.
+		r.Group(func(r chi.Router) {
+			r.Use(s.authRateLimit(s.authRate))
+			r.Post("/auth/register", s.api(s.register))
+			r.Post("/auth/login", s.api(s.login))
+			r.Post("/auth/refresh", s.api(s.refresh))
+			r.Post("/auth/logout", s.api(s.logout))
+		})
+		r.With(s.requireUser).Get("/me", s.api(s.me))
+		r.With(s.requireAdmin).Get("/admin/users", s.api(s.listUsers))
+		r.With(s.requireAdmin).Patch("/admin/users/{id}", s.api(s.setUserRole))
 	})
 	return r
 }

@@ -34,6 +34,13 @@ type Options struct {
 	// CORSOrigins lists the browser origins allowed to call the API; empty
 	// disables CORS, "*" allows any origin.
 	CORSOrigins []string
+	// Accounts serves /auth/*, /me and /admin/users.
+	Accounts AccountService
+	// AuthRatePerMinute limits each client address on /auth/*; 0 = off.
+	AuthRatePerMinute int
+	// TrustedIPHeader names the header a trusted proxy sets to the client
+	// address (e.g. X-Forwarded-For); empty: the peer address is the client.
+	TrustedIPHeader string
 }
 
 // Server holds the API's dependencies; Handler returns its routes.
@@ -46,6 +53,10 @@ type Server struct {
 	docsHTML []byte
 	cors     []string
 	tokens   *auth.Tokens
+
+	accounts        AccountService
+	authRate        int
+	trustedIPHeader string
 }
 
 // New validates the options and prepares the API (including rendering the
@@ -53,6 +64,9 @@ type Server struct {
 func New(opts Options) (*Server, error) {
 	if opts.Logger == nil || opts.Registry == nil || len(opts.Spec) == 0 || opts.Tokens == nil {
 		return nil, errors.New("httpapi: Logger, Registry, Spec and Tokens are required")
+	}
+	if opts.Accounts == nil {
+		return nil, errors.New("httpapi: Accounts is required")
 	}
 	docs, err := renderDocs(opts.Spec)
 	if err != nil {
@@ -67,6 +81,10 @@ func New(opts Options) (*Server, error) {
 		docsHTML: docs,
 		cors:     opts.CORSOrigins,
 		tokens:   opts.Tokens,
+
+		accounts:        opts.Accounts,
+		authRate:        opts.AuthRatePerMinute,
+		trustedIPHeader: opts.TrustedIPHeader,
 	}, nil
 }
 

@@ -1,0 +1,150 @@
+// Package account is Evently's user accounts: registration, password
+// logins, sessions of rotating refresh tokens, roles, and the bootstrap
+// admin. It knows neither HTTP nor SQL; its Store is implemented in the
+// postgres package.
+package account
+
+import (
+	"context"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/evently/evently/internal/apperr"
+	"github.com/evently/evently/internal/auth"
+)
+
+// Limits of the account fields, in Unicode characters.
+const (
+	MinPasswordLen = 8
+	MaxPasswordLen = 128
+	MaxNameLen     = 100
+	MaxEmailLen    = 254
+	MaxSearchLen   = 200
+)
+
+// RefreshTTL is the lifetime of a refresh token. Each refresh issues a new
+// one, so a session that is used at least this often never ends.
+const RefreshTTL = 30 * 24 * time.Hour
+
+// User is an account.
+type User struct {
+	ID    uuid.UUID
+	Email string
+	Name  string
+	Role  auth.Role
+	// PasswordHash is the PHC-formatted argon2id hash of the password.
+	PasswordHash string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Principal is the identity an access token of u carries.
+func (u User) Principal() auth.Principal {
+	return auth.Principal{UserID: u.ID, Role: u.Role}
+}
+
+// RefreshToken is the stored form of a refresh token: the SHA-256 of its
+// random bytes, never the token itself.
+type RefreshToken struct {
+	ID        uuid.UUID
+	UserID    uuid.UUID
+	FamilyID  uuid.UUID
+	Hash      []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// ListQuery selects a page of users, newest first.
+type ListQuery struct {
+	// Search, when not empty, keeps the users whose e-mail or name contains
+	// it (case-insensitively).
+	Search string
+	// After, unless uuid.Nil, starts the page after the user with that id.
+	After uuid.UUID
+	Limit int
+}
+
+// Store is the persistence the accounts need. Every method is atomic.
+type Store interface {
+	// CreateUser stores a new user; apperr.EmailTaken when the e-mail is in
+	// use, whatever its case.
+	CreateUser(ctx context.Context, u User) error
+	// UserByID and UserByEmail return apperr.NotFound for no such user;
+	// e-mails compare case-insensitively.
+	UserByID(ctx context.Context, id uuid.UUID) (User, error)
+	UserByEmail(ctx context.Context, email string) (User, error)
+	// ListUsers returns at most q.Limit users, newest first.
+	ListUsers(ctx context.Context, q ListQuery) ([]User, error)
+	// SetRole changes a user's role (apperr.NotFound for no such user).
+	SetRole(ctx context.Context, id uuid.UUID, role auth.Role, now time.Time) (User, error)
+
+	// CreateRefreshToken stores a refresh token.
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// RotateRefreshToken spends the live refresh token whose hash is hash
+	// and stores next (with the spent token's user and family) in the same
+	// transaction, returning the token's user. apperr.NotFound when no
+	// live token has that hash: unknown, expired at now, revoked or spent.
+	// A spent one revokes its whole family, the newest token included (it
+	// has leaked: its owner or a thief used it first).
+	RotateRefreshToken(ctx context.Context, hash []byte, next RefreshToken, now time.Time) (User, error)
+	// RevokeRefreshFamily revokes every token of the family of the token
+	// whose hash is hash; an unknown hash is no error.
+	RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) error
+}
+
+// Registration is what a new user gives.
+type Registration struct {
+	Email    string
+	Password string
+	Name     string
+}
+
+// validate checks a registration against the contract's rules, reporting
+// every invalid field by its JSON name.
+func (r Registration) validate() error {
+	var v apperr.Validator
+	checkEmail(&v, r.Email)
+	checkPassword(&v, r.Password)
+	checkName(&v, r.Name)
+	return v.Err()
+}
+
+func checkEmail(v *apperr.Validator, email string) {
+	switch {
+	case email == "":
+		v.Add("email", "is required")
+	case utf8.RuneCountInString(email) > MaxEmailLen:
+		v.Add("email", "must be at most 254 characters")
+	case !validEmail(email):
+		v.Add("email", "must be an e-mail address such as ada@example.com")
+	}
+}
+
+// validEmail accepts what net/mail parses as a bare address and nothing
+// more: no display name, comment, angle brackets or surrounding spaces.
+func validEmail(email string) bool {
+	a, err := mail.ParseAddress(email)
+	return err == nil && a.Name == "" && a.Address == email
+}
+
+func checkPassword(v *apperr.Validator, password string) {
+	n := utf8.RuneCountInString(password)
+	v.Check(n >= MinPasswordLen && n <= MaxPasswordLen, "password", "must be 8 to 128 characters")
+}
+
+func checkName(v *apperr.Validator, name string) {
+	n := utf8.RuneCountInString(name)
+	switch {
+	case strings.TrimSpace(name) == "":
+		v.Add("name", "is required")
+	case n > MaxNameLen:
+		v.Add("name", "must be at most 100 characters")
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		v.Add("name", "must not contain control characters")
+	}
+}

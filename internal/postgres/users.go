@@ -1,0 +1,215 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/evently/evently/internal/account"
+	"github.com/evently/evently/internal/apperr"
+	"github.com/evently/evently/internal/auth"
+)
+
+// UserStore keeps users and their refresh tokens.
+type UserStore struct {
+	pool *pgxpool.Pool
+}
+
+var _ account.Store = (*UserStore)(nil)
+
+// NewUserStore returns the accounts' store on pool.
+func NewUserStore(pool *pgxpool.Pool) *UserStore { return &UserStore{pool: pool} }
+
+const userColumns = `id, email::text, name, role, password_hash, created_at, updated_at`
+
+func scanUser(row pgx.Row) (account.User, error) {
+	var u account.User
+	var role string
+	err := row.Scan(&u.ID, &u.Email, &u.Name, &role, &u.PasswordHash, &u.CreatedAt, &u.UpdatedAt)
+	u.Role = auth.Role(role)
+	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
+	return u, err
+}
+
+// CreateUser implements account.Store.
+func (s *UserStore) CreateUser(ctx context.Context, u account.User) error {
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		u.ID, u.Email, u.Name, string(u.Role), u.PasswordHash, u.CreatedAt, u.UpdatedAt)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "users_email_key" {
+		return apperr.New(apperr.EmailTaken, "An account with this e-mail already exists.")
+	}
+	if err != nil {
+		return fmt.Errorf("create user=%s: %w", u.ID, err)
+	}
+	return nil
+}
+
+// UserByID implements account.Store.
+func (s *UserStore) UserByID(ctx context.Context, id uuid.UUID) (account.User, error) {
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	if err != nil {
+		return account.User{}, userError(err, "get user="+id.String())
+	}
+	return u, nil
+}
+
+// UserByEmail implements account.Store.
+func (s *UserStore) UserByEmail(ctx context.Context, email string) (account.User, error) {
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1`, email))
+	if err != nil {
+		return account.User{}, userError(err, "get user by e-mail")
+	}
+	return u, nil
+}
+
+// ListUsers implements account.Store: newest first (ids are UUID v7), by
+// keyset on the primary key; a search matches e-mail or name substrings
+// through their trigram indexes.
+func (s *UserStore) ListUsers(ctx context.Context, q account.ListQuery) ([]account.User, error) {
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if q.Search != "" {
+		p := arg("%" + escapeLike(q.Search) + "%")
+		where = append(where, "(email::text ILIKE "+p+" OR name ILIKE "+p+")")
+	}
+	if q.After != uuid.Nil {
+		where = append(where, "id < "+arg(q.After))
+	}
+	sql := `SELECT ` + userColumns + ` FROM users`
+	if len(where) > 0 {
+		sql += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	sql += ` ORDER BY id DESC LIMIT ` + arg(q.Limit)
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	users, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (account.User, error) { return scanUser(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return users, nil
+}
+
+// escapeLike quotes LIKE's wildcards (and its escape character) in s.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// SetRole implements account.Store; updated_at moves only on a change.
+func (s *UserStore) SetRole(ctx context.Context, id uuid.UUID, role auth.Role, now time.Time) (account.User, error) {
+	u, err := scanUser(s.pool.QueryRow(ctx, `
+		UPDATE users
+		SET role = $2, updated_at = CASE WHEN role = $2 THEN updated_at ELSE $3 END
+		WHERE id = $1
+		RETURNING `+userColumns, id, string(role), now))
+	if err != nil {
+		return account.User{}, userError(err, "set role of user="+id.String())
+	}
+	return u, nil
+}
+
+func userError(err error, op string) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return apperr.New(apperr.NotFound, "No such user.")
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// CreateRefreshToken implements account.Store.
+func (s *UserStore) CreateRefreshToken(ctx context.Context, t account.RefreshToken) error {
+	if _, err := s.pool.Exec(ctx, insertRefreshToken,
+		t.ID, t.UserID, t.FamilyID, t.Hash, t.ExpiresAt, t.CreatedAt); err != nil {
+		return fmt.Errorf("create refresh token user=%s: %w", t.UserID, err)
+	}
+	return nil
+}
+
+const insertRefreshToken = `
+	INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at)
+	VALUES ($1, $2, $3, $4, $5, $6)`
+
+// RotateRefreshToken implements account.Store. The presented token's row
+// is locked, so of two refreshes racing with one token, the second sees it
+// spent and revokes the family.
+func (s *UserStore) RotateRefreshToken(ctx context.Context, hash []byte, next account.RefreshToken, now time.Time) (account.User, error) {
+	var (
+		u       account.User
+		refused bool
+	)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var (
+			id, userID, familyID uuid.UUID
+			expiresAt            time.Time
+			usedAt, revokedAt    *time.Time
+		)
+		err := tx.QueryRow(ctx, `
+			SELECT id, user_id, family_id, expires_at, used_at, revoked_at
+			FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`, hash,
+		).Scan(&id, &userID, &familyID, &expiresAt, &usedAt, &revokedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			refused = true
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if revokedAt != nil || !expiresAt.After(now) {
+			refused = true
+			return nil
+		}
+		if usedAt != nil {
+			// Reuse of a spent token: end the session everywhere.
+			refused = true
+			_, err := tx.Exec(ctx, `
+				UPDATE refresh_tokens SET revoked_at = $2
+				WHERE family_id = $1 AND revoked_at IS NULL`, familyID, now)
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET used_at = $2 WHERE id = $1`, id, now); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, insertRefreshToken,
+			next.ID, userID, familyID, next.Hash, next.ExpiresAt, next.CreatedAt); err != nil {
+			return err
+		}
+		u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, userID))
+		return err
+	})
+	if err != nil {
+		return account.User{}, fmt.Errorf("rotate refresh token: %w", err)
+	}
+	if refused {
+		return account.User{}, apperr.New(apperr.NotFound, "No live refresh token has this hash.")
+	}
+	return u, nil
+}
+
+// RevokeRefreshFamily implements account.Store.
+func (s *UserStore) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE refresh_tokens SET revoked_at = $2
+		WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)
+		  AND revoked_at IS NULL`, hash, now)
+	if err != nil {
+		return fmt.Errorf("revoke refresh token family: %w", err)
+	}
+	return nil
+}
