@@ -23,6 +23,7 @@ import (
 	"github.com/evently/evently/api"
 	"github.com/evently/evently/internal/auth"
 	"github.com/evently/evently/internal/config"
+	"github.com/evently/evently/internal/event"
 	"github.com/evently/evently/internal/httpapi"
 	"github.com/evently/evently/internal/postgres"
 	"github.com/evently/evently/internal/redis"
@@ -108,6 +109,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Tokens:      auth.NewTokens(cfg.JWTSecret, accessTokenTTL, time.Now),
 		Spec:        api.Spec,
 		CORSOrigins: cfg.CORSOrigins,
+		Events:      event.NewService(postgres.NewEventStore(a.pool), time.Now, event.Defaults{HoldTTL: cfg.HoldTTL}),
 	})
 	if err != nil {
 		return nil, err

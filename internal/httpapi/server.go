@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/evently/evently/internal/auth"
+	"github.com/evently/evently/internal/event"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -34,6 +35,8 @@ type Options struct {
 	// CORSOrigins lists the browser origins allowed to call the API; empty
 	// disables CORS, "*" allows any origin.
 	CORSOrigins []string
+	// Events is the catalogue: events, sections and seats.
+	Events *event.Service
 }
 
 // Server holds the API's dependencies; Handler returns its routes.
@@ -46,6 +49,7 @@ type Server struct {
 	docsHTML []byte
 	cors     []string
 	tokens   *auth.Tokens
+	events   *event.Service
 }
 
 // New validates the options and prepares the API (including rendering the
@@ -67,6 +71,7 @@ func New(opts Options) (*Server, error) {
 		docsHTML: docs,
 		cors:     opts.CORSOrigins,
 		tokens:   opts.Tokens,
+		events:   opts.Events,
 	}, nil
 }
 
