@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/evently/evently/internal/app"
 	"github.com/evently/evently/internal/config"
+	"github.com/evently/evently/internal/event"
 	"github.com/evently/evently/internal/logging"
 	"github.com/evently/evently/internal/postgres"
+	"github.com/evently/evently/internal/seed"
 )
 
 const usage = `usage: evently [command]
@@ -18,6 +21,7 @@ const usage = `usage: evently [command]
 commands:
   serve                     run the API, worker and scheduler (default)
   migrate up|down|status    apply, roll back one, or list schema migrations
+  seed                      create demo events (idempotent: a second run creates nothing)
   help                      show this text
 
 Configuration comes from the environment; see README.md.
@@ -33,7 +37,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	case "serve", "migrate":
+	case "serve", "migrate", "seed":
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
@@ -48,6 +52,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "migrate":
 		return migrate(ctx, cfg, args, stdout)
+	case "seed":
+		return seedEvents(ctx, cfg, stdout)
 	default:
 		return serve(ctx, cfg, logger)
 	}
@@ -97,4 +103,35 @@ func migrate(ctx context.Context, cfg config.Config, args []string, stdout io.Wr
 	default:
 		return fmt.Errorf("unknown migrate command %q: want up, down or status", args[0])
 	}
+}
+
+// seedEvents creates the demo events that are missing, migrating first
+// unless EVENTLY_AUTO_MIGRATE=false.
+func seedEvents(ctx context.Context, cfg config.Config, stdout io.Writer) error {
+	if err := postgres.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if cfg.AutoMigrate {
+		m, err := postgres.NewMigrator(pool, logging.Discard())
+		if err != nil {
+			return err
+		}
+		_, err = m.Up(ctx)
+		m.Close()
+		if err != nil {
+			return err
+		}
+	}
+	events := event.NewService(postgres.NewEventStore(pool), time.Now, event.Defaults{HoldTTL: cfg.HoldTTL})
+	res, err := seed.Events(ctx, events, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "seeded %d event(s); %d already present\n", res.Created, res.Existing)
+	return nil
 }
