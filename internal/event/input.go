@@ -145,9 +145,7 @@ func (in Input) build(now time.Time, defaultHoldTTL int) (Event, error) {
 	if in.WaitingRoom != nil {
 		in.WaitingRoom.apply(&v, &e.WaitingRoom)
 	}
-	if !in.StartsAt.IsZero() {
-		checkOrder(&v, &e)
-	}
+	checkOrder(&v, &e)
 	switch {
 	case in.Sections == nil:
 		v.Add("sections", "is required")
@@ -321,7 +319,7 @@ func (p Patch) apply(e *Event, now time.Time) error {
 // checkOrder checks that ends_at follows starts_at and sales_end follows
 // sales_start.
 func checkOrder(v *apperr.Validator, e *Event) {
-	if e.EndsAt != nil {
+	if e.EndsAt != nil && !e.StartsAt.IsZero() {
 		v.Check(e.EndsAt.After(e.StartsAt), "ends_at", "must be after starts_at")
 	}
 	if e.SalesStart != nil && e.SalesEnd != nil {
