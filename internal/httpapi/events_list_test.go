@@ -48,18 +48,18 @@ func TestListPagination(t *testing.T) {
 	if len(p1.Data) != 10 || p1.NextCursor == nil {
 		t.Fatalf("page 1: %d events, next %v", len(p1.Data), p1.NextCursor)
 	}
-	// Before the cursor: same start as the first events (and so, with a
-	// later v7 id, among them), and in the second group. After it: inside
-	// the fourth group and after everything.
-	f.publish(t, at(0), set("name", "Inserted before 1"))
-	f.publish(t, at(time.Hour+time.Minute), set("name", "Inserted before 2"))
+	// The cursor is the last event of the second group (base+1h). Before
+	// it: the same start as the first group (a later v7 id sorts it last
+	// there) and between the groups. After it: past the fourth group.
+	before1 := f.publish(t, at(0), set("name", "Inserted before 1"))
+	before2 := f.publish(t, at(30*time.Minute), set("name", "Inserted before 2"))
 	after1 := f.publish(t, at(3*time.Hour+time.Minute), set("name", "Inserted after 1"))
 	p2 := page(*p1.NextCursor)
 	seen = append(seen, p2.Data...)
 	if p2.NextCursor == nil {
 		t.Fatalf("page 2 has no next cursor")
 	}
-	f.publish(t, at(2*time.Hour), set("name", "Inserted before 3"))
+	before3 := f.publish(t, at(2*time.Hour), set("name", "Inserted before 3"))
 	after2 := f.publish(t, at(10*time.Hour), set("name", "Inserted after 2"))
 	p3 := page(*p2.NextCursor)
 	seen = append(seen, p3.Data...)
@@ -83,6 +83,11 @@ func TestListPagination(t *testing.T) {
 	for _, e := range []eventJSON{after1, after2} {
 		if count[e.ID] != 1 {
 			t.Errorf("%s, inserted after the cursor, listed %d times", e.Name, count[e.ID])
+		}
+	}
+	for _, e := range []eventJSON{before1, before2, before3} {
+		if count[e.ID] != 0 {
+			t.Errorf("%s, inserted before the cursor, listed %d times", e.Name, count[e.ID])
 		}
 	}
 	var originalsSeen []string
