@@ -11,9 +11,11 @@ import (
 
 	"github.com/evently/evently/internal/app"
 	"github.com/evently/evently/internal/config"
+	"github.com/evently/evently/internal/event"
 	"github.com/evently/evently/internal/logging"
 	"github.com/evently/evently/internal/postgres"
 	"github.com/evently/evently/internal/redis"
+	"github.com/evently/evently/internal/seed"
 )
 
 const usage = `usage: evently [command]
@@ -27,6 +29,7 @@ commands:
                             e-mail and password default to EVENTLY_ADMIN_EMAIL
                             and EVENTLY_ADMIN_PASSWORD
   healthcheck               exit 0 when the local server's /readyz answers 200 (for container health checks)
+  seed                      create demo events (idempotent: a second run creates nothing)
   help                      show this text
 
 Configuration comes from the environment; see README.md.
@@ -42,7 +45,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	case "serve", "migrate", "admin", "healthcheck":
+	case "serve", "migrate", "admin", "seed", "healthcheck":
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
@@ -61,6 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return admin(ctx, cfg, logger, args, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, cfg.Port)
+	case "seed":
+		return seedEvents(ctx, cfg, stdout)
 	default:
 		return serve(ctx, cfg, logger)
 	}
@@ -128,5 +133,36 @@ func healthcheck(ctx context.Context, port int) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("healthcheck: /readyz answered %d", resp.StatusCode)
 	}
+	return nil
+}
+
+// seedEvents creates the demo events that are missing, migrating first
+// unless EVENTLY_AUTO_MIGRATE=false.
+func seedEvents(ctx context.Context, cfg config.Config, stdout io.Writer) error {
+	if err := postgres.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if cfg.AutoMigrate {
+		m, err := postgres.NewMigrator(pool, logging.Discard())
+		if err != nil {
+			return err
+		}
+		_, err = m.Up(ctx)
+		m.Close()
+		if err != nil {
+			return err
+		}
+	}
+	events := event.NewService(postgres.NewEventStore(pool), time.Now, event.Defaults{HoldTTL: cfg.HoldTTL})
+	res, err := seed.Events(ctx, events, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "seeded %d event(s); %d already present\n", res.Created, res.Existing)
 	return nil
 }

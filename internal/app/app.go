@@ -24,6 +24,7 @@ import (
 	"github.com/evently/evently/internal/account"
 	"github.com/evently/evently/internal/auth"
 	"github.com/evently/evently/internal/config"
+	"github.com/evently/evently/internal/event"
 	"github.com/evently/evently/internal/httpapi"
 	"github.com/evently/evently/internal/postgres"
 	"github.com/evently/evently/internal/redis"
@@ -119,6 +120,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Accounts:          accounts,
 		AuthRatePerMinute: cfg.AuthRatePerMinute,
 		TrustedIPHeader:   cfg.TrustedIPHeader,
+		Events:            event.NewService(postgres.NewEventStore(a.pool), time.Now, event.Defaults{HoldTTL: cfg.HoldTTL}),
 	})
 	if err != nil {
 		return nil, err

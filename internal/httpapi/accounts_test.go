@@ -67,26 +67,6 @@ func login(t *testing.T, env *apptest.Env, email, password string) sessionBody {
 	return s
 }
 
-// wantProblem fails t unless r is a problem with the given status and code
-// (and, when field is not empty, an error about that field).
-func wantProblem(t *testing.T, what string, r *apptest.Response, status int, code, field string) {
-	t.Helper()
-	if r.Status != status {
-		t.Fatalf("%s = %d %s, want %d %s", what, r.Status, r.Body, status, code)
-	}
-	p := r.Problem(t)
-	if p.Code != code {
-		t.Fatalf("%s: code = %q, want %q (%s)", what, p.Code, code, r.Body)
-	}
-	if field != "" && !slices.ContainsFunc(p.Errors, func(e struct {
-		Field   string `json:"field"`
-		Message string `json:"message"`
-	}) bool {
-		return e.Field == field
-	}) {
-		t.Fatalf("%s: errors %+v name no field %q", what, p.Errors, field)
-	}
-}
 
 func startWithAdmin(t *testing.T, opts ...apptest.Option) (*apptest.Env, sessionBody) {
 	t.Helper()

@@ -104,6 +104,23 @@ func newList[E, T, C any](items []E, limit int, convert func(E) T, cursorOf func
 	return resp, nil
 }
 
+// listWithCursor builds a list response for a page whose next cursor the
+// domain worked out (nil on the last page).
+func listWithCursor[T, C any](data []T, next *C) (listResponse[T], error) {
+	resp := listResponse[T]{Data: data}
+	if resp.Data == nil {
+		resp.Data = []T{}
+	}
+	if next != nil {
+		c, err := encodeCursor(*next)
+		if err != nil {
+			return resp, err
+		}
+		resp.NextCursor = &c
+	}
+	return resp, nil
+}
+
 // encodeCursor makes an opaque cursor of c: unpadded base64url of its JSON.
 // Cursors are not secret and need no signature: a forged one only selects
 // another page of what its holder may list anyway.

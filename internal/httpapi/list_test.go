@@ -13,13 +13,13 @@ import (
 	"github.com/evently/evently/internal/apperr"
 )
 
-// eventCursor stands for a list sorted by a time, then an id.
-type eventCursor struct {
+// sampleCursor stands for a list sorted by a time, then an id.
+type sampleCursor struct {
 	StartsAt time.Time `json:"s"`
 	ID       uuid.UUID `json:"i"`
 }
 
-func (c eventCursor) Validate() error {
+func (c sampleCursor) Validate() error {
 	if c.ID == uuid.Nil {
 		return apperr.New(apperr.ValidationFailed, "no id")
 	}
@@ -28,7 +28,7 @@ func (c eventCursor) Validate() error {
 
 func TestParsePage(t *testing.T) {
 	t.Parallel()
-	c := eventCursor{StartsAt: time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC), ID: uuid.New()}
+	c := sampleCursor{StartsAt: time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC), ID: uuid.New()}
 	valid, err := encodeCursor(c)
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +63,7 @@ func TestParsePage(t *testing.T) {
 	}
 	for _, tc := range tests {
 		r := httptest.NewRequest("GET", "/things"+tc.query, nil)
-		p, err := parsePage[eventCursor](r, maxListLimit)
+		p, err := parsePage[sampleCursor](r, maxListLimit)
 		if tc.badField != "" {
 			var ae *apperr.Error
 			if !errors.As(err, &ae) || ae.Code != apperr.ValidationFailed || len(ae.Fields) != 1 || ae.Fields[0].Field != tc.badField {
@@ -78,7 +78,7 @@ func TestParsePage(t *testing.T) {
 			t.Errorf("parsePage(%s).Cursor = %+v, want %+v", tc.query, p.Cursor, c)
 		}
 	}
-	if p, err := parsePage[eventCursor](httptest.NewRequest("GET", "/seats?limit=5000", nil), 1000); err != nil || p.Limit != 1000 {
+	if p, err := parsePage[sampleCursor](httptest.NewRequest("GET", "/seats?limit=5000", nil), 1000); err != nil || p.Limit != 1000 {
 		t.Errorf("parsePage(limit=5000, max 1000) = %+v, %v; want 1000", p, err)
 	}
 }
@@ -87,13 +87,13 @@ func TestNewList(t *testing.T) {
 	t.Parallel()
 	items := []int{1, 2, 3, 4}
 	conv := strconv.Itoa
-	cursorOf := func(i int) eventCursor { return eventCursor{ID: uuid.NewSHA1(uuid.Nil, []byte{byte(i)})} }
+	cursorOf := func(i int) sampleCursor { return sampleCursor{ID: uuid.NewSHA1(uuid.Nil, []byte{byte(i)})} }
 
 	full, err := newList(items, 3, conv, cursorOf)
 	if err != nil || len(full.Data) != 3 || full.Data[2] != "3" || full.NextCursor == nil {
 		t.Fatalf("newList(4 items, limit 3) = %+v, %v; want 3 items and a cursor", full, err)
 	}
-	next, err := decodeCursor[eventCursor](*full.NextCursor)
+	next, err := decodeCursor[sampleCursor](*full.NextCursor)
 	if err != nil || next != cursorOf(3) {
 		t.Errorf("next cursor = %+v, %v; want the last shown item's (%+v)", next, err, cursorOf(3))
 	}

@@ -57,6 +57,20 @@ func (s *Server) router() chi.Router {
 		r.With(s.requireUser).Get("/me", s.api(s.me))
 		r.With(s.requireAdmin).Get("/admin/users", s.api(s.listUsers))
 		r.With(s.requireAdmin).Patch("/admin/users/{id}", s.api(s.setUserRole))
+		// Events and seats.
+		r.Get("/events", s.api(s.listEvents))
+		r.Get("/events/{id}", s.api(s.getEvent))
+		r.Get("/events/{id}/seats", s.api(s.listSeats))
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireAdmin)
+			r.Get("/admin/events", s.api(s.listAdminEvents))
+			r.Post("/admin/events", s.api(s.createEvent))
+			r.Patch("/admin/events/{id}", s.api(s.patchEvent))
+			r.Delete("/admin/events/{id}", s.api(s.deleteEvent))
+			r.Post("/admin/events/{id}/sections", s.api(s.addSection))
+			r.Post("/admin/events/{id}/publish", s.api(s.publishEvent))
+			r.Post("/admin/events/{id}/cancel", s.api(s.cancelEvent))
+		})
 	})
 	return r
 }

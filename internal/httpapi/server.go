@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/evently/evently/internal/auth"
+	"github.com/evently/evently/internal/event"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -41,6 +42,8 @@ type Options struct {
 	// TrustedIPHeader names the header a trusted proxy sets to the client
 	// address (e.g. X-Forwarded-For); empty: the peer address is the client.
 	TrustedIPHeader string
+	// Events is the catalogue: events, sections and seats.
+	Events *event.Service
 }
 
 // Server holds the API's dependencies; Handler returns its routes.
@@ -57,6 +60,7 @@ type Server struct {
 	accounts        AccountService
 	authRate        int
 	trustedIPHeader string
+	events          *event.Service
 }
 
 // New validates the options and prepares the API (including rendering the
@@ -85,6 +89,7 @@ func New(opts Options) (*Server, error) {
 		accounts:        opts.Accounts,
 		authRate:        opts.AuthRatePerMinute,
 		trustedIPHeader: opts.TrustedIPHeader,
+		events:          opts.Events,
 	}, nil
 }
 

@@ -19,6 +19,10 @@ import (
 	"github.com/evently/evently/internal/logging"
 )
 
+// stubAccounts satisfies AccountService for tests that exercise only
+// routing and plumbing.
+type stubAccounts struct{ AccountService }
+
 func newTestServer(t *testing.T) *Server {
 	t.Helper()
 	s, err := New(Options{
@@ -26,6 +30,7 @@ func newTestServer(t *testing.T) *Server {
 		Registry: prometheus.NewRegistry(),
 		Spec:     api.Spec,
 		Tokens:   auth.NewTokens([]byte(strings.Repeat("k", 32)), time.Minute, nil),
+		Accounts: stubAccounts{},
 	})
 	if err != nil {
 		t.Fatalf("New() error = %v", err)

@@ -1,0 +1,510 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/evently/evently/internal/apperr"
+	"github.com/evently/evently/internal/event"
+)
+
+// EventStore keeps events, sections and seats in Postgres.
+type EventStore struct {
+	pool *pgxpool.Pool
+}
+
+var _ event.Store = (*EventStore)(nil)
+
+// NewEventStore returns a store on pool.
+func NewEventStore(pool *pgxpool.Pool) *EventStore { return &EventStore{pool: pool} }
+
+const eventColumns = `id, name, description, venue, category, starts_at, ends_at, status,
+	currency, max_seats_per_booking, hold_ttl_seconds, sales_start, sales_end,
+	wr_enabled, wr_admit_per_minute, wr_max_active, wr_admission_ttl_seconds,
+	created_at, updated_at`
+
+func scanEvent(row pgx.Row) (event.Event, error) {
+	var (
+		e      event.Event
+		status string
+	)
+	err := row.Scan(&e.ID, &e.Name, &e.Description, &e.Venue, &e.Category, &e.StartsAt, &e.EndsAt, &status,
+		&e.Currency, &e.MaxSeatsPerBooking, &e.HoldTTLSeconds, &e.SalesStart, &e.SalesEnd,
+		&e.WaitingRoom.Enabled, &e.WaitingRoom.AdmitPerMinute, &e.WaitingRoom.MaxActive, &e.WaitingRoom.AdmissionTTLSeconds,
+		&e.CreatedAt, &e.UpdatedAt)
+	if err != nil {
+		return event.Event{}, err
+	}
+	e.Status = event.Status(status)
+	e.StartsAt = e.StartsAt.UTC()
+	e.EndsAt = utcPtr(e.EndsAt)
+	e.SalesStart = utcPtr(e.SalesStart)
+	e.SalesEnd = utcPtr(e.SalesEnd)
+	e.CreatedAt = e.CreatedAt.UTC()
+	e.UpdatedAt = e.UpdatedAt.UTC()
+	return e, nil
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// CreateEvent inserts the event, its sections and all their seats in one
+// transaction of three statements, however many seats there are.
+func (s *EventStore) CreateEvent(ctx context.Context, e *event.Event) error {
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
+			INSERT INTO events (id, name, description, venue, category, starts_at, ends_at, status,
+				currency, max_seats_per_booking, hold_ttl_seconds, sales_start, sales_end,
+				wr_enabled, wr_admit_per_minute, wr_max_active, wr_admission_ttl_seconds)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+			ON CONFLICT (id) DO NOTHING
+			RETURNING created_at, updated_at`,
+			e.ID, e.Name, e.Description, e.Venue, e.Category, e.StartsAt, e.EndsAt, string(e.Status),
+			e.Currency, e.MaxSeatsPerBooking, e.HoldTTLSeconds, e.SalesStart, e.SalesEnd,
+			e.WaitingRoom.Enabled, e.WaitingRoom.AdmitPerMinute, e.WaitingRoom.MaxActive, e.WaitingRoom.AdmissionTTLSeconds,
+		).Scan(&e.CreatedAt, &e.UpdatedAt)
+		if isNoRows(err) {
+			return apperr.New(apperr.Conflict, "Event %s already exists.", e.ID)
+		}
+		if err != nil {
+			return err
+		}
+		e.CreatedAt, e.UpdatedAt = e.CreatedAt.UTC(), e.UpdatedAt.UTC()
+		return insertSections(ctx, tx, e.ID, e.Sections)
+	})
+	if err != nil {
+		return fmt.Errorf("create event %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// insertSections inserts sections and generates their seats server-side:
+// one INSERT for the sections, one INSERT ... SELECT over generate_series
+// for every seat of them.
+func insertSections(ctx context.Context, tx pgx.Tx, eventID uuid.UUID, secs []event.Section) error {
+	n := len(secs)
+	ids := make([]uuid.UUID, n)
+	positions, capacities, firstSeats := make([]int32, n), make([]int32, n), make([]int32, n)
+	rows, perRow := make([]*int32, n), make([]*int32, n)
+	names := make([]string, n)
+	prices := make([]int64, n)
+	maxRows := 0
+	for i, sec := range secs {
+		ids[i], names[i], prices[i] = sec.ID, sec.Name, sec.PriceCents
+		positions[i], capacities[i], firstSeats[i] = int32(sec.Position), int32(sec.Capacity), int32(sec.FirstSeat)
+		if sec.Numbered() {
+			r, p := int32(sec.Rows), int32(sec.SeatsPerRow)
+			rows[i], perRow[i] = &r, &p
+			maxRows = max(maxRows, sec.Rows)
+		}
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO sections (id, event_id, position, name, price_cents, capacity, rows, seats_per_row, first_seat)
+		SELECT id, $1, position, name, price_cents, capacity, rows, seats_per_row, first_seat
+		FROM unnest($2::uuid[], $3::int[], $4::text[], $5::bigint[], $6::int[], $7::int[], $8::int[], $9::int[])
+			AS s (id, position, name, price_cents, capacity, rows, seats_per_row, first_seat)`,
+		eventID, ids, positions, names, prices, capacities, rows, perRow, firstSeats)
+	if err != nil {
+		return fmt.Errorf("insert sections: %w", err)
+	}
+	// Seat i (0-based) of a section sits at position first_seat+i+1; in a
+	// numbered section it is in row i / seats_per_row, number
+	// i % seats_per_row + 1. Labels follow event.Section.SeatLabel.
+	// Seat ids are UUIDv7 (time-ordered, so that a big insert appends to
+	// the primary key index instead of scattering over it).
+	_, err = tx.Exec(ctx, `
+		INSERT INTO seats (id, event_id, section_id, position, row_label, number, label)
+		SELECT `+uuidV7SQL+`, $1, s.id, s.first_seat + i + 1,
+			CASE WHEN s.spr IS NOT NULL THEN ($7::text[])[i / s.spr + 1] END,
+			CASE WHEN s.spr IS NOT NULL THEN i % s.spr + 1 END,
+			CASE WHEN s.spr IS NOT NULL
+				THEN s.name || '-' || ($7::text[])[i / s.spr + 1] || '-' || (i % s.spr + 1)
+				ELSE s.name || '-' || lpad((i + 1)::text, greatest(5, length((i + 1)::text)), '0')
+			END
+		FROM unnest($2::uuid[], $3::text[], $4::int[], $5::int[], $6::int[]) AS s (id, name, first_seat, capacity, spr)
+		CROSS JOIN LATERAL generate_series(0, s.capacity - 1) AS i`,
+		eventID, ids, names, firstSeats, capacities, perRow, event.RowLabels(maxRows))
+	if err != nil {
+		return fmt.Errorf("insert seats: %w", err)
+	}
+	return nil
+}
+
+// uuidV7SQL makes a UUIDv7 per row: the current Unix time in milliseconds
+// over the first 48 bits of a random UUID, with the version bits set to 7.
+const uuidV7SQL = `encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
+	placing substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+	FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid`
+
+// Event returns an event and its sections.
+func (s *EventStore) Event(ctx context.Context, id uuid.UUID) (event.Event, error) {
+	e, err := scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE id = $1`, id))
+	if isNoRows(err) {
+		return event.Event{}, apperr.New(apperr.NotFound, "No event %s.", id)
+	}
+	if err != nil {
+		return event.Event{}, fmt.Errorf("get event %s: %w", id, err)
+	}
+	if err := loadSections(ctx, s.pool, []*event.Event{&e}); err != nil {
+		return event.Event{}, fmt.Errorf("get event %s: %w", id, err)
+	}
+	return e, nil
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// loadSections fills in the sections of events, in position order, with
+// one query.
+func loadSections(ctx context.Context, q querier, events []*event.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	ids := make([]uuid.UUID, len(events))
+	byID := make(map[uuid.UUID]*event.Event, len(events))
+	for i, e := range events {
+		ids[i] = e.ID
+		byID[e.ID] = e
+		e.Sections = nil
+	}
+	rows, err := q.Query(ctx, `
+		SELECT event_id, id, position, name, price_cents, capacity, rows, seats_per_row, first_seat
+		FROM sections WHERE event_id = ANY($1) ORDER BY event_id, position`, ids)
+	if err != nil {
+		return fmt.Errorf("load sections: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			eventID      uuid.UUID
+			sec          event.Section
+			nRows, nSeat *int
+		)
+		if err := rows.Scan(&eventID, &sec.ID, &sec.Position, &sec.Name, &sec.PriceCents, &sec.Capacity,
+			&nRows, &nSeat, &sec.FirstSeat); err != nil {
+			return fmt.Errorf("load sections: %w", err)
+		}
+		if nRows != nil && nSeat != nil {
+			sec.Rows, sec.SeatsPerRow = *nRows, *nSeat
+		}
+		e := byID[eventID]
+		e.Sections = append(e.Sections, sec)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load sections: %w", err)
+	}
+	return nil
+}
+
+// Events runs a keyset-paginated list over (starts_at, id). With a status
+// filter it walks events_status_starts_idx, without one events_starts_idx;
+// ?q= uses the GIN index on the search column.
+func (s *EventStore) Events(ctx context.Context, f event.Filter) ([]event.Event, error) {
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	switch len(f.Statuses) {
+	case 0:
+	case 1:
+		where = append(where, "status = "+arg(string(f.Statuses[0])))
+	default:
+		ss := make([]string, len(f.Statuses))
+		for i, st := range f.Statuses {
+			ss[i] = string(st)
+		}
+		where = append(where, "status = ANY("+arg(ss)+")")
+	}
+	if f.From != nil {
+		where = append(where, "starts_at >= "+arg(*f.From))
+	}
+	if f.To != nil {
+		where = append(where, "starts_at < "+arg(*f.To))
+	}
+	if f.After != nil {
+		where = append(where, "(starts_at, id) > ("+arg(f.After.StartsAt)+", "+arg(f.After.ID)+")")
+	}
+	if len(f.Terms) > 0 {
+		where = append(where, "search @@ to_tsquery('simple', "+arg(prefixQuery(f.Terms))+")")
+	}
+	if f.Category != "" {
+		where = append(where, "lower(category) = lower("+arg(f.Category)+")")
+	}
+	if f.Venue != "" {
+		where = append(where, "lower(venue) = lower("+arg(f.Venue)+")")
+	}
+	sql := `SELECT ` + eventColumns + ` FROM events`
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	sql += " ORDER BY starts_at, id LIMIT " + arg(f.Limit)
+
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (event.Event, error) { return scanEvent(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	ptrs := make([]*event.Event, len(events))
+	for i := range events {
+		ptrs[i] = &events[i]
+	}
+	if err := loadSections(ctx, s.pool, ptrs); err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	return events, nil
+}
+
+// prefixQuery turns words of letters and digits into a tsquery matching
+// documents with a word starting with each: 'jazz':* & 'lon':*. The words
+// cannot hold quotes or operators (event.Filter says so), so quoting them
+// is enough.
+func prefixQuery(terms []string) string {
+	parts := make([]string, len(terms))
+	for i, t := range terms {
+		parts[i] = "'" + strings.ReplaceAll(t, "'", "''") + "':*"
+	}
+	return strings.Join(parts, " & ")
+}
+
+// Availability counts held and booked seats per event from the
+// (event_id, status, position) INCLUDE (held_until) index: only the seats
+// that are not available are visited, so it costs what has been sold, not
+// the event's size. Available is left for the caller (capacity minus
+// these).
+func (s *EventStore) Availability(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]event.Availability, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT event_id,
+			count(*) FILTER (WHERE status = 'held' AND held_until >= now()),
+			count(*) FILTER (WHERE status = 'booked')
+		FROM seats
+		WHERE event_id = ANY($1) AND status IN ('held', 'booked')
+		GROUP BY event_id`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("count seats: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[uuid.UUID]event.Availability, len(ids))
+	for rows.Next() {
+		var (
+			id uuid.UUID
+			a  event.Availability
+		)
+		if err := rows.Scan(&id, &a.Held, &a.Booked); err != nil {
+			return nil, fmt.Errorf("count seats: %w", err)
+		}
+		out[id] = a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count seats: %w", err)
+	}
+	return out, nil
+}
+
+// Seats lists seats by position over seats_event_position_idx (or, with a
+// status, seats_event_status_idx). A hold whose held_until has passed shows
+// as available.
+func (s *EventStore) Seats(ctx context.Context, f event.SeatFilter) ([]event.Seat, error) {
+	cond := ""
+	switch f.Status {
+	case event.SeatAvailable:
+		cond = "AND (status = 'available' OR (status = 'held' AND held_until < now()))"
+	case event.SeatHeld:
+		cond = "AND status = 'held' AND held_until >= now()"
+	case event.SeatBooked:
+		cond = "AND status = 'booked'"
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, section_id, row_label, number, label,
+			CASE WHEN status = 'held' AND held_until < now() THEN 'available' ELSE status END,
+			position
+		FROM seats
+		WHERE event_id = $1 AND position > $2 AND position <= $3 `+cond+`
+		ORDER BY position
+		LIMIT $4`, f.EventID, max(f.After, f.FirstSeat), f.LastSeat, f.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list seats of event %s: %w", f.EventID, err)
+	}
+	seats, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (event.Seat, error) {
+		var (
+			st     event.Seat
+			row    *string
+			number *int
+			status string
+		)
+		err := r.Scan(&st.ID, &st.SectionID, &row, &number, &st.Label, &status, &st.Position)
+		if row != nil {
+			st.Row = *row
+		}
+		if number != nil {
+			st.Number = *number
+		}
+		st.Status = event.SeatStatus(status)
+		return st, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list seats of event %s: %w", f.EventID, err)
+	}
+	return seats, nil
+}
+
+// lockEvent reads an event and its sections under FOR UPDATE. A booking
+// that takes the event row FOR KEY SHARE (to read its status and sales
+// window while holding seats) therefore serialises with every admin change
+// made through this store.
+func lockEvent(ctx context.Context, tx pgx.Tx, id uuid.UUID) (event.Event, error) {
+	e, err := scanEvent(tx.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE id = $1 FOR UPDATE`, id))
+	if isNoRows(err) {
+		return event.Event{}, apperr.New(apperr.NotFound, "No event %s.", id)
+	}
+	if err != nil {
+		return event.Event{}, err
+	}
+	if err := loadSections(ctx, tx, []*event.Event{&e}); err != nil {
+		return event.Event{}, err
+	}
+	return e, nil
+}
+
+// hadBookings reports whether any seat of the event has ever been held or
+// booked: one that is not available now, or whose fencing token shows a
+// past hold. Until bookings have a table of their own, this is how an
+// event's sales history is known.
+func hadBookings(ctx context.Context, tx pgx.Tx, id uuid.UUID) func() (bool, error) {
+	return func() (bool, error) {
+		var had bool
+		err := tx.QueryRow(ctx, `
+			SELECT EXISTS (SELECT 1 FROM seats WHERE event_id = $1 AND (status <> 'available' OR hold_seq > 0))`,
+			id).Scan(&had)
+		if err != nil {
+			return false, fmt.Errorf("sales history: %w", err)
+		}
+		return had, nil
+	}
+}
+
+// UpdateEvent writes the event's own columns as fn leaves them.
+func (s *EventStore) UpdateEvent(ctx context.Context, id uuid.UUID, fn func(e *event.Event, hadBookings func() (bool, error)) error) (event.Event, error) {
+	var e event.Event
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		if e, err = lockEvent(ctx, tx, id); err != nil {
+			return err
+		}
+		if err := fn(&e, hadBookings(ctx, tx, id)); err != nil {
+			return err
+		}
+		err = tx.QueryRow(ctx, `
+			UPDATE events SET name = $2, description = $3, venue = $4, category = $5, starts_at = $6,
+				ends_at = $7, status = $8, currency = $9, max_seats_per_booking = $10,
+				hold_ttl_seconds = $11, sales_start = $12, sales_end = $13, wr_enabled = $14,
+				wr_admit_per_minute = $15, wr_max_active = $16, wr_admission_ttl_seconds = $17,
+				updated_at = now()
+			WHERE id = $1
+			RETURNING updated_at`,
+			e.ID, e.Name, e.Description, e.Venue, e.Category, e.StartsAt, e.EndsAt, string(e.Status),
+			e.Currency, e.MaxSeatsPerBooking, e.HoldTTLSeconds, e.SalesStart, e.SalesEnd,
+			e.WaitingRoom.Enabled, e.WaitingRoom.AdmitPerMinute, e.WaitingRoom.MaxActive, e.WaitingRoom.AdmissionTTLSeconds,
+		).Scan(&e.UpdatedAt)
+		e.UpdatedAt = e.UpdatedAt.UTC()
+		return err
+	})
+	if err != nil {
+		return event.Event{}, fmt.Errorf("update event %s: %w", id, err)
+	}
+	return e, nil
+}
+
+// AddSection inserts the section fn makes, with its seats.
+func (s *EventStore) AddSection(ctx context.Context, id uuid.UUID, fn func(e event.Event) (event.Section, error)) (event.Event, error) {
+	var e event.Event
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		if e, err = lockEvent(ctx, tx, id); err != nil {
+			return err
+		}
+		sec, err := fn(e)
+		if err != nil {
+			return err
+		}
+		if err := insertSections(ctx, tx, id, []event.Section{sec}); err != nil {
+			return err
+		}
+		e.Sections = append(e.Sections, sec)
+		err = tx.QueryRow(ctx, `UPDATE events SET updated_at = now() WHERE id = $1 RETURNING updated_at`, id).Scan(&e.UpdatedAt)
+		e.UpdatedAt = e.UpdatedAt.UTC()
+		return err
+	})
+	if err != nil {
+		return event.Event{}, fmt.Errorf("add section to event %s: %w", id, err)
+	}
+	return e, nil
+}
+
+// CancelEvent marks the event cancelled under its row lock. The booking
+// engine extends this transaction to cancel every pending and confirmed
+// booking of the event (and queue their notifications) atomically with it.
+func (s *EventStore) CancelEvent(ctx context.Context, id uuid.UUID) (event.Event, error) {
+	var e event.Event
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		if e, err = lockEvent(ctx, tx, id); err != nil {
+			return err
+		}
+		if e.Status == event.StatusCancelled {
+			return nil
+		}
+		e.Status = event.StatusCancelled
+		err = tx.QueryRow(ctx, `
+			UPDATE events SET status = 'cancelled', updated_at = now() WHERE id = $1 RETURNING updated_at`,
+			id).Scan(&e.UpdatedAt)
+		e.UpdatedAt = e.UpdatedAt.UTC()
+		return err
+	})
+	if err != nil {
+		return event.Event{}, fmt.Errorf("cancel event %s: %w", id, err)
+	}
+	return e, nil
+}
+
+// DeleteEvent deletes the event's seats (through the (event_id, position)
+// index, in one statement), then the event and, by cascade, its sections.
+func (s *EventStore) DeleteEvent(ctx context.Context, id uuid.UUID, fn func(e event.Event, hadBookings func() (bool, error)) error) error {
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		e, err := lockEvent(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := fn(e, hadBookings(ctx, tx, id)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM seats WHERE event_id = $1`, id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM events WHERE id = $1`, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete event %s: %w", id, err)
+	}
+	return nil
+}
