@@ -23,13 +23,19 @@ import (
 	"github.com/evently/evently/api"
 	"github.com/evently/evently/internal/account"
 	"github.com/evently/evently/internal/auth"
+	"github.com/evently/evently/internal/booking"
 	"github.com/evently/evently/internal/config"
 	"github.com/evently/evently/internal/event"
 	"github.com/evently/evently/internal/httpapi"
 	"github.com/evently/evently/internal/postgres"
 	"github.com/evently/evently/internal/redis"
+	"github.com/evently/evently/internal/telemetry"
 	"github.com/evently/evently/internal/worker"
 )
+
+// idempotencyKeep is how long answers to Idempotency-Key requests are
+// kept (the contract promises at least 24 hours).
+const idempotencyKeep = 25 * time.Hour
 
 // accessTokenTTL is the lifetime of an access token; clients refresh.
 const accessTokenTTL = 15 * time.Minute
@@ -90,9 +96,22 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		worker.NewQueueCollector(asynq.NewInspectorFromRedisClient(a.rdb)),
 	)
 
+	bookings := booking.NewService(postgres.NewBookingStore(a.pool), redis.NewSeatLocks(a.rdb), booking.Options{
+		Observer: telemetry.NewBookings(reg),
+	})
+	idempotency := postgres.NewIdempotencyStore(a.pool)
+
 	a.worker = worker.NewServer(a.rdb, worker.ServerConfig{ShutdownTimeout: cfg.ShutdownTimeout}, logger)
-	a.worker.Handle(worker.TypeCleanup, worker.CleanupHandler(worker.CleanerFunc(func(context.Context) error {
-		// Nothing to clean until bookings exist.
+	a.worker.Handle(worker.TypeCleanup, worker.CleanupHandler(worker.CleanerFunc(func(ctx context.Context) error {
+		n, err := bookings.ExpireHolds(ctx)
+		if err != nil {
+			return err
+		}
+		pruned, err := idempotency.Prune(ctx, idempotencyKeep)
+		if err != nil {
+			return err
+		}
+		logger.InfoContext(ctx, "cleanup done", "holds_expired", n, "idempotency_keys_pruned", pruned)
 		return nil
 	})))
 	a.scheduler = worker.NewScheduler(a.queue, logger)
@@ -121,6 +140,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		AuthRatePerMinute: cfg.AuthRatePerMinute,
 		TrustedIPHeader:   cfg.TrustedIPHeader,
 		Events:            event.NewService(postgres.NewEventStore(a.pool), time.Now, event.Defaults{HoldTTL: cfg.HoldTTL}),
+		Bookings:          bookings,
+		Idempotency:       idempotency,
 	})
 	if err != nil {
 		return nil, err

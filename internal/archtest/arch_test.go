@@ -20,6 +20,7 @@ var allowed = map[string][]string{
 	"worker":    {"net/http", "github.com/hibiken/asynq", "github.com/robfig/cron", "github.com/prometheus", "github.com/redis/go-redis"},
 	"httpapi":   {"net/http", "github.com/go-chi", "github.com/prometheus", "github.com/getkin/kin-openapi"},
 	"schedule":  {"github.com/robfig/cron"},
+	"telemetry": {"github.com/prometheus"},
 	"app":       {"*"},
 	"apptest":   {"*"},
 	"pgtest":    {"*"},

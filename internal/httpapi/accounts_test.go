@@ -67,7 +67,6 @@ func login(t *testing.T, env *apptest.Env, email, password string) sessionBody {
 	return s
 }
 
-
 func startWithAdmin(t *testing.T, opts ...apptest.Option) (*apptest.Env, sessionBody) {
 	t.Helper()
 	opts = append([]apptest.Option{

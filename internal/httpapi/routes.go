@@ -70,6 +70,17 @@ func (s *Server) router() chi.Router {
 			r.Post("/admin/events/{id}/sections", s.api(s.addSection))
 			r.Post("/admin/events/{id}/publish", s.api(s.publishEvent))
 			r.Post("/admin/events/{id}/cancel", s.api(s.cancelEvent))
+			r.Get("/admin/events/{id}/bookings", s.api(s.listEventBookings))
+		})
+
+		// Bookings.
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireUser)
+			r.Post("/bookings", s.api(s.createBooking))
+			r.Get("/bookings/{id}", s.api(s.getBooking))
+			r.Post("/bookings/{id}/confirm", s.api(s.confirmBooking))
+			r.Post("/bookings/{id}/cancel", s.api(s.cancelBooking))
+			r.Get("/me/bookings", s.api(s.listMyBookings))
 		})
 	})
 	return r

@@ -44,6 +44,11 @@ type Options struct {
 	TrustedIPHeader string
 	// Events is the catalogue: events, sections and seats.
 	Events *event.Service
+	// Bookings is the booking engine.
+	Bookings BookingService
+	// Idempotency records answers to POST /bookings retried with an
+	// Idempotency-Key.
+	Idempotency Idempotency
 }
 
 // Server holds the API's dependencies; Handler returns its routes.
@@ -61,6 +66,8 @@ type Server struct {
 	authRate        int
 	trustedIPHeader string
 	events          *event.Service
+	bookings        BookingService
+	idempotency     Idempotency
 }
 
 // New validates the options and prepares the API (including rendering the
@@ -90,6 +97,8 @@ func New(opts Options) (*Server, error) {
 		authRate:        opts.AuthRatePerMinute,
 		trustedIPHeader: opts.TrustedIPHeader,
 		events:          opts.Events,
+		bookings:        opts.Bookings,
+		idempotency:     opts.Idempotency,
 	}, nil
 }
 

@@ -478,12 +478,40 @@ func (s *EventStore) CancelEvent(ctx context.Context, id uuid.UUID) (event.Event
 			UPDATE events SET status = 'cancelled', updated_at = now() WHERE id = $1 RETURNING updated_at`,
 			id).Scan(&e.UpdatedAt)
 		e.UpdatedAt = e.UpdatedAt.UTC()
-		return err
+		if err != nil {
+			return err
+		}
+		return cancelEventBookings(ctx, tx, id)
 	})
 	if err != nil {
 		return event.Event{}, fmt.Errorf("cancel event %s: %w", id, err)
 	}
 	return e, nil
+}
+
+// cancelEventBookings cancels every pending and confirmed booking of an
+// event being cancelled and puts its seats back. It first locks every seat
+// of the event: holds lock seats before they re-check the event's status,
+// so this waits for holds already in flight (whose bookings the next
+// statement then sees) and makes later ones find the event cancelled.
+func cancelEventBookings(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM seats WHERE event_id = $1 ORDER BY id FOR UPDATE`, id); err != nil {
+		return fmt.Errorf("lock seats: %w", err)
+	}
+	_, err := tx.Exec(ctx, `
+		WITH b AS (
+		    UPDATE bookings SET status = 'cancelled', cancelled_at = now(), updated_at = now()
+		    WHERE event_id = $1 AND status IN ('pending', 'confirmed')
+		    RETURNING id
+		), d AS (
+		    UPDATE booking_seats SET active = false WHERE booking_id IN (SELECT id FROM b) AND active
+		)
+		UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL
+		WHERE event_id = $1 AND status <> 'available'`, id)
+	if err != nil {
+		return fmt.Errorf("cancel bookings: %w", err)
+	}
+	return nil
 }
 
 // DeleteEvent deletes the event's seats (through the (event_id, position)

@@ -1,0 +1,522 @@
+package booking
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evently/evently/internal/apperr"
+	"github.com/evently/evently/internal/auth"
+)
+
+// Store keeps bookings in Postgres. Each method is one atomic step; all
+// times are given by the caller, so the engine's clock is the only clock.
+type Store interface {
+	// Sale returns what the engine needs to sell the event's seats, or
+	// NotFound.
+	Sale(ctx context.Context, eventID uuid.UUID) (Sale, error)
+	// HoldSeats holds exactly the given seats for a new pending booking, or
+	// none of them: SeatUnavailable (with the taken seat ids),
+	// ValidationFailed (seats not of this event), SalesClosed.
+	HoldSeats(ctx context.Context, h SeatHold) (Booking, error)
+	// HoldBest holds the best n available seats between positions lo and
+	// hi (preferring an adjacent block in one row when adjacent is set), or
+	// returns SoldOut or SalesClosed. It also reports the position of the
+	// first seat it found free, the allocator's hint for the next hold.
+	HoldBest(ctx context.Context, h BestHold) (Booking, int, error)
+	// Confirm confirms the owner's pending hold, fenced by the seats' hold
+	// sequence: HoldExpired when it lapsed (the booking becomes expired),
+	// InvalidState when cancelled, NotFound when not the owner's.
+	Confirm(ctx context.Context, id, userID uuid.UUID, paymentRef *string, now time.Time) (Booking, bool, error)
+	// Cancel cancels a pending or confirmed booking and frees its seats.
+	// userID nil means an admin acting. Returns the seats freed.
+	Cancel(ctx context.Context, id uuid.UUID, userID *uuid.UUID, now time.Time) (Booking, error)
+	// Get returns a booking (NotFound when userID is set and not its owner).
+	Get(ctx context.Context, id uuid.UUID, userID *uuid.UUID, now time.Time) (Booking, error)
+	// List returns bookings newest first.
+	List(ctx context.Context, f ListFilter, now time.Time) ([]Booking, error)
+	// ExpireHolds expires up to limit lapsed pending bookings and frees
+	// seats whose hold lapsed, returning what it released.
+	ExpireHolds(ctx context.Context, now time.Time, limit int) (Released, error)
+}
+
+// SeatHold asks for specific seats.
+type SeatHold struct {
+	BookingID uuid.UUID
+	EventID   uuid.UUID
+	UserID    uuid.UUID
+	SeatIDs   []uuid.UUID
+	Now       time.Time
+	ExpiresAt time.Time
+}
+
+// BestHold asks for the best n seats in a position range.
+type BestHold struct {
+	BookingID uuid.UUID
+	EventID   uuid.UUID
+	UserID    uuid.UUID
+	Quantity  int
+	Lo, Hi    int
+	Adjacent  bool
+	Now       time.Time
+	ExpiresAt time.Time
+}
+
+// Released is what a cleanup run gave back to sale.
+type Released struct {
+	// Bookings expired, with the seats each held.
+	Bookings []ReleasedBooking
+	// Seats freed per event (including seats of holds taken over earlier).
+	SeatsByEvent map[uuid.UUID]int
+}
+
+// ReleasedBooking is one booking a cleanup run expired.
+type ReleasedBooking struct {
+	ID      uuid.UUID
+	EventID uuid.UUID
+	UserID  uuid.UUID
+	SeatIDs []uuid.UUID
+}
+
+// Locks are the per-seat Redis locks that refuse taken seats before
+// Postgres is asked. They are a filter, not the truth.
+type Locks interface {
+	// Acquire locks every seat for the booking, or none: it returns the
+	// seats already locked by someone else.
+	Acquire(ctx context.Context, eventID uuid.UUID, seatIDs []uuid.UUID, bookingID uuid.UUID, ttl time.Duration) ([]uuid.UUID, error)
+	// Set locks seats Postgres has already given the booking.
+	Set(ctx context.Context, eventID uuid.UUID, seatIDs []uuid.UUID, bookingID uuid.UUID, ttl time.Duration) error
+	// Release deletes the booking's locks (compare-and-delete: a lock that
+	// now belongs to another booking stays).
+	Release(ctx context.Context, eventID uuid.UUID, seatIDs []uuid.UUID, bookingID uuid.UUID) error
+}
+
+// Admission says whether a user may book an event whose waiting room is
+// on.
+type Admission interface {
+	Admitted(ctx context.Context, eventID, userID uuid.UUID) (bool, error)
+}
+
+// Observer hears about the engine's outcomes (metrics, notifications).
+type Observer interface {
+	Held(b Booking, took time.Duration)
+	Refused(code apperr.Code, took time.Duration)
+	Confirmed(b Booking)
+	Cancelled(b Booking)
+	Expired(n int)
+}
+
+// ReleaseListener is told, after the fact, that an event has seats for
+// sale again (the waitlist listens).
+type ReleaseListener interface {
+	SeatsReleased(ctx context.Context, eventID uuid.UUID)
+}
+
+// Options are a Service's optional collaborators.
+type Options struct {
+	Admission Admission
+	Observer  Observer
+	Released  ReleaseListener
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// SaleCacheTTL is how long event facts are cached (default 1s). The
+	// Store re-checks them atomically at every hold.
+	SaleCacheTTL time.Duration
+}
+
+// Service is the booking engine.
+type Service struct {
+	store    Store
+	locks    Locks
+	admit    Admission
+	observe  Observer
+	released ReleaseListener
+	now      func() time.Time
+	sales    *saleCache
+	hints    *hints
+}
+
+// NewService returns the engine over store and locks.
+func NewService(store Store, locks Locks, o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
+	}
+	if o.SaleCacheTTL == 0 {
+		o.SaleCacheTTL = time.Second
+	}
+	return &Service{
+		store:    store,
+		locks:    locks,
+		admit:    o.Admission,
+		observe:  o.Observer,
+		released: o.Released,
+		now:      o.Now,
+		sales:    &saleCache{ttl: o.SaleCacheTTL, entries: map[uuid.UUID]cachedSale{}},
+		hints:    &hints{ttl: time.Second, m: map[hintKey]hint{}},
+	}
+}
+
+// HoldRequest asks for a hold: either SeatIDs or Quantity (with an
+// optional Section).
+type HoldRequest struct {
+	EventID  uuid.UUID
+	UserID   uuid.UUID
+	SeatIDs  []uuid.UUID
+	Quantity int
+	Section  string
+}
+
+// Hold creates a pending booking for the requested seats.
+func (s *Service) Hold(ctx context.Context, req HoldRequest) (Booking, error) {
+	start := time.Now()
+	b, err := s.hold(ctx, req)
+	if err != nil {
+		s.observe.Refused(apperr.CodeOf(err), time.Since(start))
+		return Booking{}, err
+	}
+	s.observe.Held(b, time.Since(start))
+	return b, nil
+}
+
+func (s *Service) hold(ctx context.Context, req HoldRequest) (Booking, error) {
+	now := s.now()
+	sale, err := s.sale(ctx, req.EventID, now)
+	if err != nil {
+		return Booking{}, err
+	}
+	if err := validateHold(req, sale); err != nil {
+		return Booking{}, err
+	}
+	if ok, why := sale.openAt(now); !ok {
+		return Booking{}, apperr.New(apperr.SalesClosed, "%s", why)
+	}
+	if sale.WaitingRoomEnabled && s.admit != nil {
+		ok, err := s.admit.Admitted(ctx, req.EventID, req.UserID)
+		if err != nil {
+			return Booking{}, apperr.Wrap(err, apperr.Unavailable, "The waiting room cannot be checked right now; try again.")
+		}
+		if !ok {
+			return Booking{}, apperr.New(apperr.WaitingRoomRequired, "This event has a waiting room: join it and book once admitted.")
+		}
+	}
+
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Booking{}, fmt.Errorf("booking id: %w", err)
+	}
+	expires := now.Add(sale.HoldTTL)
+	if len(req.SeatIDs) > 0 {
+		return s.holdSeats(ctx, SeatHold{
+			BookingID: id, EventID: req.EventID, UserID: req.UserID,
+			SeatIDs: req.SeatIDs, Now: now, ExpiresAt: expires,
+		}, sale.HoldTTL)
+	}
+	return s.holdBest(ctx, req, sale, id, now, expires)
+}
+
+func (s *Service) holdSeats(ctx context.Context, h SeatHold, ttl time.Duration) (Booking, error) {
+	taken, err := s.locks.Acquire(ctx, h.EventID, h.SeatIDs, h.BookingID, ttl)
+	if err != nil {
+		return Booking{}, apperr.Wrap(err, apperr.Unavailable, "Seat locks are unavailable right now; try again.")
+	}
+	if len(taken) > 0 {
+		return Booking{}, seatsTaken(taken)
+	}
+	b, err := s.store.HoldSeats(ctx, h)
+	if err != nil {
+		// Give the locks back whatever happened; the seats may be someone
+		// else's to take now.
+		relCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		_ = s.locks.Release(relCtx, h.EventID, h.SeatIDs, h.BookingID)
+		cancel()
+		return Booking{}, err
+	}
+	return b, nil
+}
+
+func (s *Service) holdBest(ctx context.Context, req HoldRequest, sale Sale, id uuid.UUID, now, expires time.Time) (Booking, error) {
+	lo, hi, adjacent := 1, 0, false
+	if req.Section != "" {
+		sec, _ := sale.section(req.Section)
+		lo, hi, adjacent = sec.First, sec.Last, sec.Numbered
+	} else if len(sale.Sections) > 0 {
+		lo, hi = sale.Sections[0].First, sale.Sections[len(sale.Sections)-1].Last
+		for _, sec := range sale.Sections {
+			adjacent = adjacent || sec.Numbered
+		}
+	}
+	key := hintKey{event: req.EventID, lo: lo, hi: hi}
+	from := max(lo, s.hints.get(key, now))
+	for {
+		h := BestHold{
+			BookingID: id, EventID: req.EventID, UserID: req.UserID, Quantity: req.Quantity,
+			Lo: from, Hi: hi, Adjacent: adjacent, Now: now, ExpiresAt: expires,
+		}
+		b, first, err := s.store.HoldBest(ctx, h)
+		if apperr.Is(err, apperr.SoldOut) && from > lo {
+			// Seats below the hint may have come back: look again from the
+			// start before saying sold out.
+			from = lo
+			continue
+		}
+		if err != nil {
+			return Booking{}, err
+		}
+		s.hints.set(key, first, now)
+		ids := make([]uuid.UUID, len(b.Seats))
+		for i, seat := range b.Seats {
+			ids[i] = seat.ID
+		}
+		// The seats are already ours in Postgres; the Redis locks only make
+		// buyers of these exact seats fail fast, so a failure here is
+		// harmless.
+		_ = s.locks.Set(ctx, req.EventID, ids, b.ID, sale.HoldTTL)
+		return b, nil
+	}
+}
+
+func validateHold(req HoldRequest, sale Sale) error {
+	var v apperr.Validator
+	switch {
+	case len(req.SeatIDs) > 0 && req.Quantity != 0:
+		v.Add("seat_ids", "give either seat_ids or quantity, not both")
+	case len(req.SeatIDs) == 0 && req.Quantity == 0:
+		v.Add("quantity", "give either seat_ids or quantity")
+	case len(req.SeatIDs) > 0:
+		v.Check(len(req.SeatIDs) <= sale.MaxSeatsPerBooking, "seat_ids",
+			fmt.Sprintf("at most %d seats per booking", sale.MaxSeatsPerBooking))
+		v.Check(req.Section == "", "section", "section goes with quantity, not seat_ids")
+		sorted := slices.Clone(req.SeatIDs)
+		slices.SortFunc(sorted, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
+		v.Check(len(slices.Compact(sorted)) == len(req.SeatIDs), "seat_ids", "must not repeat a seat")
+	default:
+		v.Check(req.Quantity >= 1, "quantity", "must be at least 1")
+		v.Check(req.Quantity <= sale.MaxSeatsPerBooking, "quantity",
+			fmt.Sprintf("at most %d seats per booking", sale.MaxSeatsPerBooking))
+		if req.Section != "" {
+			_, ok := sale.section(req.Section)
+			v.Check(ok, "section", "no such section in this event")
+		}
+	}
+	return v.Err()
+}
+
+func seatsTaken(ids []uuid.UUID) error {
+	return apperr.New(apperr.SeatUnavailable, "%d of the seats asked for are taken.", len(ids)).With("seat_ids", ids)
+}
+
+// Confirm confirms the caller's pending hold. Confirming a confirmed
+// booking returns it unchanged.
+func (s *Service) Confirm(ctx context.Context, id uuid.UUID, who auth.Principal, paymentRef *string) (Booking, error) {
+	b, changed, err := s.store.Confirm(ctx, id, who.UserID, paymentRef, s.now())
+	if err != nil {
+		if apperr.Is(err, apperr.HoldExpired) {
+			s.observe.Expired(1)
+		}
+		return Booking{}, err
+	}
+	if changed {
+		s.observe.Confirmed(b)
+	}
+	return b, nil
+}
+
+// Cancel cancels a pending or confirmed booking: its seats go back on sale
+// at once.
+func (s *Service) Cancel(ctx context.Context, id uuid.UUID, who auth.Principal) (Booking, error) {
+	var owner *uuid.UUID
+	if !who.IsAdmin() {
+		owner = &who.UserID
+	}
+	b, err := s.store.Cancel(ctx, id, owner, s.now())
+	if err != nil {
+		return Booking{}, err
+	}
+	s.afterRelease(ctx, b.EventID, b.ID, seatIDs(b.Seats))
+	s.observe.Cancelled(b)
+	return b, nil
+}
+
+// Get returns a booking to its owner or an admin; to anyone else it does
+// not exist.
+func (s *Service) Get(ctx context.Context, id uuid.UUID, who auth.Principal) (Booking, error) {
+	var owner *uuid.UUID
+	if !who.IsAdmin() {
+		owner = &who.UserID
+	}
+	return s.store.Get(ctx, id, owner, s.now())
+}
+
+// List returns bookings newest first.
+func (s *Service) List(ctx context.Context, f ListFilter) ([]Booking, error) {
+	return s.store.List(ctx, f, s.now())
+}
+
+// cleanupBatch bounds one cleanup transaction.
+const cleanupBatch = 500
+
+// ExpireHolds is the cleanup job: it expires lapsed holds in batches,
+// frees their seats and locks, and tells the release listener which events
+// have seats again. It is idempotent.
+func (s *Service) ExpireHolds(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		r, err := s.store.ExpireHolds(ctx, s.now(), cleanupBatch)
+		if err != nil {
+			return total, fmt.Errorf("expire holds: %w", err)
+		}
+		for _, b := range r.Bookings {
+			relCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_ = s.locks.Release(relCtx, b.EventID, b.SeatIDs, b.ID)
+			cancel()
+		}
+		for eventID := range r.SeatsByEvent {
+			s.sales.forget(eventID)
+			if s.released != nil {
+				s.released.SeatsReleased(ctx, eventID)
+			}
+		}
+		total += len(r.Bookings)
+		s.observe.Expired(len(r.Bookings))
+		if len(r.Bookings) < cleanupBatch {
+			return total, nil
+		}
+	}
+}
+
+func (s *Service) afterRelease(ctx context.Context, eventID, bookingID uuid.UUID, seats []uuid.UUID) {
+	relCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	_ = s.locks.Release(relCtx, eventID, seats, bookingID)
+	s.hints.reset(eventID)
+	if s.released != nil {
+		s.released.SeatsReleased(relCtx, eventID)
+	}
+}
+
+func seatIDs(seats []Seat) []uuid.UUID {
+	ids := make([]uuid.UUID, len(seats))
+	for i, s := range seats {
+		ids[i] = s.ID
+	}
+	return ids
+}
+
+// sale returns the event's sale facts, cached briefly: every hold of an
+// on-sale needs them, and the Store re-checks them atomically anyway.
+func (s *Service) sale(ctx context.Context, eventID uuid.UUID, now time.Time) (Sale, error) {
+	if sale, ok := s.sales.get(eventID, now); ok {
+		return sale, nil
+	}
+	sale, err := s.store.Sale(ctx, eventID)
+	if err != nil {
+		return Sale{}, err
+	}
+	s.sales.put(eventID, sale, now)
+	return sale, nil
+}
+
+// ForgetSale drops the cached facts of an event (after it was changed).
+func (s *Service) ForgetSale(eventID uuid.UUID) { s.sales.forget(eventID) }
+
+type cachedSale struct {
+	sale    Sale
+	expires time.Time
+}
+
+type saleCache struct {
+	mu      sync.Mutex
+	ttl     time.Duration
+	entries map[uuid.UUID]cachedSale
+}
+
+func (c *saleCache) get(id uuid.UUID, now time.Time) (Sale, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[id]
+	if !ok || !now.Before(e.expires) {
+		return Sale{}, false
+	}
+	return e.sale, true
+}
+
+func (c *saleCache) put(id uuid.UUID, s Sale, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) > 10000 {
+		clear(c.entries)
+	}
+	c.entries[id] = cachedSale{sale: s, expires: now.Add(c.ttl)}
+}
+
+func (c *saleCache) forget(id uuid.UUID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, id)
+}
+
+// hints remember, per event and position range, where the last
+// best-available hold found its first free seat, so that the next one
+// starts there instead of wading through every seat sold before it. A hint
+// is only a starting point: a hold that finds too few seats from its hint
+// looks again from the start, and hints lapse after a second so that seats
+// released elsewhere are found.
+type hintKey struct {
+	event  uuid.UUID
+	lo, hi int
+}
+
+type hint struct {
+	pos int
+	at  time.Time
+}
+
+type hints struct {
+	mu  sync.Mutex
+	ttl time.Duration
+	m   map[hintKey]hint
+}
+
+func (h *hints) get(k hintKey, now time.Time) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.m[k]
+	if !ok || now.Sub(e.at) > h.ttl || now.Before(e.at) {
+		return 0
+	}
+	return e.pos
+}
+
+func (h *hints) set(k hintKey, pos int, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.m) > 10000 {
+		clear(h.m)
+	}
+	h.m[k] = hint{pos: pos, at: now}
+}
+
+func (h *hints) reset(event uuid.UUID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k := range h.m {
+		if k.event == event {
+			delete(h.m, k)
+		}
+	}
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Held(Booking, time.Duration)        {}
+func (nopObserver) Refused(apperr.Code, time.Duration) {}
+func (nopObserver) Confirmed(Booking)                  {}
+func (nopObserver) Cancelled(Booking)                  {}
+func (nopObserver) Expired(int)                        {}

@@ -1,0 +1,334 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evently/evently/internal/apperr"
+	"github.com/evently/evently/internal/auth"
+	"github.com/evently/evently/internal/booking"
+)
+
+// BookingService is the booking engine as the API uses it.
+type BookingService interface {
+	Hold(ctx context.Context, req booking.HoldRequest) (booking.Booking, error)
+	Confirm(ctx context.Context, id uuid.UUID, who auth.Principal, paymentRef *string) (booking.Booking, error)
+	Cancel(ctx context.Context, id uuid.UUID, who auth.Principal) (booking.Booking, error)
+	Get(ctx context.Context, id uuid.UUID, who auth.Principal) (booking.Booking, error)
+	List(ctx context.Context, f booking.ListFilter) ([]booking.Booking, error)
+}
+
+// Idempotency records the answers to POST /bookings requests sent with an
+// Idempotency-Key (see postgres.IdempotencyStore).
+type Idempotency interface {
+	Begin(ctx context.Context, userID uuid.UUID, key string, hash []byte) (status int, body []byte, replay bool, err error)
+	Complete(ctx context.Context, userID uuid.UUID, key string, status int, body []byte) error
+	Abandon(ctx context.Context, userID uuid.UUID, key string) error
+}
+
+type createBookingRequest struct {
+	EventID  uuid.UUID   `json:"event_id"`
+	SeatIDs  []uuid.UUID `json:"seat_ids"`
+	Quantity *int        `json:"quantity"`
+	Section  *string     `json:"section"`
+}
+
+func (req createBookingRequest) Validate() error {
+	var v apperr.Validator
+	v.Check(req.EventID != uuid.Nil, "event_id", "is required")
+	switch {
+	case len(req.SeatIDs) > 0 && req.Quantity != nil:
+		v.Add("seat_ids", "give either seat_ids or quantity, not both")
+	case len(req.SeatIDs) == 0 && req.Quantity == nil:
+		v.Add("quantity", "give either seat_ids or quantity")
+	case req.Quantity != nil:
+		v.Check(*req.Quantity >= 1, "quantity", "must be at least 1")
+	}
+	if req.Section != nil && *req.Section == "" {
+		v.Add("section", "must not be empty")
+	}
+	return v.Err()
+}
+
+type confirmBookingRequest struct {
+	PaymentReference *string `json:"payment_reference"`
+}
+
+func (req confirmBookingRequest) Validate() error {
+	var v apperr.Validator
+	if req.PaymentReference != nil {
+		v.Check(len([]rune(*req.PaymentReference)) <= 200, "payment_reference", "must be at most 200 characters")
+	}
+	return v.Err()
+}
+
+type bookingSeatResponse struct {
+	ID         uuid.UUID `json:"id"`
+	Section    string    `json:"section"`
+	Row        *string   `json:"row"`
+	Number     *int      `json:"number"`
+	Label      string    `json:"label"`
+	PriceCents int64     `json:"price_cents"`
+	Status     string    `json:"status"`
+}
+
+type bookingResponse struct {
+	ID               uuid.UUID             `json:"id"`
+	EventID          uuid.UUID             `json:"event_id"`
+	UserID           uuid.UUID             `json:"user_id"`
+	Status           booking.Status        `json:"status"`
+	Seats            []bookingSeatResponse `json:"seats"`
+	Quantity         int                   `json:"quantity"`
+	TotalCents       int64                 `json:"total_cents"`
+	Currency         string                `json:"currency"`
+	ExpiresAt        time.Time             `json:"expires_at"`
+	PaymentReference *string               `json:"payment_reference"`
+	CreatedAt        time.Time             `json:"created_at"`
+	ConfirmedAt      *time.Time            `json:"confirmed_at"`
+	CancelledAt      *time.Time            `json:"cancelled_at"`
+}
+
+func toBookingResponse(b booking.Booking) bookingResponse {
+	seats := make([]bookingSeatResponse, len(b.Seats))
+	for i, s := range b.Seats {
+		seats[i] = bookingSeatResponse{ID: s.ID, Section: s.Section, Row: s.Row, Number: s.Number,
+			Label: s.Label, PriceCents: s.PriceCents, Status: s.Status}
+	}
+	return bookingResponse{
+		ID: b.ID, EventID: b.EventID, UserID: b.UserID, Status: b.Status, Seats: seats,
+		Quantity: b.Quantity, TotalCents: b.TotalCents, Currency: b.Currency,
+		ExpiresAt: b.ExpiresAt.UTC(), PaymentReference: b.PaymentReference, CreatedAt: b.CreatedAt.UTC(),
+		ConfirmedAt: utc(b.ConfirmedAt), CancelledAt: utc(b.CancelledAt),
+	}
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+type bookingCursor struct {
+	CreatedAt time.Time `json:"t"`
+	ID        uuid.UUID `json:"id"`
+}
+
+func (c bookingCursor) Validate() error {
+	if c.ID == uuid.Nil || c.CreatedAt.IsZero() {
+		return apperr.New(apperr.ValidationFailed, "bad cursor")
+	}
+	return nil
+}
+
+func bookingCursorOf(b booking.Booking) bookingCursor {
+	return bookingCursor{CreatedAt: b.CreatedAt, ID: b.ID}
+}
+
+// createBooking holds seats. With an Idempotency-Key, the first answer for
+// the key is recorded and replayed to every retry of the same request.
+func (s *Server) createBooking(w http.ResponseWriter, r *http.Request) error {
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" {
+		return s.holdBooking(w, r)
+	}
+	if !validIdempotencyKey(key) {
+		return apperr.Invalid(apperr.FieldError{Field: "Idempotency-Key", Message: "must be 1 to 255 printable ASCII characters"})
+	}
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		return err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		return tooLarge()
+	}
+	who := principal(r)
+	sum := sha256.Sum256(body)
+	status, saved, replay, err := s.idempotency.Begin(r.Context(), who.UserID, key, sum[:])
+	if err != nil {
+		return err
+	}
+	if replay {
+		w.Header().Set("Idempotent-Replayed", "true")
+		writeRaw(w, status, saved)
+		return nil
+	}
+
+	// Run the request against a recorder, keep its answer, then send it.
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	rec := &recorder{header: http.Header{}}
+	if err := s.holdBooking(rec, r); err != nil {
+		writeError(rec, r, s.logger, err)
+	}
+	ctx := context.WithoutCancel(r.Context())
+	if rec.status >= 500 {
+		if err := s.idempotency.Abandon(ctx, who.UserID, key); err != nil {
+			s.logger.ErrorContext(ctx, "release idempotency key", "err", err)
+		}
+	} else if err := s.idempotency.Complete(ctx, who.UserID, key, rec.status, rec.body.Bytes()); err != nil {
+		s.logger.ErrorContext(ctx, "record idempotent answer", "err", err)
+	}
+	for k, v := range rec.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.status)
+	_, _ = w.Write(rec.body.Bytes())
+	return nil
+}
+
+func (s *Server) holdBooking(w http.ResponseWriter, r *http.Request) error {
+	req, err := decode[createBookingRequest](w, r)
+	if err != nil {
+		return err
+	}
+	hold := booking.HoldRequest{EventID: req.EventID, UserID: principal(r).UserID, SeatIDs: req.SeatIDs}
+	if req.Quantity != nil {
+		hold.Quantity = *req.Quantity
+	}
+	if req.Section != nil {
+		hold.Section = *req.Section
+	}
+	b, err := s.bookings.Hold(r.Context(), hold)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/v1/bookings/"+b.ID.String())
+	writeJSON(w, http.StatusCreated, toBookingResponse(b))
+	return nil
+}
+
+func validIdempotencyKey(k string) bool {
+	if len(k) > 255 {
+		return false
+	}
+	for _, c := range []byte(k) {
+		if c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) confirmBooking(w http.ResponseWriter, r *http.Request) error {
+	id, err := uuidParam(r, "id", "booking")
+	if err != nil {
+		return err
+	}
+	req, err := decodeOptional[confirmBookingRequest](w, r)
+	if err != nil {
+		return err
+	}
+	b, err := s.bookings.Confirm(r.Context(), id, principal(r), req.PaymentReference)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toBookingResponse(b))
+	return nil
+}
+
+func (s *Server) cancelBooking(w http.ResponseWriter, r *http.Request) error {
+	id, err := uuidParam(r, "id", "booking")
+	if err != nil {
+		return err
+	}
+	b, err := s.bookings.Cancel(r.Context(), id, principal(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toBookingResponse(b))
+	return nil
+}
+
+func (s *Server) getBooking(w http.ResponseWriter, r *http.Request) error {
+	id, err := uuidParam(r, "id", "booking")
+	if err != nil {
+		return err
+	}
+	b, err := s.bookings.Get(r.Context(), id, principal(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toBookingResponse(b))
+	return nil
+}
+
+func (s *Server) listMyBookings(w http.ResponseWriter, r *http.Request) error {
+	who := principal(r)
+	return s.listBookings(w, r, booking.ListFilter{UserID: &who.UserID})
+}
+
+func (s *Server) listEventBookings(w http.ResponseWriter, r *http.Request) error {
+	id, err := uuidParam(r, "id", "event")
+	if err != nil {
+		return err
+	}
+	return s.listBookings(w, r, booking.ListFilter{EventID: &id})
+}
+
+func (s *Server) listBookings(w http.ResponseWriter, r *http.Request, f booking.ListFilter) error {
+	p, err := parsePage[bookingCursor](r, maxListLimit)
+	if err != nil {
+		return err
+	}
+	if st := r.URL.Query().Get("status"); st != "" {
+		status := booking.Status(st)
+		if !status.Valid() {
+			return apperr.Invalid(apperr.FieldError{Field: "status", Message: "must be pending, confirmed, cancelled or expired"})
+		}
+		f.Status = &status
+	}
+	if p.HasCursor {
+		f.After = &booking.Cursor{CreatedAt: p.Cursor.CreatedAt, ID: p.Cursor.ID}
+	}
+	f.Limit = p.Limit + 1
+	list, err := s.bookings.List(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	resp, err := newList(list, p.Limit, toBookingResponse, bookingCursorOf)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// recorder captures a response so that it can be stored before it is sent.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.body.Write(b)
+}
+
+// writeRaw sends a recorded JSON or problem body.
+func writeRaw(w http.ResponseWriter, status int, body []byte) {
+	ct := "application/json"
+	if status >= 400 {
+		ct = "application/problem+json"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
