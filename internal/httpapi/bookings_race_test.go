@@ -1,0 +1,145 @@
+package httpapi_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/evently/evently/internal/apptest"
+	"github.com/evently/evently/internal/postgres"
+)
+
+// race sends one POST /bookings per buyer, all at once, and returns the
+// responses.
+func (f *fixture) race(t *testing.T, tokens []string, body func(i int) map[string]any) []*apptest.Response {
+	t.Helper()
+	out := make([]*apptest.Response, len(tokens))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, tok := range tokens {
+		wg.Go(func() {
+			<-start
+			out[i] = f.env.Post(t, "/api/v1/bookings", tok, body(i))
+		})
+	}
+	close(start)
+	wg.Wait()
+	return out
+}
+
+// tally counts responses by status and code.
+func tally(t *testing.T, rs []*apptest.Response) (held []bookingJSON, codes map[string]int) {
+	t.Helper()
+	codes = map[string]int{}
+	for _, r := range rs {
+		if r.Status == 201 {
+			var b bookingJSON
+			r.Decode(t, &b)
+			held = append(held, b)
+			continue
+		}
+		codes[r.Problem(t).Code]++
+	}
+	return held, codes
+}
+
+// noSeatTwice fails when two holds share a seat, and checks the database's
+// own invariants.
+func (f *fixture) noSeatTwice(t *testing.T, eventID string, held []bookingJSON) {
+	t.Helper()
+	seen := map[string]string{}
+	for _, b := range held {
+		for _, s := range b.Seats {
+			if other, ok := seen[s.ID]; ok {
+				t.Errorf("seat %s is in bookings %s and %s", s.Label, other, b.ID)
+			}
+			seen[s.ID] = b.ID
+		}
+	}
+	violations, err := postgres.CheckInvariants(context.Background(), f.db, uuid.MustParse(eventID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range violations {
+		t.Errorf("invariant broken: %s (%d rows)", v.Rule, v.Rows)
+	}
+}
+
+func gaEvent(capacity int) func(map[string]any) {
+	return set("sections", []any{map[string]any{"name": "Floor", "price_cents": 2500, "capacity": capacity}})
+}
+
+func TestRace200BuyersFor50Seats(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	e := f.publish(t, gaEvent(50))
+	held, codes := tally(t, f.race(t, f.buyers(t, 200), func(int) map[string]any {
+		return map[string]any{"event_id": e.ID, "quantity": 1}
+	}))
+	if len(held) != 50 || codes["sold_out"] != 150 || len(codes) != 1 {
+		t.Errorf("%d holds and %v, want 50 holds and 150 sold_out", len(held), codes)
+	}
+	f.noSeatTwice(t, e.ID, held)
+}
+
+func TestRace100BuyersForTheSame5Seats(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	e := f.publish(t)
+	seats := f.seatIDs(t, e.ID)[:5]
+	held, codes := tally(t, f.race(t, f.buyers(t, 100), func(i int) map[string]any {
+		// Each buyer lists the seats in its own order.
+		order := make([]string, 5)
+		for j := range order {
+			order[j] = seats[(i+j)%5]
+		}
+		return map[string]any{"event_id": e.ID, "seat_ids": order}
+	}))
+	if len(held) != 1 || codes["seat_unavailable"] != 99 {
+		t.Errorf("%d holds and %v, want 1 winner and 99 seat_unavailable", len(held), codes)
+	}
+	f.noSeatTwice(t, e.ID, held)
+}
+
+func TestRace50BuyersOf2SeatsOn60(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	e := f.publish(t, gaEvent(60))
+	held, codes := tally(t, f.race(t, f.buyers(t, 50), func(int) map[string]any {
+		return map[string]any{"event_id": e.ID, "quantity": 2}
+	}))
+	if len(held) != 30 || codes["sold_out"] != 20 {
+		t.Errorf("%d holds and %v, want 30 holds and 20 sold_out", len(held), codes)
+	}
+	f.noSeatTwice(t, e.ID, held)
+}
+
+// TestRaceNumberedSection races quantity buyers on a numbered section,
+// where holds look for adjacent blocks, with buyers of specific seats.
+func TestRaceNumberedSection(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	e := f.publish(t, set("sections", []any{map[string]any{"name": "Stalls", "price_cents": 1000, "rows": 5, "seats_per_row": 8}}))
+	seats := f.seatIDs(t, e.ID)
+	held, codes := tally(t, f.race(t, f.buyers(t, 60), func(i int) map[string]any {
+		if i%3 == 0 {
+			return map[string]any{"event_id": e.ID, "seat_ids": []string{seats[i%40], seats[(i+1)%40]}}
+		}
+		return map[string]any{"event_id": e.ID, "quantity": 1 + i%3}
+	}))
+	total := 0
+	for _, b := range held {
+		total += len(b.Seats)
+	}
+	if total > 40 {
+		t.Errorf("%d seats held of 40", total)
+	}
+	for code := range codes {
+		if code != "sold_out" && code != "seat_unavailable" {
+			t.Errorf("unexpected refusal %q (%v)", code, codes)
+		}
+	}
+	f.noSeatTwice(t, e.ID, held)
+}
