@@ -98,6 +98,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 
 	bookings := booking.NewService(postgres.NewBookingStore(a.pool), redis.NewSeatLocks(a.rdb), booking.Options{
 		Observer: telemetry.NewBookings(reg),
+		LocksDown: func(err error) {
+			logger.Warn("seat locks unavailable: holding seats on Postgres alone for a few seconds", "err", err)
+		},
 	})
 	idempotency := postgres.NewIdempotencyStore(a.pool)
 

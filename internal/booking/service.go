@@ -126,6 +126,10 @@ type Options struct {
 	// SaleCacheTTL is how long event facts are cached (default 1s). The
 	// Store re-checks them atomically at every hold.
 	SaleCacheTTL time.Duration
+	// LocksDown is told when the seat locks (Redis) fail; holds then go on
+	// without them for LocksPause (default 5s).
+	LocksDown  func(error)
+	LocksPause time.Duration
 }
 
 // Service is the booking engine.
@@ -138,6 +142,7 @@ type Service struct {
 	now      func() time.Time
 	sales    *saleCache
 	hints    *hints
+	breaker  *breaker
 }
 
 // NewService returns the engine over store and locks.
@@ -151,6 +156,9 @@ func NewService(store Store, locks Locks, o Options) *Service {
 	if o.SaleCacheTTL == 0 {
 		o.SaleCacheTTL = time.Second
 	}
+	if o.LocksPause == 0 {
+		o.LocksPause = 5 * time.Second
+	}
 	return &Service{
 		store:    store,
 		locks:    locks,
@@ -160,6 +168,7 @@ func NewService(store Store, locks Locks, o Options) *Service {
 		now:      o.Now,
 		sales:    &saleCache{ttl: o.SaleCacheTTL, entries: map[uuid.UUID]cachedSale{}},
 		hints:    &hints{ttl: time.Second, m: map[hintKey]hint{}},
+		breaker:  &breaker{pause: o.LocksPause, onTrip: o.LocksDown},
 	}
 }
 
@@ -222,23 +231,73 @@ func (s *Service) hold(ctx context.Context, req HoldRequest) (Booking, error) {
 }
 
 func (s *Service) holdSeats(ctx context.Context, h SeatHold, ttl time.Duration) (Booking, error) {
-	taken, err := s.locks.Acquire(ctx, h.EventID, h.SeatIDs, h.BookingID, ttl)
-	if err != nil {
-		return Booking{}, apperr.Wrap(err, apperr.Unavailable, "Seat locks are unavailable right now; try again.")
-	}
-	if len(taken) > 0 {
-		return Booking{}, seatsTaken(taken)
+	locked := false
+	if s.breaker.closed() {
+		lctx, cancel := context.WithTimeout(ctx, lockTimeout)
+		taken, err := s.locks.Acquire(lctx, h.EventID, h.SeatIDs, h.BookingID, ttl)
+		cancel()
+		switch {
+		case err != nil:
+			// Redis is a filter, not the truth: without it the hold goes
+			// on, and Postgres's row locks and unique index still make a
+			// double sale impossible.
+			s.breaker.trip(err)
+		case len(taken) > 0:
+			return Booking{}, seatsTaken(taken)
+		default:
+			locked = true
+		}
 	}
 	b, err := s.store.HoldSeats(ctx, h)
 	if err != nil {
-		// Give the locks back whatever happened; the seats may be someone
-		// else's to take now.
-		relCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		_ = s.locks.Release(relCtx, h.EventID, h.SeatIDs, h.BookingID)
-		cancel()
+		if locked {
+			// Give the locks back whatever happened; the seats may be
+			// someone else's to take now.
+			s.releaseLocks(ctx, h.EventID, h.SeatIDs, h.BookingID)
+		}
 		return Booking{}, err
 	}
 	return b, nil
+}
+
+// lockTimeout bounds each seat-lock call, so that an unreachable Redis
+// costs a hold at most this long (and then, for a while, nothing).
+const lockTimeout = 300 * time.Millisecond
+
+// releaseLocks deletes a booking's seat locks, best effort.
+func (s *Service) releaseLocks(ctx context.Context, eventID uuid.UUID, seats []uuid.UUID, bookingID uuid.UUID) {
+	if !s.breaker.closed() {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lockTimeout)
+	defer cancel()
+	if err := s.locks.Release(rctx, eventID, seats, bookingID); err != nil {
+		s.breaker.trip(err)
+	}
+}
+
+// breaker skips the seat locks for a while after Redis failed, so that an
+// outage does not add a timeout to every hold.
+type breaker struct {
+	mu       sync.Mutex
+	openTill time.Time
+	pause    time.Duration
+	onTrip   func(error)
+}
+
+func (b *breaker) closed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return time.Now().After(b.openTill)
+}
+
+func (b *breaker) trip(err error) {
+	b.mu.Lock()
+	b.openTill = time.Now().Add(b.pause)
+	b.mu.Unlock()
+	if b.onTrip != nil {
+		b.onTrip(err)
+	}
 }
 
 func (s *Service) holdBest(ctx context.Context, req HoldRequest, sale Sale, id uuid.UUID, now, expires time.Time) (Booking, error) {
@@ -277,7 +336,13 @@ func (s *Service) holdBest(ctx context.Context, req HoldRequest, sale Sale, id u
 		// The seats are already ours in Postgres; the Redis locks only make
 		// buyers of these exact seats fail fast, so a failure here is
 		// harmless.
-		_ = s.locks.Set(ctx, req.EventID, ids, b.ID, sale.HoldTTL)
+		if s.breaker.closed() {
+			lctx, cancel := context.WithTimeout(ctx, lockTimeout)
+			if err := s.locks.Set(lctx, req.EventID, ids, b.ID, sale.HoldTTL); err != nil {
+				s.breaker.trip(err)
+			}
+			cancel()
+		}
 		return b, nil
 	}
 }
@@ -373,9 +438,7 @@ func (s *Service) ExpireHolds(ctx context.Context) (int, error) {
 			return total, fmt.Errorf("expire holds: %w", err)
 		}
 		for _, b := range r.Bookings {
-			relCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			_ = s.locks.Release(relCtx, b.EventID, b.SeatIDs, b.ID)
-			cancel()
+			s.releaseLocks(ctx, b.EventID, b.SeatIDs, b.ID)
 		}
 		for eventID := range r.SeatsByEvent {
 			s.sales.forget(eventID)
@@ -392,12 +455,10 @@ func (s *Service) ExpireHolds(ctx context.Context) (int, error) {
 }
 
 func (s *Service) afterRelease(ctx context.Context, eventID, bookingID uuid.UUID, seats []uuid.UUID) {
-	relCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	_ = s.locks.Release(relCtx, eventID, seats, bookingID)
+	s.releaseLocks(ctx, eventID, seats, bookingID)
 	s.hints.reset(eventID)
 	if s.released != nil {
-		s.released.SeatsReleased(relCtx, eventID)
+		s.released.SeatsReleased(context.WithoutCancel(ctx), eventID)
 	}
 }
 

@@ -2,13 +2,19 @@ package httpapi_test
 
 import (
 	"context"
+	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/evently/evently/internal/apptest"
 	"github.com/evently/evently/internal/postgres"
+	"github.com/evently/evently/internal/redistest"
 )
 
 // race sends one POST /bookings per buyer, all at once, and returns the
@@ -142,4 +148,68 @@ func TestRaceNumberedSection(t *testing.T) {
 		}
 	}
 	f.noSeatTwice(t, e.ID, held)
+}
+
+// TestRedisDownKeepsSellingWithoutOverselling cuts Redis: holds go on
+// against Postgres alone, concurrent buyers of the same seats still get
+// one winner, and confirmation works; when Redis is back, its locks are
+// used again.
+func TestRedisDownKeepsSellingWithoutOverselling(t *testing.T) {
+	t.Parallel()
+	u, err := url.Parse(redistest.NewURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := apptest.NewProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	f := newFixture(t, apptest.WithEnv("REDIS_URL", u.String()))
+	e := f.publish(t, gaEvent(30))
+	seats := f.seatIDs(t, e.ID)
+	buyers := f.buyers(t, 40)
+
+	proxy.Stop()
+	rs := f.race(t, buyers[:20], func(int) map[string]any {
+		return map[string]any{"event_id": e.ID, "seat_ids": seats[:3]}
+	})
+	held, codes := tally(t, rs)
+	winner := ""
+	for i, r := range rs {
+		if r.Status == 201 {
+			winner = buyers[i]
+		}
+	}
+	if len(held) != 1 || codes["seat_unavailable"] != 19 {
+		t.Errorf("without Redis: %d holds and %v, want 1 winner and 19 seat_unavailable", len(held), codes)
+	}
+	more, codes := tally(t, f.race(t, buyers[20:], func(int) map[string]any {
+		return map[string]any{"event_id": e.ID, "quantity": 2}
+	}))
+	if len(more) != 13 || codes["sold_out"] != 7 {
+		t.Errorf("without Redis: %d quantity holds and %v, want 13 and 7 sold_out", len(more), codes)
+	}
+	if r := f.env.Post(t, "/api/v1/bookings/"+held[0].ID+"/confirm", winner, nil); r.Status != 200 {
+		t.Errorf("confirm without Redis = %d %s", r.Status, r.Body)
+	}
+	f.noSeatTwice(t, e.ID, append(held, more...))
+
+	proxy.Start()
+	time.Sleep(5500 * time.Millisecond) // the engine retries Redis after its pause
+	e2 := f.publish(t, gaEvent(10))
+	s2 := f.seatIDs(t, e2.ID)
+	f.hold(t, buyers[0], map[string]any{"event_id": e2.ID, "seat_ids": s2[:2]})
+	rdb := goredis.NewClient(&goredis.Options{Addr: proxy.Addr(), DB: mustDB(t, u)})
+	defer rdb.Close()
+	n, err := rdb.Exists(context.Background(), "seat:{"+e2.ID+"}:"+s2[0], "seat:{"+e2.ID+"}:"+s2[1]).Result()
+	if err != nil || n != 2 {
+		t.Errorf("after Redis came back, %d of 2 seat locks set (%v)", n, err)
+	}
+}
+
+func mustDB(t *testing.T, u *url.URL) int {
+	t.Helper()
+	db, err := strconv.Atoi(strings.TrimPrefix(u.Path, "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
 }
