@@ -159,16 +159,19 @@ func NewService(store Store, locks Locks, o Options) *Service {
 	if o.LocksPause == 0 {
 		o.LocksPause = 5 * time.Second
 	}
+	clock := o.Now
 	return &Service{
 		store:    store,
 		locks:    locks,
 		admit:    o.Admission,
 		observe:  o.Observer,
 		released: o.Released,
-		now:      o.Now,
-		sales:    &saleCache{ttl: o.SaleCacheTTL, entries: map[uuid.UUID]cachedSale{}},
-		hints:    &hints{ttl: time.Second, m: map[hintKey]hint{}},
-		breaker:  &breaker{pause: o.LocksPause, onTrip: o.LocksDown},
+		// Postgres keeps microseconds: times the engine hands out must
+		// read back equal.
+		now:     func() time.Time { return clock().Truncate(time.Microsecond) },
+		sales:   &saleCache{ttl: o.SaleCacheTTL, entries: map[uuid.UUID]cachedSale{}},
+		hints:   &hints{ttl: time.Second, m: map[hintKey]hint{}},
+		breaker: &breaker{pause: o.LocksPause, onTrip: o.LocksDown},
 	}
 }
 

@@ -35,7 +35,7 @@ type bookingJSON struct {
 
 // buyers inserts n users straight into the database (hashing n passwords
 // through the API would dominate the test) and returns their tokens.
-func (f *fixture) buyers(t *testing.T, n int) []string {
+func (f *fixture) buyers(t testing.TB, n int) []string {
 	t.Helper()
 	tokens := make([]string, n)
 	for i := range n {

@@ -79,7 +79,7 @@ type fixture struct {
 	db    *pgxpool.Pool
 }
 
-func newFixture(t *testing.T, opts ...apptest.Option) *fixture {
+func newFixture(t testing.TB, opts ...apptest.Option) *fixture {
 	t.Helper()
 	env := apptest.Start(t, opts...)
 	db, err := pgxpool.New(context.Background(), env.DatabaseURL)
@@ -96,7 +96,7 @@ func newFixture(t *testing.T, opts ...apptest.Option) *fixture {
 }
 
 // exec runs SQL against the app's database.
-func (f *fixture) exec(t *testing.T, sql string, args ...any) {
+func (f *fixture) exec(t testing.TB, sql string, args ...any) {
 	t.Helper()
 	if _, err := f.db.Exec(context.Background(), sql, args...); err != nil {
 		t.Fatalf("exec %q: %v", sql, err)
@@ -132,7 +132,7 @@ func unset(key string) func(map[string]any) {
 }
 
 // create posts an EventInput as admin and returns the created event.
-func (f *fixture) create(t *testing.T, body map[string]any) eventJSON {
+func (f *fixture) create(t testing.TB, body map[string]any) eventJSON {
 	t.Helper()
 	r := f.env.Post(t, "/api/v1/admin/events", f.admin, body)
 	if r.Status != http.StatusCreated {
@@ -144,7 +144,7 @@ func (f *fixture) create(t *testing.T, body map[string]any) eventJSON {
 }
 
 // publish creates a published event.
-func (f *fixture) publish(t *testing.T, mods ...func(map[string]any)) eventJSON {
+func (f *fixture) publish(t testing.TB, mods ...func(map[string]any)) eventJSON {
 	t.Helper()
 	return f.create(t, eventBody(append([]func(map[string]any){set("status", "published")}, mods...)...))
 }

@@ -403,72 +403,130 @@ WITH b AS (
 UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL
 WHERE booking_id IN (SELECT id FROM b) AND status = 'held'`
 
-// confirmSQL books the seats the booking still holds under the hold
-// sequence it took them with (a fencing token: a seat held since by
-// another booking is not captured) and confirms the booking when every
-// seat was booked.
-const confirmSQL = `
-WITH seats_booked AS (
-    UPDATE seats s SET status = 'booked', held_until = NULL
-    FROM booking_seats bs
-    WHERE bs.booking_id = $1 AND bs.active AND s.id = bs.seat_id
-      AND s.booking_id = $1 AND s.hold_seq = bs.hold_seq AND s.status = 'held'
-    RETURNING s.id
-)
-UPDATE bookings SET status = 'confirmed', confirmed_at = $2, updated_at = $2, payment_reference = $3
-WHERE id = $1 AND quantity = (SELECT count(*) FROM seats_booked)
-RETURNING id`
+// confirmLockSQL locks the seats a booking holds (seats before bookings,
+// as every write does).
+const confirmLockSQL = `SELECT id FROM seats WHERE booking_id = $1 ORDER BY id FOR UPDATE`
 
-// Confirm confirms a pending hold of the owner's.
+// confirmSQL confirms a live hold of user $2 when every one of its seats is
+// still its own under the hold sequence it took it with (a fencing token:
+// a seat held since by another booking is never captured): it books the
+// seats and confirms the booking, or changes nothing. It returns one row
+// per fenced seat (or one row without a seat), each with the booking's
+// state before the statement and whether it was confirmed.
+// Params: $1 booking, $2 user, $3 now, $4 payment reference.
+const confirmSQL = `
+WITH b AS (
+    SELECT id, user_id, status, expires_at, quantity FROM bookings WHERE id = $1 FOR UPDATE
+), fenced AS (
+    SELECT s.id, s.section_id, s.row_label, s.number, s.label, s.position, bs.price_cents
+    FROM booking_seats bs JOIN seats s ON s.id = bs.seat_id
+    WHERE bs.booking_id = $1 AND bs.active
+      AND s.booking_id = $1 AND s.hold_seq = bs.hold_seq AND s.status = 'held'
+), ok AS (
+    SELECT 1 FROM b
+    WHERE b.user_id = $2 AND b.status = 'pending' AND b.expires_at > $3
+      AND b.quantity = (SELECT count(*) FROM fenced)
+), booked AS (
+    UPDATE seats SET status = 'booked', held_until = NULL
+    WHERE id IN (SELECT id FROM fenced) AND EXISTS (SELECT 1 FROM ok)
+), confirmed AS (
+    UPDATE bookings SET status = 'confirmed', confirmed_at = $3, updated_at = $3, payment_reference = $4
+    WHERE id = $1 AND EXISTS (SELECT 1 FROM ok)
+    RETURNING event_id, quantity, total_cents, currency, expires_at, created_at
+)
+SELECT b.user_id, b.status, b.expires_at, c.event_id, c.total_cents, c.currency, c.created_at,
+       f.id, sec.name, f.row_label, f.number, f.label, f.price_cents
+FROM b
+LEFT JOIN confirmed c ON true
+LEFT JOIN fenced f ON c.event_id IS NOT NULL
+LEFT JOIN sections sec ON sec.id = f.section_id
+ORDER BY f.position`
+
+// Confirm confirms a pending hold of the owner's in one round trip: the
+// seat locks and the confirmation travel in one batch, which Postgres runs
+// as one implicit transaction.
 func (s *BookingStore) Confirm(ctx context.Context, id, userID uuid.UUID, paymentRef *string, now time.Time) (booking.Booking, bool, error) {
-	changed := false
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		l, err := lockBooking(ctx, tx, id, &userID)
+	type outcome struct {
+		owner     uuid.UUID
+		status    booking.Status
+		expires   time.Time
+		confirmed booking.Booking
+		ok        bool
+	}
+	o, err := retryOnConflict(ctx, func() (outcome, error) {
+		var o outcome
+		b := &pgx.Batch{}
+		b.Queue(confirmLockSQL, id)
+		b.Queue(confirmSQL, id, userID, now, paymentRef)
+		res := s.pool.SendBatch(ctx, b)
+		defer res.Close()
+		if _, err := res.Exec(); err != nil {
+			return o, fmt.Errorf("lock seats of booking=%s: %w", id, err)
+		}
+		rows, err := res.Query()
 		if err != nil {
-			return err
+			return o, fmt.Errorf("confirm booking=%s: %w", id, err)
 		}
-		switch l.status {
-		case booking.StatusConfirmed:
-			return nil
-		case booking.StatusExpired:
-			return apperr.New(apperr.HoldExpired, "The hold expired before it was confirmed.")
-		case booking.StatusCancelled:
-			return apperr.New(apperr.InvalidState, "The booking is cancelled.")
-		}
-		if !now.Before(l.expires) {
-			return errExpire
-		}
-		tag, err := tx.Exec(ctx, confirmSQL, id, now, paymentRef)
-		if err != nil {
-			return fmt.Errorf("confirm booking=%s: %w", id, err)
-		}
-		if tag.RowsAffected() != 1 {
-			// A seat is no longer this hold's: it lapsed and was taken.
-			return errExpire
-		}
-		changed = true
-		return nil
-	})
-	if errors.Is(err, errExpire) {
-		if err := s.inTx(ctx, func(tx pgx.Tx) error {
-			if _, err := lockBooking(ctx, tx, id, &userID); err != nil {
-				return err
+		defer rows.Close()
+		bk := &o.confirmed
+		for rows.Next() {
+			var (
+				eventID  *uuid.UUID
+				total    *int64
+				currency *string
+				created  *time.Time
+				seatID   *uuid.UUID
+				section  *string
+				label    *string
+				price    *int64
+				seat     booking.Seat
+			)
+			if err := rows.Scan(&o.owner, &o.status, &o.expires, &eventID, &total, &currency, &created,
+				&seatID, &section, &seat.Row, &seat.Number, &label, &price); err != nil {
+				return o, fmt.Errorf("confirm booking=%s: %w", id, err)
 			}
-			_, err := tx.Exec(ctx, expireSQL, id, now)
-			return err
-		}); err != nil {
-			return booking.Booking{}, false, fmt.Errorf("expire booking=%s: %w", id, err)
+			if eventID == nil {
+				continue
+			}
+			o.ok = true
+			*bk = booking.Booking{ID: id, EventID: *eventID, UserID: userID, Status: booking.StatusConfirmed,
+				Seats: bk.Seats, TotalCents: *total, Currency: *currency, ExpiresAt: o.expires,
+				PaymentReference: paymentRef, CreatedAt: *created, ConfirmedAt: &now}
+			if seatID != nil {
+				seat.ID, seat.Section, seat.Label, seat.PriceCents, seat.Status = *seatID, *section, *label, *price, "booked"
+				bk.Seats = append(bk.Seats, seat)
+			}
 		}
+		bk.Quantity = len(bk.Seats)
+		return o, rows.Err()
+	})
+	switch {
+	case err != nil:
+		return booking.Booking{}, false, err
+	case o.owner == uuid.Nil || o.owner != userID:
+		return booking.Booking{}, false, apperr.New(apperr.NotFound, "No such booking.")
+	case o.ok:
+		return o.confirmed, true, nil
+	case o.status == booking.StatusConfirmed:
+		b, err := s.Get(ctx, id, nil, now)
+		return b, false, err
+	case o.status == booking.StatusCancelled:
+		return booking.Booking{}, false, apperr.New(apperr.InvalidState, "The booking is cancelled.")
+	case o.status == booking.StatusExpired:
 		return booking.Booking{}, false, apperr.New(apperr.HoldExpired, "The hold expired before it was confirmed.")
 	}
-	if err != nil {
-		return booking.Booking{}, false, err
+	// Pending but lapsed, or a seat is no longer this hold's: it is over.
+	if err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := lockBooking(ctx, tx, id, &userID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, expireSQL, id, now)
+		return err
+	}); err != nil {
+		return booking.Booking{}, false, fmt.Errorf("expire booking=%s: %w", id, err)
 	}
-	b, err := s.Get(ctx, id, nil, now)
-	return b, changed, err
+	return booking.Booking{}, false, apperr.New(apperr.HoldExpired, "The hold expired before it was confirmed.")
 }
-
-var errExpire = errors.New("hold lapsed")
 
 // cancelSQL cancels a booking and puts the seats it holds or owns back on
 // sale.

@@ -1,0 +1,99 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/evently/evently/internal/apptest"
+)
+
+// BenchmarkHoldConfirm drives the whole HTTP path of a hot on-sale: many
+// buyers at once each hold two general-admission seats of one event and
+// confirm them. It reports holds per second and hold latency percentiles.
+//
+//	go test -run '^$' -bench HoldConfirm -benchtime 5000x ./internal/httpapi/
+func BenchmarkHoldConfirm(b *testing.B) {
+	for _, buyers := range []int{16, 64} {
+		b.Run(fmt.Sprintf("buyers=%d", buyers), func(b *testing.B) { benchHoldConfirm(b, buyers) })
+	}
+}
+
+func benchHoldConfirm(b *testing.B, buyers int) {
+	f := newFixture(b, apptest.WithEnv("EVENTLY_LOG_LEVEL", "error"))
+	capacity := min(100000, max(2*b.N+100, 1000))
+	e := f.publish(b, gaEvent(capacity))
+	tokens := f.buyers(b, buyers)
+	body, _ := json.Marshal(map[string]any{"event_id": e.ID, "quantity": 2})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: buyers, MaxConnsPerHost: buyers}}
+
+	post := func(path, token string, payload []byte) (int, []byte, error) {
+		req, _ := http.NewRequest(http.MethodPost, f.env.URL+path, bytes.NewReader(payload))
+		req.Header.Set("Authorization", "Bearer "+token)
+		if payload != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer resp.Body.Close()
+		out, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, out, err
+	}
+
+	var (
+		next      atomic.Int64
+		mu        sync.Mutex
+		latencies = make([]time.Duration, 0, b.N)
+		failed    atomic.Int64
+	)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range buyers {
+		wg.Go(func() {
+			own := make([]time.Duration, 0, b.N/buyers+1)
+			for next.Add(1) <= int64(b.N) {
+				t0 := time.Now()
+				status, out, err := post("/api/v1/bookings", tokens[w], body)
+				own = append(own, time.Since(t0))
+				if err != nil || status != http.StatusCreated {
+					failed.Add(1)
+					continue
+				}
+				var bk struct {
+					ID string `json:"id"`
+				}
+				_ = json.Unmarshal(out, &bk)
+				if status, _, err := post("/api/v1/bookings/"+bk.ID+"/confirm", tokens[w], nil); err != nil || status != http.StatusOK {
+					failed.Add(1)
+				}
+			}
+			mu.Lock()
+			latencies = append(latencies, own...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d of %d hold+confirm rounds failed", n, b.N)
+	}
+	slices.Sort(latencies)
+	pct := func(p float64) float64 {
+		return float64(latencies[int(float64(len(latencies)-1)*p)].Microseconds()) / 1000
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "holds/s")
+	b.ReportMetric(2*float64(b.N)/elapsed.Seconds(), "tickets/s")
+	b.ReportMetric(pct(0.50), "hold-p50-ms")
+	b.ReportMetric(pct(0.99), "hold-p99-ms")
+}
