@@ -341,7 +341,8 @@ func (s *Service) holdBest(ctx context.Context, req HoldRequest, sale Sale, id u
 		// harmless.
 		if s.breaker.closed() {
 			lctx, cancel := context.WithTimeout(ctx, lockTimeout)
-			if err := s.locks.Set(lctx, req.EventID, ids, b.ID, sale.HoldTTL); err != nil {
+			// The locks lapse with the hold, not a hold time after now.
+			if err := s.locks.Set(lctx, req.EventID, ids, b.ID, b.ExpiresAt.Sub(s.now())); err != nil {
 				s.breaker.trip(err)
 			}
 			cancel()

@@ -80,8 +80,8 @@ func (l *SeatLocks) Acquire(ctx context.Context, eventID uuid.UUID, seats []uuid
 
 // Set implements booking.Locks.
 func (l *SeatLocks) Set(ctx context.Context, eventID uuid.UUID, seats []uuid.UUID, bookingID uuid.UUID, ttl time.Duration) error {
-	if len(seats) == 0 {
-		return nil
+	if len(seats) == 0 || ttl < time.Millisecond {
+		return nil // nothing to lock, or the hold has lapsed already
 	}
 	if err := setScript.Run(ctx, l.rdb, seatKeys(eventID, seats), bookingID.String(), ttl.Milliseconds()).Err(); err != nil {
 		return fmt.Errorf("set seat locks event=%s: %w", eventID, err)
