@@ -22,6 +22,7 @@ var allowed = map[string][]string{
 	"schedule":  {"github.com/robfig/cron"},
 	"telemetry": {"github.com/prometheus"},
 	"app":       {"*"},
+	"loadgen":   {"net/http"},
 	"apptest":   {"*"},
 	"pgtest":    {"*"},
 	"redistest": {"*"},

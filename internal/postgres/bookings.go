@@ -401,7 +401,8 @@ WITH b AS (
     UPDATE booking_seats SET active = false WHERE booking_id IN (SELECT id FROM b) AND active
 )
 UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL
-WHERE booking_id IN (SELECT id FROM b) AND status = 'held'`
+WHERE id IN (SELECT seat_id FROM booking_seats WHERE booking_id = $1)
+  AND booking_id IN (SELECT id FROM b) AND status = 'held'`
 
 // confirmLockSQL locks the seats a booking holds (seats before bookings,
 // as every write does).
@@ -537,7 +538,8 @@ WITH b AS (
     UPDATE booking_seats SET active = false WHERE booking_id IN (SELECT id FROM b) AND active
 )
 UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL
-WHERE booking_id IN (SELECT id FROM b)`
+WHERE id IN (SELECT seat_id FROM booking_seats WHERE booking_id = $1)
+  AND booking_id IN (SELECT id FROM b)`
 
 // Cancel cancels a pending or confirmed booking (of the owner's, unless
 // owner is nil).

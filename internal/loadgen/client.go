@@ -1,0 +1,106 @@
+// Package loadgen drives a running Evently through its public HTTP API the
+// way buyers do — register, browse, hold, confirm, queue — and measures what
+// it answers: throughput, latency per endpoint, statuses and error codes.
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// client is a keep-alive HTTP client for one Evently, recording every
+// request it makes.
+type client struct {
+	base string
+	http *http.Client
+	rec  *recorder
+}
+
+func newClient(base string, conns int, rec *recorder) *client {
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		MaxConnsPerHost:     conns,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	return &client{base: base, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}, rec: rec}
+}
+
+// result is one answer.
+type result struct {
+	status int
+	code   string // the problem's code, for errors
+	body   []byte
+}
+
+// call sends a request and records it under endpoint (a route pattern such
+// as "POST /bookings"). in is marshalled as JSON when not nil; out, when not
+// nil, receives a 2xx body.
+func (c *client) call(ctx context.Context, endpoint, method, path, token string, in, out any) (result, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return result{}, err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return result{}, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.rec.observe(endpoint, 0, "transport_error", time.Since(start))
+		}
+		return result{}, err
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	took := time.Since(start)
+	if err != nil {
+		c.rec.observe(endpoint, 0, "transport_error", took)
+		return result{}, err
+	}
+	r := result{status: resp.StatusCode, body: raw}
+	if resp.StatusCode >= 400 {
+		var p struct {
+			Code string `json:"code"`
+		}
+		_ = json.Unmarshal(raw, &p)
+		r.code = p.Code
+	} else if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return r, fmt.Errorf("%s: decode: %w", endpoint, err)
+		}
+	}
+	c.rec.observe(endpoint, r.status, r.code, took)
+	return r, nil
+}
+
+// expect is call for setup steps, which must answer want.
+func (c *client) expect(ctx context.Context, want int, endpoint, method, path, token string, in, out any) error {
+	r, err := c.call(ctx, endpoint, method, path, token, in, out)
+	if err != nil {
+		return err
+	}
+	if r.status != want {
+		return fmt.Errorf("%s %s: got %d %s, want %d", method, path, r.status, bytes.TrimSpace(r.body), want)
+	}
+	return nil
+}
