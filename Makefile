@@ -9,7 +9,7 @@ DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/evently?sslmode=disable
 REDIS_URL    ?= redis://127.0.0.1:6379/0
 export PORT DATABASE_URL REDIS_URL
 
-.PHONY: all build run test lint migrate docker-up docker-down clean
+.PHONY: all build run test lint migrate bench docker-up docker-down clean
 
 all: lint test build
 
@@ -32,6 +32,9 @@ lint: ## go vet, gofmt check, and staticcheck when it installs
 	@if $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -version >/dev/null 2>&1; then \
 		$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...; \
 	else echo "staticcheck unavailable; skipped"; fi
+
+bench: ## Short on-sale load test (rush, contention, waiting room) with baselines and invariant checks
+	@scripts/bench.sh
 
 migrate: build ## Apply pending migrations to DATABASE_URL
 	./$(BIN) migrate up

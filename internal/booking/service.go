@@ -170,7 +170,7 @@ func NewService(store Store, locks Locks, o Options) *Service {
 		// read back equal.
 		now:     func() time.Time { return clock().Truncate(time.Microsecond) },
 		sales:   &saleCache{ttl: o.SaleCacheTTL, entries: map[uuid.UUID]cachedSale{}},
-		hints:   &hints{ttl: time.Second, m: map[hintKey]hint{}},
+		hints:   &hints{ttl: time.Second, m: map[hintKey]hint{}, sold: map[hintKey]hint{}},
 		breaker: &breaker{pause: o.LocksPause, onTrip: o.LocksDown},
 	}
 }
@@ -315,6 +315,9 @@ func (s *Service) holdBest(ctx context.Context, req HoldRequest, sale Sale, id u
 		}
 	}
 	key := hintKey{event: req.EventID, lo: lo, hi: hi}
+	if s.hints.soldOut(key, req.Quantity, now) {
+		return Booking{}, apperr.New(apperr.SoldOut, "Fewer than %d seats are free.", req.Quantity)
+	}
 	from := max(lo, s.hints.get(key, now))
 	for {
 		h := BestHold{
@@ -327,6 +330,9 @@ func (s *Service) holdBest(ctx context.Context, req HoldRequest, sale Sale, id u
 			// start before saying sold out.
 			from = lo
 			continue
+		}
+		if apperr.Is(err, apperr.SoldOut) {
+			s.hints.markSoldOut(key, req.Quantity, now)
 		}
 		if err != nil {
 			return Booking{}, err
@@ -446,6 +452,7 @@ func (s *Service) ExpireHolds(ctx context.Context) (int, error) {
 		}
 		for eventID := range r.SeatsByEvent {
 			s.sales.forget(eventID)
+			s.hints.released(eventID)
 			if s.released != nil {
 				s.released.SeatsReleased(ctx, eventID)
 			}
@@ -460,7 +467,7 @@ func (s *Service) ExpireHolds(ctx context.Context) (int, error) {
 
 func (s *Service) afterRelease(ctx context.Context, eventID, bookingID uuid.UUID, seats []uuid.UUID) {
 	s.releaseLocks(ctx, eventID, seats, bookingID)
-	s.hints.reset(eventID)
+	s.hints.released(eventID)
 	if s.released != nil {
 		s.released.SeatsReleased(context.WithoutCancel(ctx), eventID)
 	}
@@ -547,6 +554,34 @@ type hints struct {
 	mu  sync.Mutex
 	ttl time.Duration
 	m   map[hintKey]hint
+	// sold remembers, for soldOutTTL, the smallest quantity a range could
+	// not serve even after looking from its start: when an on-sale is over,
+	// the storm of buyers still pressing the button is answered without
+	// asking Postgres again and again.
+	sold map[hintKey]hint
+}
+
+// soldOutTTL is how long "sold out" is remembered; seats released by
+// another process are found at most this late.
+const soldOutTTL = 250 * time.Millisecond
+
+func (h *hints) soldOut(k hintKey, quantity int, now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.sold[k]
+	return ok && now.Sub(e.at) < soldOutTTL && !now.Before(e.at) && quantity >= e.pos
+}
+
+func (h *hints) markSoldOut(k hintKey, quantity int, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.sold) > 10000 {
+		clear(h.sold)
+	}
+	if e, ok := h.sold[k]; ok && now.Sub(e.at) < soldOutTTL && e.pos < quantity {
+		quantity = e.pos
+	}
+	h.sold[k] = hint{pos: quantity, at: now}
 }
 
 func (h *hints) get(k hintKey, now time.Time) int {
@@ -568,12 +603,16 @@ func (h *hints) set(k hintKey, pos int, now time.Time) {
 	h.m[k] = hint{pos: pos, at: now}
 }
 
-func (h *hints) reset(event uuid.UUID) {
+// released forgets that the event was sold out. The allocation hints stay:
+// seats released below a hint are found when a scan from the hint comes up
+// short, or when the hint lapses (a second at most); resetting them on every
+// cancellation would send each next hold wading through every seat sold.
+func (h *hints) released(event uuid.UUID) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for k := range h.m {
+	for k := range h.sold {
 		if k.event == event {
-			delete(h.m, k)
+			delete(h.sold, k)
 		}
 	}
 }

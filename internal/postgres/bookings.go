@@ -529,47 +529,84 @@ func (s *BookingStore) Confirm(ctx context.Context, id, userID uuid.UUID, paymen
 	return booking.Booking{}, false, apperr.New(apperr.HoldExpired, "The hold expired before it was confirmed.")
 }
 
-// cancelSQL cancels a booking and puts the seats it holds or owns back on
-// sale.
+// cancelLockSQL locks every seat a booking ever had (seats before
+// bookings, as every write does).
+const cancelLockSQL = `SELECT id FROM seats WHERE id IN (SELECT seat_id FROM booking_seats WHERE booking_id = $1) ORDER BY id FOR UPDATE`
+
+// cancelSQL cancels a pending or confirmed booking of user $2 (any user's
+// when $2 is NULL) whose event has not started, and puts the seats it still
+// holds or owns back on sale; a pending booking whose hold has lapsed is
+// marked expired instead. It returns the booking's state before and after.
+// Params: $1 booking, $2 user or NULL, $3 now.
 const cancelSQL = `
 WITH b AS (
-    UPDATE bookings SET status = 'cancelled', cancelled_at = $2, updated_at = $2 WHERE id = $1 RETURNING id
-), d AS (
-    UPDATE booking_seats SET active = false WHERE booking_id IN (SELECT id FROM b) AND active
+    SELECT b.id, b.user_id, b.status, b.expires_at, e.starts_at
+    FROM bookings b JOIN events e ON e.id = b.event_id
+    WHERE b.id = $1
+    FOR UPDATE OF b
+), mine AS (
+    SELECT * FROM b WHERE $2::uuid IS NULL OR b.user_id = $2
+), next AS (
+    SELECT CASE WHEN status = 'confirmed' OR expires_at > $3 THEN 'cancelled' ELSE 'expired' END AS status
+    FROM mine WHERE status IN ('pending', 'confirmed') AND starts_at > $3
+), upd AS (
+    UPDATE bookings SET status = next.status, updated_at = $3,
+           cancelled_at = CASE WHEN next.status = 'cancelled' THEN $3 END
+    FROM next WHERE bookings.id = $1
+    RETURNING bookings.id, bookings.status
+), deactivated AS (
+    UPDATE booking_seats SET active = false WHERE booking_id IN (SELECT id FROM upd) AND active
+), freed AS (
+    UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL
+    WHERE id IN (SELECT seat_id FROM booking_seats WHERE booking_id = $1)
+      AND booking_id IN (SELECT id FROM upd)
 )
-UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL
-WHERE id IN (SELECT seat_id FROM booking_seats WHERE booking_id = $1)
-  AND booking_id IN (SELECT id FROM b)`
+SELECT mine.user_id, mine.status, mine.starts_at, (SELECT status FROM upd) FROM mine`
 
 // Cancel cancels a pending or confirmed booking (of the owner's, unless
-// owner is nil).
+// owner is nil) in one round trip.
 func (s *BookingStore) Cancel(ctx context.Context, id uuid.UUID, owner *uuid.UUID, now time.Time) (booking.Booking, error) {
-	var lapsed bool
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		l, err := lockBooking(ctx, tx, id, owner)
+	type outcome struct {
+		found    bool
+		before   booking.Status
+		startsAt time.Time
+		after    *booking.Status
+	}
+	o, err := retryOnConflict(ctx, func() (outcome, error) {
+		var o outcome
+		b := &pgx.Batch{}
+		b.Queue(cancelLockSQL, id)
+		b.Queue(cancelSQL, id, owner, now)
+		res := s.pool.SendBatch(ctx, b)
+		defer res.Close()
+		if _, err := res.Exec(); err != nil {
+			return o, fmt.Errorf("lock seats of booking=%s: %w", id, err)
+		}
+		var user uuid.UUID
+		err := res.QueryRow().Scan(&user, &o.before, &o.startsAt, &o.after)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return o, nil
+		}
 		if err != nil {
-			return err
+			return o, fmt.Errorf("cancel booking=%s: %w", id, err)
 		}
-		switch {
-		case l.status == booking.StatusCancelled || l.status == booking.StatusExpired:
-			return apperr.New(apperr.InvalidState, "The booking is already %s.", l.status)
-		case !now.Before(l.startsAt):
-			return apperr.New(apperr.InvalidState, "The event has started; the booking can no longer be cancelled.")
-		case l.status == booking.StatusPending && !now.Before(l.expires):
-			lapsed = true
-			_, err := tx.Exec(ctx, expireSQL, id, now)
-			return err
-		}
-		_, err = tx.Exec(ctx, cancelSQL, id, now)
-		return err
+		o.found = true
+		return o, nil
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return booking.Booking{}, err
-	}
-	if lapsed {
+	case !o.found:
+		return booking.Booking{}, apperr.New(apperr.NotFound, "No such booking.")
+	case o.after != nil && *o.after == booking.StatusCancelled:
+		return s.Get(ctx, id, nil, now)
+	case o.after != nil:
 		return booking.Booking{}, apperr.New(apperr.InvalidState, "The hold has expired; its seats are already released.")
+	case o.before == booking.StatusCancelled || o.before == booking.StatusExpired:
+		return booking.Booking{}, apperr.New(apperr.InvalidState, "The booking is already %s.", o.before)
+	default:
+		return booking.Booking{}, apperr.New(apperr.InvalidState, "The event has started; the booking can no longer be cancelled.")
 	}
-	return s.Get(ctx, id, nil, now)
 }
 
 // expireHoldsSQL frees up to $2 seats whose hold lapsed (locking them first

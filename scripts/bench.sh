@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# make bench: start a fresh evently against the local Postgres and Redis,
+# run a short version of the three on-sale scenarios through its HTTP API,
+# check the booking invariants in Postgres, and print the report next to
+# the physical-limit baselines (pgbench, redis-benchmark). About two
+# minutes on a 2-core machine. Sizes can be raised through the environment:
+#   BENCH_BUYERS (300) BENCH_SEATS (6000) BENCH_FRONT_ROW (200)
+#   BENCH_JOINERS (5000) BENCH_ADMIT (6000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pg=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+db=evently_bench
+port=${BENCH_PORT:-18090}
+redis_db=${BENCH_REDIS_DB:-9}
+admin_email=bench-admin@evently.test
+admin_password=bench-admin-password
+out=${BENCH_OUT:-bench/last-run}
+mkdir -p "$out"
+
+make -s build
+go build -o bin/evently-load ./cmd/evently-load
+
+dropdb --if-exists -h 127.0.0.1 -U postgres "$db" 2>/dev/null || true
+redis-cli -n "$redis_db" flushdb >/dev/null
+
+export DATABASE_URL="$pg/$db?sslmode=disable"
+export REDIS_URL="redis://127.0.0.1:6379/$redis_db"
+export PORT=$port
+export EVENTLY_ADMIN_EMAIL=$admin_email EVENTLY_ADMIN_PASSWORD=$admin_password
+export EVENTLY_JWT_SECRET=bench-secret-bench-secret-bench-secret-0
+export EVENTLY_AUTH_RATE_PER_MINUTE=0 EVENTLY_LOG_LEVEL=warn EVENTLY_LOG_FORMAT=text
+
+./bin/evently serve >"$out/evently.log" 2>&1 &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+
+echo "== baselines (physical limits on this machine)"
+bench/baseline.sh "${BENCH_BASELINE_SECONDS:-8}" | tee "$out/baseline.txt"
+
+echo "== evently-load against http://127.0.0.1:$port"
+./bin/evently-load -url "http://127.0.0.1:$port" \
+  -admin-email "$admin_email" -admin-password "$admin_password" \
+  -database-url "$DATABASE_URL" \
+  -buyers "${BENCH_BUYERS:-300}" -seats "${BENCH_SEATS:-6000}" -front-row "${BENCH_FRONT_ROW:-200}" \
+  -joiners "${BENCH_JOINERS:-5000}" -admit-per-minute "${BENCH_ADMIT:-6000}" \
+  -scenario "${BENCH_SCENARIOS:-rush,contention,waitroom}" -max-duration 60s \
+  -json "$out/report.json" | tee "$out/report.txt"
+
+hold=$(awk '/^pgbench_hold_tps/ {print $2}' "$out/baseline.txt")
+rush=$(python3 -c 'import json,sys; r=[x for x in json.load(open(sys.argv[1])) if x["scenario"]=="rush"]; print(r[0]["figures"]["holds_per_second"] if r else "")' "$out/report.json" 2>/dev/null || true)
+if [[ -n "$hold" && -n "$rush" ]]; then
+  awk -v r="$rush" -v h="$hold" 'BEGIN { printf "\nrush holds/s %.0f = %.0f%% of pgbench hold TPS %.0f\n", r, 100*r/h, h }'
+fi
