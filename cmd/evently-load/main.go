@@ -57,6 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the buyers' random choices")
 	fs.StringVar(&dbURL, "database-url", getenv("DATABASE_URL"), "Evently's database, to check the invariants after each scenario (empty: skip)")
 	fs.StringVar(&jsonOut, "json", "", "also write the reports as JSON to this file")
+	jwtSecret := fs.String("jwt-secret", getenv("EVENTLY_JWT_SECRET"), "the server's JWT secret: waiting-room joiners beyond -buyers get minted tokens instead of accounts")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -64,6 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return errors.New("an admin is needed: -admin-email and -admin-password (or EVENTLY_ADMIN_EMAIL/EVENTLY_ADMIN_PASSWORD)")
 	}
 	cfg.Progress = stderr
+	cfg.JWTSecret = []byte(*jwtSecret)
 	if dbURL != "" {
 		pool, err := postgres.Open(ctx, dbURL)
 		if err != nil {

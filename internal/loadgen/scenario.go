@@ -41,6 +41,9 @@ type Config struct {
 	Invariants func(ctx context.Context, eventID string) ([]string, error)
 	// Seed makes the buyers' choices repeatable.
 	Seed uint64
+	// JWTSecret, when set, is the server's EVENTLY_JWT_SECRET: waiting-room
+	// joiners beyond Buyers get tokens minted with it instead of accounts.
+	JWTSecret []byte
 }
 
 // Run runs one scenario ("rush", "contention" or "waitroom").
@@ -84,6 +87,9 @@ type run struct {
 	c     *client
 	id    string
 	admin string
+
+	pollMu sync.Mutex
+	polls  []pollSample
 }
 
 type session struct {
@@ -356,5 +362,3 @@ func (r *run) contention(ctx context.Context) (Report, error) {
 	}
 	return rep, r.check(context.WithoutCancel(ctx), &rep, e.ID)
 }
-
-// waitroom is defined in waitroom.go once the waiting-room API exists.
