@@ -170,7 +170,7 @@ func NewService(store Store, locks Locks, o Options) *Service {
 		// read back equal.
 		now:     func() time.Time { return clock().Truncate(time.Microsecond) },
 		sales:   &saleCache{ttl: o.SaleCacheTTL, entries: map[uuid.UUID]cachedSale{}},
-		hints:   &hints{ttl: time.Second, m: map[hintKey]hint{}, sold: map[hintKey]hint{}},
+		hints:   &hints{ttl: time.Second, m: map[hintKey]hint{}, sold: map[hintKey]soldMark{}},
 		breaker: &breaker{pause: o.LocksPause, onTrip: o.LocksDown},
 	}
 }
@@ -558,7 +558,13 @@ type hints struct {
 	// not serve even after looking from its start: when an on-sale is over,
 	// the storm of buyers still pressing the button is answered without
 	// asking Postgres again and again.
-	sold map[hintKey]hint
+	sold map[hintKey]soldMark
+}
+
+// soldMark is the smallest quantity a range could not serve, and when.
+type soldMark struct {
+	quantity int
+	at       time.Time
 }
 
 // soldOutTTL is how long "sold out" is remembered; seats released by
@@ -569,7 +575,7 @@ func (h *hints) soldOut(k hintKey, quantity int, now time.Time) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	e, ok := h.sold[k]
-	return ok && now.Sub(e.at) < soldOutTTL && !now.Before(e.at) && quantity >= e.pos
+	return ok && now.Sub(e.at) < soldOutTTL && !now.Before(e.at) && quantity >= e.quantity
 }
 
 func (h *hints) markSoldOut(k hintKey, quantity int, now time.Time) {
@@ -578,10 +584,10 @@ func (h *hints) markSoldOut(k hintKey, quantity int, now time.Time) {
 	if len(h.sold) > 10000 {
 		clear(h.sold)
 	}
-	if e, ok := h.sold[k]; ok && now.Sub(e.at) < soldOutTTL && e.pos < quantity {
-		quantity = e.pos
+	if e, ok := h.sold[k]; ok && now.Sub(e.at) < soldOutTTL && e.quantity < quantity {
+		quantity = e.quantity
 	}
-	h.sold[k] = hint{pos: quantity, at: now}
+	h.sold[k] = soldMark{quantity: quantity, at: now}
 }
 
 func (h *hints) get(k hintKey, now time.Time) int {
