@@ -146,7 +146,7 @@ func (s *scheduler) count() int {
 
 // sim is a waiting room under test.
 type sim struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	rdb   *goredis.Client
 	queue *redis.WaitingRooms
@@ -159,7 +159,7 @@ type sim struct {
 
 // newSim returns a simulation of one event's room with the given rate
 // (max_active 0: no cap), on sale from t0 for a day.
-func newSim(t *testing.T, perMinute, maxActive int, ttl time.Duration) *sim {
+func newSim(t testing.TB, perMinute, maxActive int, ttl time.Duration) *sim {
 	t.Helper()
 	rdb := redistest.New(t)
 	c := &clock{now: t0}
