@@ -225,7 +225,7 @@ if redis.call('SET', KEYS[2], ARGV[1] .. ':0', 'NX', 'PX', ARGV[2]) then return 
 return 0
 `)
 
-// releaseScript: KEYS chain; ARGV chain id. Deletes the chain key if that
+// releaseChainScript: KEYS chain; ARGV chain id. Deletes the chain key if that
 // chain holds it.
 var releaseChainScript = goredis.NewScript(`
 local h = redis.call('GET', KEYS[1])

@@ -2,6 +2,7 @@ package waitroom
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -254,21 +255,21 @@ func (s *Service) Rearm(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	n := 0
+	var errs []error
 	for _, r := range rooms {
 		chain := uuid.NewString()
 		armed, err := s.queue.Arm(ctx, r.EventID, chain)
+		if err == nil && armed {
+			err = s.start(ctx, Run{EventID: r.EventID, Chain: chain})
+			if err == nil {
+				n++
+			}
+		}
 		if err != nil {
-			return n, fmt.Errorf("re-arm waiting room event=%s: %w", r.EventID, err)
+			errs = append(errs, fmt.Errorf("re-arm waiting room event=%s: %w", r.EventID, err))
 		}
-		if !armed {
-			continue
-		}
-		if err := s.start(ctx, Run{EventID: r.EventID, Chain: chain}); err != nil {
-			return n, fmt.Errorf("re-arm waiting room event=%s: %w", r.EventID, err)
-		}
-		n++
 	}
-	return n, nil
+	return n, errors.Join(errs...)
 }
 
 // start schedules the first run of a chain that has just been handed a

@@ -317,7 +317,6 @@ func TestOneChainPerRoom(t *testing.T) {
 	// A crash loses the chain: its next run never comes.
 	s.sched.mu.Lock()
 	s.sched.pending = nil
-	s.sched.drop = false
 	s.sched.mu.Unlock()
 	// Until its lease lapses, nothing takes over.
 	if n, err := s.svc.Rearm(ctx); err != nil || n != 0 {

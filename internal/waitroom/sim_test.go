@@ -2,7 +2,6 @@ package waitroom_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -90,8 +89,6 @@ type scheduler struct {
 	// jitter, when set, delays each run by a further amount (asynq's
 	// forwarding interval and queueing).
 	jitter func() time.Duration
-	// drop, when set, loses every run scheduled (a crash between runs).
-	drop bool
 }
 
 type scheduled struct {
@@ -102,9 +99,6 @@ type scheduled struct {
 func (s *scheduler) Schedule(_ context.Context, run waitroom.Run, delay time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.drop {
-		return nil
-	}
 	for _, p := range s.pending {
 		if p.run == run {
 			return nil
@@ -294,5 +288,3 @@ func (r *recorder) inRange(from, to time.Time) int64 {
 	}
 	return sum
 }
-
-func (s *sim) String() string { return fmt.Sprintf("room %s", s.event) }
