@@ -56,10 +56,6 @@ const (
 	// maxWalk bounds the numbers one admission run steps over (numbers of
 	// users who left are skipped without using up the rate).
 	maxWalk = 10_000
-	// unitsPerAdmission: the token bucket counts in admissions × 60,000,
-	// so that filling it at admit_per_minute per millisecond stays in
-	// integers.
-	unitsPerAdmission = 60_000
 )
 
 type roomKeys struct {
@@ -143,6 +139,9 @@ return 1
 // admission_ttl_ms, burst (admissions), start (admissions), max walk.
 // Returns {outcome, admitted, waiting, active, total, last_minute,
 // released}; outcome 0 ran, 1 already ran, 2 stale.
+//
+// The token bucket counts in units of 1/60,000 admission, so that filling
+// it at admit_per_minute units per millisecond stays in integers.
 //
 // The step fences the chain: the chain key holds the step it expects, a
 // run of an older step or of another chain is stale, and a run of the
