@@ -47,9 +47,9 @@ func benchRoom(b *testing.B, n int) (*waitroom.Service, *sim, []uuid.UUID) {
 	return svc, s, users
 }
 
-// BenchmarkPoll is GET /events/{id}/waiting-room without HTTP: a random
-// waiting user reads their ticket.
-func BenchmarkPoll(b *testing.B) {
+// benchEach runs op in parallel against rooms of each size and reports
+// its rate in unit.
+func benchEach(b *testing.B, unit string, op func(svc *waitroom.Service, s *sim, user uuid.UUID) error) {
 	for _, n := range benchSizes {
 		svc, s, users := benchRoom(b, n)
 		b.Run(fmt.Sprintf("waiting=%d", n), func(b *testing.B) {
@@ -57,53 +57,41 @@ func BenchmarkPoll(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				rng := rand.New(rand.NewPCG(rand.Uint64(), 0))
 				for pb.Next() {
-					tk, err := svc.Status(s.ctx, s.event, users[rng.IntN(n)])
-					if err != nil || tk.Status != waitroom.StatusWaiting {
-						b.Errorf("Status = %+v, %v", tk, err)
+					if err := op(svc, s, users[rng.IntN(n)]); err != nil {
+						b.Error(err)
 						return
 					}
 				}
 			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "polls/s")
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
 		})
 	}
+}
+
+// BenchmarkPoll is GET /events/{id}/waiting-room without HTTP: a random
+// waiting user reads their ticket.
+func BenchmarkPoll(b *testing.B) {
+	benchEach(b, "polls/s", func(svc *waitroom.Service, s *sim, user uuid.UUID) error {
+		tk, err := svc.Status(s.ctx, s.event, user)
+		if err == nil && tk.Status != waitroom.StatusWaiting {
+			err = fmt.Errorf("ticket %+v, want waiting", tk)
+		}
+		return err
+	})
 }
 
 // BenchmarkJoin: new users join at the back of the queue.
 func BenchmarkJoin(b *testing.B) {
-	for _, n := range benchSizes {
-		svc, s, _ := benchRoom(b, n)
-		b.Run(fmt.Sprintf("waiting=%d", n), func(b *testing.B) {
-			b.SetParallelism(8)
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := svc.Join(s.ctx, s.event, uuid.New()); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "joins/s")
-		})
-	}
+	benchEach(b, "joins/s", func(svc *waitroom.Service, s *sim, _ uuid.UUID) error {
+		_, err := svc.Join(s.ctx, s.event, uuid.New())
+		return err
+	})
 }
 
 // BenchmarkAdmitted is the booking engine's check while a room is enabled.
 func BenchmarkAdmitted(b *testing.B) {
-	for _, n := range benchSizes {
-		svc, s, users := benchRoom(b, n)
-		b.Run(fmt.Sprintf("waiting=%d", n), func(b *testing.B) {
-			b.SetParallelism(8)
-			b.RunParallel(func(pb *testing.PB) {
-				rng := rand.New(rand.NewPCG(rand.Uint64(), 0))
-				for pb.Next() {
-					if _, err := svc.Admitted(s.ctx, s.event, users[rng.IntN(n)]); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checks/s")
-		})
-	}
+	benchEach(b, "checks/s", func(svc *waitroom.Service, s *sim, user uuid.UUID) error {
+		_, err := svc.Admitted(s.ctx, s.event, user)
+		return err
+	})
 }
