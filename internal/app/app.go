@@ -30,6 +30,7 @@ import (
 	"github.com/evently/evently/internal/postgres"
 	"github.com/evently/evently/internal/redis"
 	"github.com/evently/evently/internal/telemetry"
+	"github.com/evently/evently/internal/waitroom"
 	"github.com/evently/evently/internal/worker"
 )
 
@@ -96,8 +97,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		worker.NewQueueCollector(asynq.NewInspectorFromRedisClient(a.rdb)),
 	)
 
+	rooms := waitroom.NewService(postgres.NewWaitingRoomStore(a.pool), redis.NewWaitingRooms(a.rdb),
+		worker.NewAdmissions(a.queue), waitroom.Options{})
+	reg.MustRegister(telemetry.NewWaitingRooms(rooms))
 	bookings := booking.NewService(postgres.NewBookingStore(a.pool), redis.NewSeatLocks(a.rdb), booking.Options{
-		Observer: telemetry.NewBookings(reg),
+		Admission: rooms,
+		Observer:  telemetry.NewBookings(reg),
 		LocksDown: func(err error) {
 			logger.Warn("seat locks unavailable: holding seats on Postgres alone for a few seconds", "err", err)
 		},
@@ -117,8 +122,19 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		logger.InfoContext(ctx, "cleanup done", "holds_expired", n, "idempotency_keys_pruned", pruned)
 		return nil
 	})))
+	a.worker.Handle(worker.TypeAdmit, worker.AdmissionHandler(rooms))
+	a.worker.Handle(worker.TypeRearm, worker.CleanupHandler(worker.CleanerFunc(func(ctx context.Context) error {
+		n, err := rooms.Rearm(ctx)
+		if n > 0 {
+			logger.WarnContext(ctx, "restarted lost waiting-room admission chains", "count", n)
+		}
+		return err
+	})))
 	a.scheduler = worker.NewScheduler(a.queue, logger)
 	if err := a.scheduler.Every(cfg.CleanupSchedule, worker.TypeCleanup, worker.QueueCleanup, nil); err != nil {
+		return nil, err
+	}
+	if err := a.scheduler.Every(cfg.CleanupSchedule, worker.TypeRearm, worker.QueueWaitroom, nil); err != nil {
 		return nil, err
 	}
 
@@ -145,6 +161,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Events:            event.NewService(postgres.NewEventStore(a.pool), time.Now, event.Defaults{HoldTTL: cfg.HoldTTL}),
 		Bookings:          bookings,
 		Idempotency:       idempotency,
+		WaitingRoom:       rooms,
 	})
 	if err != nil {
 		return nil, err

@@ -60,8 +60,6 @@ func WithHandlerWrapper(wrap func(http.Handler) http.Handler) Option {
 func Start(t testing.TB, opts ...Option) *Env {
 	t.Helper()
 	env := map[string]string{
-		"DATABASE_URL":                 pgtest.NewURL(t),
-		"REDIS_URL":                    redistest.NewURL(t),
 		"EVENTLY_JWT_SECRET":           "test-secret-test-secret-test-secret-0123",
 		"EVENTLY_AUTH_RATE_PER_MINUTE": "0",
 		"EVENTLY_LOG_LEVEL":            "warn",
@@ -69,6 +67,14 @@ func Start(t testing.TB, opts ...Option) *Env {
 	var appOpts app.Options
 	for _, o := range opts {
 		o(env, &appOpts)
+	}
+	// A database and Redis database of its own, unless the test shares
+	// another process's (WithEnv), as replicas do.
+	if env["DATABASE_URL"] == "" {
+		env["DATABASE_URL"] = pgtest.NewURL(t)
+	}
+	if env["REDIS_URL"] == "" {
+		env["REDIS_URL"] = redistest.NewURL(t)
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {

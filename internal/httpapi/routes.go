@@ -82,6 +82,15 @@ func (s *Server) router() chi.Router {
 			r.Post("/bookings/{id}/cancel", s.api(s.cancelBooking))
 			r.Get("/me/bookings", s.api(s.listMyBookings))
 		})
+
+		// Virtual waiting room.
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireUser)
+			r.Post("/events/{id}/waiting-room", s.api(s.joinWaitingRoom))
+			r.Get("/events/{id}/waiting-room", s.api(s.getWaitingRoomTicket))
+			r.Delete("/events/{id}/waiting-room", s.api(s.leaveWaitingRoom))
+		})
+		r.With(s.requireAdmin).Get("/admin/events/{id}/waiting-room", s.api(s.waitingRoomStats))
 	})
 	return r
 }

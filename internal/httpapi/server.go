@@ -49,6 +49,8 @@ type Options struct {
 	// Idempotency records answers to POST /bookings retried with an
 	// Idempotency-Key.
 	Idempotency Idempotency
+	// WaitingRoom is the virtual waiting room.
+	WaitingRoom WaitingRoomService
 }
 
 // Server holds the API's dependencies; Handler returns its routes.
@@ -68,6 +70,7 @@ type Server struct {
 	events          *event.Service
 	bookings        BookingService
 	idempotency     Idempotency
+	waitingRoom     WaitingRoomService
 }
 
 // New validates the options and prepares the API (including rendering the
@@ -99,6 +102,7 @@ func New(opts Options) (*Server, error) {
 		events:          opts.Events,
 		bookings:        opts.Bookings,
 		idempotency:     opts.Idempotency,
+		waitingRoom:     opts.WaitingRoom,
 	}, nil
 }
 

@@ -62,6 +62,7 @@ func NewServer(rdb *goredis.Client, cfg ServerConfig, logger *slog.Logger) *Serv
 		Queues:                   queues,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
+		RetryDelayFunc:           retryDelay,
 		Logger:                   asynqLogger{logger},
 		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {

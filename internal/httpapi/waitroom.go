@@ -1,0 +1,106 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evently/evently/internal/waitroom"
+)
+
+// WaitingRoomService is the virtual waiting room as the API uses it.
+type WaitingRoomService interface {
+	Join(ctx context.Context, eventID, userID uuid.UUID) (waitroom.Ticket, error)
+	Status(ctx context.Context, eventID, userID uuid.UUID) (waitroom.Ticket, error)
+	Leave(ctx context.Context, eventID, userID uuid.UUID) error
+	Stats(ctx context.Context, eventID uuid.UUID) (waitroom.Stats, error)
+}
+
+type ticketResponse struct {
+	EventID              uuid.UUID       `json:"event_id"`
+	Status               waitroom.Status `json:"status"`
+	Position             *int64          `json:"position"`
+	EstimatedWaitSeconds int64           `json:"estimated_wait_seconds"`
+	JoinedAt             time.Time       `json:"joined_at"`
+	AdmittedAt           *time.Time      `json:"admitted_at"`
+	AdmittedUntil        *time.Time      `json:"admitted_until"`
+}
+
+func toTicketResponse(t waitroom.Ticket) ticketResponse {
+	return ticketResponse{
+		EventID:              t.EventID,
+		Status:               t.Status,
+		Position:             t.Position,
+		EstimatedWaitSeconds: int64(t.EstimatedWait / time.Second),
+		JoinedAt:             t.JoinedAt.UTC(),
+		AdmittedAt:           utc(t.AdmittedAt),
+		AdmittedUntil:        utc(t.AdmittedUntil),
+	}
+}
+
+type waitingRoomStatsResponse struct {
+	Enabled            bool  `json:"enabled"`
+	Waiting            int64 `json:"waiting"`
+	Active             int64 `json:"active"`
+	AdmittedTotal      int64 `json:"admitted_total"`
+	AdmittedLastMinute int64 `json:"admitted_last_minute"`
+	AdmitPerMinute     int   `json:"admit_per_minute"`
+	MaxActive          *int  `json:"max_active"`
+}
+
+func (s *Server) joinWaitingRoom(w http.ResponseWriter, r *http.Request) error {
+	id, err := uuidParam(r, "id", "event")
+	if err != nil {
+		return err
+	}
+	t, err := s.waitingRoom.Join(r.Context(), id, principal(r).UserID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toTicketResponse(t))
+	return nil
+}
+
+func (s *Server) getWaitingRoomTicket(w http.ResponseWriter, r *http.Request) error {
+	id, err := uuidParam(r, "id", "event")
+	if err != nil {
+		return err
+	}
+	t, err := s.waitingRoom.Status(r.Context(), id, principal(r).UserID)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, toTicketResponse(t))
+	return nil
+}
+
+func (s *Server) leaveWaitingRoom(w http.ResponseWriter, r *http.Request) error {
+	id, err := uuidParam(r, "id", "event")
+	if err != nil {
+		return err
+	}
+	if err := s.waitingRoom.Leave(r.Context(), id, principal(r).UserID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) waitingRoomStats(w http.ResponseWriter, r *http.Request) error {
+	id, err := uuidParam(r, "id", "event")
+	if err != nil {
+		return err
+	}
+	st, err := s.waitingRoom.Stats(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, waitingRoomStatsResponse{
+		Enabled: st.Enabled, Waiting: st.Waiting, Active: st.Active, AdmittedTotal: st.AdmittedTotal,
+		AdmittedLastMinute: st.AdmittedLastMinute, AdmitPerMinute: st.AdmitPerMinute, MaxActive: st.MaxActive,
+	})
+	return nil
+}

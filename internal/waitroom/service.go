@@ -1,0 +1,339 @@
+package waitroom
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evently/evently/internal/apperr"
+)
+
+// Catalogue reads events' waiting-room settings (Postgres).
+type Catalogue interface {
+	// Room returns the event's room, or NotFound.
+	Room(ctx context.Context, eventID uuid.UUID) (Room, error)
+	// OpenRooms returns up to limit rooms that are enabled, of published
+	// events that have neither started nor ended their sales at now.
+	OpenRooms(ctx context.Context, now time.Time, limit int) ([]Room, error)
+}
+
+// Queue keeps every room's counters and tickets (Redis). Each method is
+// one atomic step; times are the caller's, so the Service's clock is the
+// only clock.
+type Queue interface {
+	// Join gives the user the next number, or keeps the one they hold while
+	// they wait or are admitted (a lapsed admission queues them again at
+	// the back). While the user waits and no admission chain holds the
+	// room, Join hands the room to chain: armed reports that the caller
+	// must schedule that chain's first run.
+	Join(ctx context.Context, eventID, userID uuid.UUID, now time.Time, chain string) (p Place, armed bool, err error)
+	// Place returns the user's ticket; ok is false when they hold none.
+	Place(ctx context.Context, eventID, userID uuid.UUID) (p Place, ok bool, err error)
+	// Leave gives up the user's ticket (and admission, freeing its slot).
+	Leave(ctx context.Context, eventID, userID uuid.UUID) error
+	// Admitted reports whether the user's admission runs past now. It is
+	// the booking hot path's one call.
+	Admitted(ctx context.Context, eventID, userID uuid.UUID, now time.Time) (bool, error)
+	// Admit runs one step of an admission chain under policy p: it checks
+	// that run is the chain's current step, drops lapsed admissions,
+	// admits the next users in number order within p's limits, and lets go
+	// of the room when nobody waits any more.
+	Admit(ctx context.Context, run Run, p Policy, now time.Time) (Batch, error)
+	// Arm hands the room to chain when someone waits and no chain holds
+	// it; true means the caller must schedule the chain's first run.
+	Arm(ctx context.Context, eventID uuid.UUID, chain string) (bool, error)
+	// Release lets go of the room if chain holds it.
+	Release(ctx context.Context, eventID uuid.UUID, chain string) error
+	// Counts returns the room's live figures at now.
+	Counts(ctx context.Context, eventID uuid.UUID, now time.Time) (Counts, error)
+}
+
+// Scheduler runs admission steps later (asynq in production). Scheduling a
+// run that is already scheduled is a no-op, so a retried step cannot fork
+// its chain.
+type Scheduler interface {
+	Schedule(ctx context.Context, run Run, delay time.Duration) error
+}
+
+// Options tune a Service; zero values take the defaults.
+type Options struct {
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Tick is the pause between admission runs while admitting (1s). Each
+	// run admits what accrued since the last, so the rate does not depend
+	// on it; it sets how smooth admissions are.
+	Tick time.Duration
+	// IdleTick is the pause between runs while the room is paused (5s).
+	IdleTick time.Duration
+	// RoomCacheTTL is how long joins and polls reuse an event's settings
+	// (1s). Admission runs and admin reads always read them fresh.
+	RoomCacheTTL time.Duration
+}
+
+// maxOpenRooms bounds how many rooms one re-arm pass or scrape visits.
+const maxOpenRooms = 1000
+
+// Service is the waiting room.
+type Service struct {
+	catalogue Catalogue
+	queue     Queue
+	runs      Scheduler
+	now       func() time.Time
+	tick      time.Duration
+	idleTick  time.Duration
+	rooms     *roomCache
+}
+
+// NewService returns the waiting room over the given catalogue, queue and
+// scheduler.
+func NewService(catalogue Catalogue, queue Queue, runs Scheduler, o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Tick <= 0 {
+		o.Tick = time.Second
+	}
+	if o.IdleTick <= 0 {
+		o.IdleTick = 5 * time.Second
+	}
+	if o.RoomCacheTTL <= 0 {
+		o.RoomCacheTTL = time.Second
+	}
+	return &Service{
+		catalogue: catalogue,
+		queue:     queue,
+		runs:      runs,
+		now:       o.Now,
+		tick:      o.Tick,
+		idleTick:  o.IdleTick,
+		rooms:     &roomCache{ttl: o.RoomCacheTTL, entries: map[uuid.UUID]cachedRoom{}},
+	}
+}
+
+// Join puts the user in the event's waiting room, or returns the place
+// they already hold. The room must be enabled on a published event whose
+// sales have not ended (before sales open, joiners queue and admissions
+// start when they do). Drafts and unknown events are NotFound; anything
+// else is InvalidState.
+func (s *Service) Join(ctx context.Context, eventID, userID uuid.UUID) (Ticket, error) {
+	now := s.now()
+	room, err := s.visibleRoom(ctx, eventID, now)
+	if err != nil {
+		return Ticket{}, err
+	}
+	if ph, why := room.phaseAt(now); ph == closed || !room.Enabled {
+		return Ticket{}, apperr.New(apperr.InvalidState, "%s", why)
+	}
+	chain := uuid.NewString()
+	p, armed, err := s.queue.Join(ctx, eventID, userID, now, chain)
+	if err != nil {
+		return Ticket{}, unavailable(err)
+	}
+	if armed {
+		if err := s.start(ctx, Run{EventID: eventID, Chain: chain}); err != nil {
+			// The user holds their place; joining again re-arms the chain.
+			return Ticket{}, unavailable(err)
+		}
+	}
+	return room.ticket(p, now), nil
+}
+
+// Status returns the user's ticket, or NotFound when they hold none.
+func (s *Service) Status(ctx context.Context, eventID, userID uuid.UUID) (Ticket, error) {
+	now := s.now()
+	room, err := s.visibleRoom(ctx, eventID, now)
+	if err != nil {
+		return Ticket{}, err
+	}
+	p, ok, err := s.queue.Place(ctx, eventID, userID)
+	if err != nil {
+		return Ticket{}, unavailable(err)
+	}
+	if !ok {
+		return Ticket{}, apperr.New(apperr.NotFound, "You are not in this event's waiting room.")
+	}
+	return room.ticket(p, now), nil
+}
+
+// Leave gives up the user's place or admission; leaving without a ticket
+// changes nothing.
+func (s *Service) Leave(ctx context.Context, eventID, userID uuid.UUID) error {
+	if _, err := s.visibleRoom(ctx, eventID, s.now()); err != nil {
+		return err
+	}
+	if err := s.queue.Leave(ctx, eventID, userID); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// Admitted reports whether the user may book the event now. It implements
+// booking.Admission: one Queue call, nothing else.
+func (s *Service) Admitted(ctx context.Context, eventID, userID uuid.UUID) (bool, error) {
+	return s.queue.Admitted(ctx, eventID, userID, s.now())
+}
+
+// Stats returns an event's room configuration and live figures (for
+// admins: every event status, fresh settings).
+func (s *Service) Stats(ctx context.Context, eventID uuid.UUID) (Stats, error) {
+	room, err := s.catalogue.Room(ctx, eventID)
+	if err != nil {
+		return Stats{}, err
+	}
+	c, err := s.queue.Counts(ctx, eventID, s.now())
+	if err != nil {
+		return Stats{}, unavailable(err)
+	}
+	return statsOf(room, c), nil
+}
+
+// OpenRoomStats returns the stats of every open room (for metrics).
+func (s *Service) OpenRoomStats(ctx context.Context) ([]Stats, error) {
+	now := s.now()
+	rooms, err := s.catalogue.OpenRooms(ctx, now, maxOpenRooms)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Stats, 0, len(rooms))
+	for _, r := range rooms {
+		c, err := s.queue.Counts(ctx, r.EventID, now)
+		if err != nil {
+			return out, fmt.Errorf("waiting room counts event=%s: %w", r.EventID, err)
+		}
+		out = append(out, statsOf(r, c))
+	}
+	return out, nil
+}
+
+// RunAdmission is one step of an event's admission chain (the body of the
+// asynq task). It reads the room's settings afresh, so that a change
+// applies from the next step, admits the next batch, and schedules the
+// following step while anyone waits. A closed room ends its chain; a
+// paused one idles. A stale step ends without a successor, so that one
+// chain at most runs each room however many replicas schedule it.
+func (s *Service) RunAdmission(ctx context.Context, run Run) error {
+	room, err := s.catalogue.Room(ctx, run.EventID)
+	if apperr.Is(err, apperr.NotFound) {
+		return s.queue.Release(ctx, run.EventID, run.Chain)
+	}
+	if err != nil {
+		return fmt.Errorf("admission run event=%s: %w", run.EventID, err)
+	}
+	now := s.now()
+	ph, _ := room.phaseAt(now)
+	if ph == closed {
+		return s.queue.Release(ctx, run.EventID, run.Chain)
+	}
+	p := room.policy(ph == paused)
+	b, err := s.queue.Admit(ctx, run, p, now)
+	if err != nil {
+		return fmt.Errorf("admission run event=%s: %w", run.EventID, err)
+	}
+	if b.Outcome == Stale || b.Released {
+		return nil
+	}
+	delay := s.tick
+	if p.Paused {
+		delay = s.idleTick
+	}
+	if err := s.runs.Schedule(ctx, run.next(), delay); err != nil {
+		return fmt.Errorf("schedule admission run event=%s: %w", run.EventID, err)
+	}
+	return nil
+}
+
+// Rearm starts an admission chain for every open room where someone waits
+// and none runs (after a crash lost one). The cleanup job calls it; joins
+// re-arm their room on their own. It returns how many chains it started.
+func (s *Service) Rearm(ctx context.Context) (int, error) {
+	rooms, err := s.catalogue.OpenRooms(ctx, s.now(), maxOpenRooms)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var errs []error
+	for _, r := range rooms {
+		chain := uuid.NewString()
+		armed, err := s.queue.Arm(ctx, r.EventID, chain)
+		if err == nil && armed {
+			err = s.start(ctx, Run{EventID: r.EventID, Chain: chain})
+			if err == nil {
+				n++
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("re-arm waiting room event=%s: %w", r.EventID, err))
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// start schedules the first run of a chain that has just been handed a
+// room, or hands the room back if it cannot.
+func (s *Service) start(ctx context.Context, run Run) error {
+	err := s.runs.Schedule(ctx, run, 0)
+	if err != nil {
+		relCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = s.queue.Release(relCtx, run.EventID, run.Chain)
+	}
+	return err
+}
+
+// visibleRoom returns the room of an event a user can see (not a draft),
+// from the cache.
+func (s *Service) visibleRoom(ctx context.Context, eventID uuid.UUID, now time.Time) (Room, error) {
+	room, err := s.rooms.get(ctx, eventID, now, s.catalogue.Room)
+	if err != nil {
+		return Room{}, err
+	}
+	if room.Status == "draft" {
+		return Room{}, apperr.New(apperr.NotFound, "No event %s.", eventID)
+	}
+	return room, nil
+}
+
+func unavailable(err error) error {
+	return apperr.Wrap(err, apperr.Unavailable, "The waiting room is unavailable right now; try again.")
+}
+
+// roomCache keeps events' settings briefly: a crowd polling one room costs
+// one settings read per second per process. Unknown events are cached too.
+type roomCache struct {
+	ttl     time.Duration
+	mu      sync.Mutex
+	entries map[uuid.UUID]cachedRoom
+}
+
+type cachedRoom struct {
+	room    Room
+	err     error
+	expires time.Time
+}
+
+// maxCachedRooms bounds the cache; past it, it starts afresh.
+const maxCachedRooms = 10_000
+
+func (c *roomCache) get(ctx context.Context, id uuid.UUID, now time.Time, load func(context.Context, uuid.UUID) (Room, error)) (Room, error) {
+	c.mu.Lock()
+	e, ok := c.entries[id]
+	c.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.room, e.err
+	}
+	room, err := load(ctx, id)
+	if err != nil && !apperr.Is(err, apperr.NotFound) {
+		return Room{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= maxCachedRooms {
+		clear(c.entries)
+	}
+	c.entries[id] = cachedRoom{room: room, err: err, expires: now.Add(c.ttl)}
+	return room, err
+}

@@ -1,0 +1,244 @@
+// Package waitroom is the virtual waiting room that stands between a hot
+// on-sale and the booking engine. It follows the bakery-ticket model:
+// joining takes the next number of the event's ticket counter (kept per
+// user, so joining twice keeps one's place); an admission chain raises the
+// event's serving counter at the configured rate, never letting more than
+// max_active users in at once; a user is admitted while their number is at
+// or below serving and their admission has not lapsed. A poll reads a
+// couple of counters, whatever the length of the queue.
+//
+// The package holds the policy (what the room does and when) and the
+// Service; the Queue it is given (Redis) makes every step atomic, and the
+// Scheduler (asynq) runs the admission chain.
+package waitroom
+
+import (
+	"math"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Status is where a ticket stands.
+type Status string
+
+// Ticket states: waiting in line, admitted (may book until AdmittedUntil),
+// or expired (the admission lapsed; joining again queues at the back).
+const (
+	StatusWaiting  Status = "waiting"
+	StatusAdmitted Status = "admitted"
+	StatusExpired  Status = "expired"
+)
+
+// Ticket is a user's place in an event's waiting room.
+type Ticket struct {
+	EventID uuid.UUID
+	Status  Status
+	// Position is 1 for the next user to be admitted; nil once admitted.
+	// Users ahead who leave are still counted until the serving counter
+	// passes them, so it is an upper bound.
+	Position      *int64
+	EstimatedWait time.Duration
+	JoinedAt      time.Time
+	AdmittedAt    *time.Time
+	AdmittedUntil *time.Time
+}
+
+// Place is a user's ticket as the Queue keeps it: their number, the
+// serving counter when it was read, and their admission if they have had
+// one.
+type Place struct {
+	Number        int64
+	Serving       int64
+	JoinedAt      time.Time
+	AdmittedAt    *time.Time
+	AdmittedUntil *time.Time
+}
+
+// Room is what the waiting room needs to know about an event.
+type Room struct {
+	EventID    uuid.UUID
+	Status     string // draft, published or cancelled
+	StartsAt   time.Time
+	SalesStart *time.Time
+	SalesEnd   *time.Time
+	Enabled    bool
+	// AdmitPerMinute is the admission rate (1 to 100,000).
+	AdmitPerMinute int
+	// MaxActive caps the users admitted at once; 0 for no cap.
+	MaxActive    int
+	AdmissionTTL time.Duration
+}
+
+// phase is what a room does at a moment.
+type phase int
+
+const (
+	// closed: nothing to queue for (a draft, a cancelled or started event,
+	// or sales over). Joining is refused and the admission chain stops.
+	closed phase = iota
+	// paused: the room is switched off, or sales have not opened yet. The
+	// queue holds still; the admission chain idles while anyone waits.
+	paused
+	// admitting: the admission chain lets users in at the room's rate.
+	admitting
+)
+
+// phaseAt says what the room does at now and, when it is closed or
+// paused, why.
+func (r Room) phaseAt(now time.Time) (phase, string) {
+	switch {
+	case r.Status == "cancelled":
+		return closed, "The event is cancelled."
+	case r.Status != "published":
+		return closed, "The event is not on sale."
+	case !now.Before(r.StartsAt):
+		return closed, "The event has started."
+	case r.SalesEnd != nil && !now.Before(*r.SalesEnd):
+		return closed, "Sales have closed."
+	case !r.Enabled:
+		return paused, "This event has no waiting room open: book directly."
+	case r.SalesStart != nil && now.Before(*r.SalesStart):
+		return paused, "Sales have not opened yet."
+	}
+	return admitting, ""
+}
+
+// The admission rate's shape. A run admits the admissions accrued since
+// the previous run (a token bucket filled at admit_per_minute), so the
+// rate holds whatever the jitter between runs.
+const (
+	// burstSeconds is how many seconds of admissions the bucket banks:
+	// runs up to that far apart lose nothing.
+	burstSeconds = 5
+)
+
+// Policy is what one admission run may do. On top of the token bucket, no
+// 60-second window may ever hold more than AdmitPerMinute admissions (the
+// Queue keeps a log of the last minute's batches), so the promise holds
+// exactly even right after the bucket has been banking.
+type Policy struct {
+	// Paused: admit nobody, only keep the chain alive while anyone waits.
+	Paused         bool
+	AdmitPerMinute int
+	// MaxActive caps the users admitted at once; 0 for no cap.
+	MaxActive    int
+	AdmissionTTL time.Duration
+	// Burst is the token bucket's capacity, in admissions.
+	Burst int
+	// Start is what a new chain's bucket holds, in admissions: a second's
+	// worth (at least one), so that the first joiners of a quiet room get
+	// in at once without a burst.
+	Start int
+}
+
+// policy is the room's admission policy; paused admits nobody.
+func (r Room) policy(paused bool) Policy {
+	return Policy{
+		Paused:         paused,
+		AdmitPerMinute: r.AdmitPerMinute,
+		MaxActive:      r.MaxActive,
+		AdmissionTTL:   r.AdmissionTTL,
+		Burst:          max(1, r.AdmitPerMinute*burstSeconds/60),
+		Start:          max(1, r.AdmitPerMinute/60),
+	}
+}
+
+// estimate is how long a user at position pos can expect to wait: the
+// time until sales open, if they have not, plus pos at the room's rate.
+func (r Room) estimate(pos int64, now time.Time) time.Duration {
+	if r.AdmitPerMinute < 1 {
+		return 0
+	}
+	secs := math.Ceil(float64(pos) * 60 / float64(r.AdmitPerMinute))
+	wait := time.Duration(secs) * time.Second
+	if r.SalesStart != nil && now.Before(*r.SalesStart) {
+		wait += r.SalesStart.Sub(now).Round(time.Second)
+	}
+	return wait
+}
+
+// ticket turns a Place into the Ticket a user sees at now.
+func (r Room) ticket(p Place, now time.Time) Ticket {
+	t := Ticket{EventID: r.EventID, JoinedAt: p.JoinedAt, AdmittedAt: p.AdmittedAt, AdmittedUntil: p.AdmittedUntil}
+	switch {
+	case p.Number > p.Serving:
+		pos := p.Number - p.Serving
+		t.Status = StatusWaiting
+		t.Position = &pos
+		t.EstimatedWait = r.estimate(pos, now)
+	case p.AdmittedUntil != nil && p.AdmittedUntil.After(now):
+		t.Status = StatusAdmitted
+	default:
+		t.Status = StatusExpired
+	}
+	return t
+}
+
+// Run is one step of an event's admission chain. Chain names the chain
+// (one holds each room at a time); Step counts its runs, so that a
+// duplicate or stale run can be told from the current one.
+type Run struct {
+	EventID uuid.UUID
+	Chain   string
+	Step    int64
+}
+
+// next is the run that follows r.
+func (r Run) next() Run { return Run{EventID: r.EventID, Chain: r.Chain, Step: r.Step + 1} }
+
+// Outcome says how an admission run went.
+type Outcome int
+
+// Outcomes of Queue.Admit.
+const (
+	// Ran: the run was the chain's current step and did its work.
+	Ran Outcome = iota
+	// AlreadyRan: this step ran before (a retry or a duplicate delivery);
+	// its successor is due.
+	AlreadyRan
+	// Stale: another chain holds the room, or this is an old step; the run
+	// must end without a successor.
+	Stale
+)
+
+// Batch is the result of one admission run.
+type Batch struct {
+	Outcome  Outcome
+	Admitted int64
+	Counts   Counts
+	// Released: nobody waits any more, so the chain let go of the room; the
+	// next join starts a new one.
+	Released bool
+}
+
+// Counts are a room's live figures.
+type Counts struct {
+	Waiting int64
+	// Active users are admitted and their admission has not lapsed.
+	Active        int64
+	AdmittedTotal int64
+	// AdmittedLastMinute is the admission rate actually achieved: the
+	// admissions of the last 60 seconds.
+	AdmittedLastMinute int64
+}
+
+// Stats are a room's configuration and live figures, for admins and
+// metrics.
+type Stats struct {
+	EventID        uuid.UUID
+	Enabled        bool
+	AdmitPerMinute int
+	// MaxActive is nil when there is no cap.
+	MaxActive *int
+	Counts
+}
+
+func statsOf(r Room, c Counts) Stats {
+	s := Stats{EventID: r.EventID, Enabled: r.Enabled, AdmitPerMinute: r.AdmitPerMinute, Counts: c}
+	if r.MaxActive > 0 {
+		m := r.MaxActive
+		s.MaxActive = &m
+	}
+	return s
+}
