@@ -82,6 +82,20 @@ func (s *Server) router() chi.Router {
 			r.Post("/bookings/{id}/cancel", s.api(s.cancelBooking))
 			r.Get("/me/bookings", s.api(s.listMyBookings))
 		})
+
+		// Waitlist.
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireUser)
+			r.Post("/events/{id}/waitlist", s.api(s.joinWaitlist))
+			r.Get("/events/{id}/waitlist", s.api(s.getWaitlistEntry))
+			r.Delete("/events/{id}/waitlist", s.api(s.leaveWaitlist))
+		})
+		r.With(s.requireAdmin).Get("/admin/events/{id}/waitlist", s.api(s.listWaitlist))
+
+		// Notifications.
+		r.With(s.requireUser).Get("/me/notifications", s.api(s.listNotifications))
+		r.With(s.requireUser).Post("/me/notifications/{id}/read", s.api(s.markNotificationRead))
+		r.With(s.requireAdmin).Get("/admin/webhooks/deliveries", s.api(s.listWebhookDeliveries))
 	})
 	return r
 }

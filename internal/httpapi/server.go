@@ -49,6 +49,12 @@ type Options struct {
 	// Idempotency records answers to POST /bookings retried with an
 	// Idempotency-Key.
 	Idempotency Idempotency
+	// Waitlist serves /events/{id}/waitlist and its admin list.
+	Waitlist WaitlistService
+	// Notifications serves /me/notifications.
+	Notifications NotificationService
+	// Webhooks lists webhook deliveries for operators.
+	Webhooks WebhookDeliveries
 }
 
 // Server holds the API's dependencies; Handler returns its routes.
@@ -68,6 +74,9 @@ type Server struct {
 	events          *event.Service
 	bookings        BookingService
 	idempotency     Idempotency
+	waitlist        WaitlistService
+	notifications   NotificationService
+	webhooks        WebhookDeliveries
 }
 
 // New validates the options and prepares the API (including rendering the
@@ -99,6 +108,9 @@ func New(opts Options) (*Server, error) {
 		events:          opts.Events,
 		bookings:        opts.Bookings,
 		idempotency:     opts.Idempotency,
+		waitlist:        opts.Waitlist,
+		notifications:   opts.Notifications,
+		webhooks:        opts.Webhooks,
 	}, nil
 }
 
