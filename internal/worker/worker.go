@@ -48,6 +48,11 @@ type ServerConfig struct {
 	// moved to their queues; admissions re-enqueue themselves with ProcessIn,
 	// so it bounds their jitter.
 	DelayedTaskCheckInterval time.Duration
+	// TaskCheckInterval is how long an idle worker waits (±50%) before it
+	// looks at its queues again (default 200ms; asynq's own is 1s). It
+	// bounds the delay between a release of seats and their waitlist
+	// offer, during which ordinary buyers can take them.
+	TaskCheckInterval time.Duration
 }
 
 // NewServer builds a server on the shared Redis client. Register handlers
@@ -59,12 +64,16 @@ func NewServer(rdb *goredis.Client, cfg ServerConfig, logger *slog.Logger) *Serv
 	if cfg.DelayedTaskCheckInterval <= 0 {
 		cfg.DelayedTaskCheckInterval = time.Second
 	}
+	if cfg.TaskCheckInterval <= 0 {
+		cfg.TaskCheckInterval = 200 * time.Millisecond
+	}
 	backoff := map[string]func(n int) time.Duration{}
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              cfg.Concurrency,
 		Queues:                   queues,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
+		TaskCheckInterval:        cfg.TaskCheckInterval,
 		Logger:                   asynqLogger{logger},
 		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
