@@ -339,6 +339,12 @@ func TestWaitlistOfferFits(t *testing.T) {
 	if len(got.Seats) != 3 || got.Status != "pending" {
 		t.Errorf("offer = %+v, want 3 held seats", got)
 	}
+	// An offer an admin cancels ends its entry as expired (the user did not
+	// decline it).
+	f.cancel(t, f.admin, got.ID)
+	if e := f.entry(t, big, e.ID); e.Status != "expired" {
+		t.Errorf("entry of an offer cancelled by an admin = %s, want expired", e.Status)
+	}
 	f.noSeatTwice(t, e.ID, nil)
 }
 

@@ -698,8 +698,9 @@ func scanConfirm(rows pgx.Rows, owner *uuid.UUID, status *booking.Status, expire
 }
 
 // cancelSQL cancels a booking and puts the seats it holds or owns back on
-// sale. A cancelled waitlist offer was declined: its entry is left. The
-// owner of a confirmed booking is told. Params: $1 booking, $2 now, $3 who
+// sale. A waitlist offer cancelled by its user was declined (its entry is
+// left); cancelled by an admin, its entry expired. The owner of a
+// confirmed booking is told. Params: $1 booking, $2 now, $3 who
 // cancels (owner or admin), $4 whether the booking was confirmed.
 var cancelSQL = `
 WITH b AS (
@@ -708,7 +709,7 @@ WITH b AS (
 ), d AS (
     UPDATE booking_seats SET active = false WHERE booking_id IN (SELECT id FROM b) AND active
 ), declined AS (
-    UPDATE waitlist_entries SET status = 'left', updated_at = $2
+    UPDATE waitlist_entries SET status = CASE WHEN $3::text = 'owner' THEN 'left' ELSE 'expired' END, updated_at = $2
     WHERE offer_booking_id IN (SELECT id FROM b) AND status = 'offered'
 ), note AS (` + cancelledNoteSQL("(SELECT * FROM b WHERE $4::boolean)", "$3::text", "$2") + `
 )
