@@ -97,7 +97,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		worker.NewQueueCollector(asynq.NewInspectorFromRedisClient(a.rdb)),
 	)
 
-	out := newOutreach(cfg, a.rdb, a.queue, logger, a)
+	out := newOutreach(cfg, a.pool, a.rdb, a.queue, logger)
 	bookingStore, eventStore := postgres.NewBookingStore(a.pool), postgres.NewEventStore(a.pool)
 	out.recordWebhooks(bookingStore, eventStore)
 	bookings := booking.NewService(bookingStore, redis.NewSeatLocks(a.rdb), booking.Options{

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5/pgxpool"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/evently/evently/internal/booking"
@@ -33,11 +34,11 @@ type outreach struct {
 	waitlists  *postgres.WaitlistStore
 }
 
-func newOutreach(cfg config.Config, rdb *goredis.Client, queue *asynq.Client, logger *slog.Logger, a *App) *outreach {
+func newOutreach(cfg config.Config, pool *pgxpool.Pool, rdb *goredis.Client, queue *asynq.Client, logger *slog.Logger) *outreach {
 	o := &outreach{
 		offers:    worker.NewOffers(rdb, queue, logger),
-		store:     postgres.NewNotificationStore(a.pool),
-		waitlists: postgres.NewWaitlistStore(a.pool),
+		store:     postgres.NewNotificationStore(pool),
+		waitlists: postgres.NewWaitlistStore(pool),
 	}
 	o.inbox = notify.NewInbox(o.store, time.Now)
 	o.deliveries = notify.NewWebhooks(o.store, worker.NewHTTPSender(cfg.WebhookURL), []byte(cfg.WebhookSecret), time.Now)

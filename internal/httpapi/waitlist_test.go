@@ -295,7 +295,8 @@ func TestWaitlistOffersEndToEnd(t *testing.T) {
 	if got := f.booking(t, w2, *lapsing.OfferBookingID); got.Status != "expired" {
 		t.Errorf("lapsed offer's booking = %s, want expired", got.Status)
 	}
-	if n := ofKind(f.inbox(t, w2), "hold_expired"); len(n) != 1 || n[0].Data["booking_id"] != *lapsing.OfferBookingID {
+	if n := ofKind(f.inbox(t, w2), "hold_expired"); len(n) != 1 || n[0].Data["booking_id"] != *lapsing.OfferBookingID ||
+		n[0].Data["waitlist_entry_id"] != lapsing.ID || n[0].Title != "Waitlist offer expired" {
 		t.Errorf("hold_expired notifications of the lapsed offer = %+v", n)
 	}
 	third := f.entry(t, w3, e.ID)

@@ -134,13 +134,18 @@ func noteSQL(kind, source string) string {
 }
 
 // holdExpiredNoteSQL tells the owner of each booking of src (columns id,
-// user_id, event_id, quantity) that their hold lapsed.
+// user_id, event_id, quantity) that their hold, or waitlist offer, lapsed.
 func holdExpiredNoteSQL(src, at string) string {
-	return noteSQL("hold_expired", `SELECT x.user_id, 'Hold expired' AS title,
-        format('Your hold on %s seat(s) for %s lapsed before it was confirmed; the seats are back on sale.',
-               x.quantity, e.name) AS body,
-        jsonb_build_object('booking_id', x.id, 'event_id', x.event_id) AS data, `+at+`::timestamptz AS at
-        FROM `+src+` x JOIN events e ON e.id = x.event_id`)
+	return noteSQL("hold_expired", `SELECT x.user_id,
+        CASE WHEN w.id IS NULL THEN 'Hold expired' ELSE 'Waitlist offer expired' END AS title,
+        CASE WHEN w.id IS NULL
+             THEN format('Your hold on %s seat(s) for %s lapsed before it was confirmed; the seats are back on sale.', x.quantity, e.name)
+             ELSE format('Your waitlist offer of %s seat(s) for %s lapsed before it was confirmed; the seats go to the next in line.', x.quantity, e.name)
+        END AS body,
+        jsonb_strip_nulls(jsonb_build_object('booking_id', x.id, 'event_id', x.event_id, 'waitlist_entry_id', w.id)) AS data,
+        `+at+`::timestamptz AS at
+        FROM `+src+` x JOIN events e ON e.id = x.event_id
+        LEFT JOIN waitlist_entries w ON w.offer_booking_id = x.id`)
 }
 
 // cancelledNoteSQL tells the owner of each booking of src (columns id,

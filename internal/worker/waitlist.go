@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -86,7 +87,7 @@ func (o *Offers) OfferMade(ctx context.Context, offer waitlist.Offer) {
 		asynq.Queue(QueueNotify), asynq.ProcessAt(at),
 		asynq.TaskID(TypeOfferLapse+"@"+strconv.FormatInt(at.Unix(), 10)),
 		asynq.MaxRetry(3), asynq.Timeout(5*time.Minute))
-	if err != nil && err != asynq.ErrTaskIDConflict {
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		o.logger.WarnContext(ctx, "schedule offer lapse", "booking_id", offer.BookingID, "err", err)
 	}
 }
