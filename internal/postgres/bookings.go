@@ -590,16 +590,8 @@ var confirmedHookSQL = bookingHookSQL(notify.TypeBookingConfirmed, "$2",
 // seat locks and the confirmation travel in one batch, which Postgres runs
 // as one implicit transaction.
 func (s *BookingStore) Confirm(ctx context.Context, id, userID uuid.UUID, paymentRef *string, now time.Time) (booking.Booking, bool, error) {
-	type outcome struct {
-		owner     uuid.UUID
-		status    booking.Status
-		expires   time.Time
-		confirmed booking.Booking
-		ok        bool
-		hooks     []uuid.UUID
-	}
-	o, err := retryOnConflict(ctx, func() (outcome, error) {
-		var o outcome
+	o, err := retryOnConflict(ctx, func() (confirmOutcome, error) {
+		var o confirmOutcome
 		b := &pgx.Batch{}
 		b.Queue(confirmLockSQL, id)
 		b.Queue(confirmSQL, id, userID, now, paymentRef)
@@ -615,7 +607,7 @@ func (s *BookingStore) Confirm(ctx context.Context, id, userID uuid.UUID, paymen
 		if err != nil {
 			return o, fmt.Errorf("confirm booking=%s: %w", id, err)
 		}
-		if err := scanConfirm(rows, &o.owner, &o.status, &o.expires, &o.confirmed, &o.ok, id, userID, paymentRef, now); err != nil {
+		if err := o.scan(rows, id, userID, paymentRef, now); err != nil {
 			return o, fmt.Errorf("confirm booking=%s: %w", id, err)
 		}
 		if s.hooks.on() {
@@ -661,10 +653,20 @@ func (s *BookingStore) Confirm(ctx context.Context, id, userID uuid.UUID, paymen
 	return booking.Booking{}, false, apperr.New(apperr.HoldExpired, "The hold expired before it was confirmed.")
 }
 
-// scanConfirm reads confirmSQL's rows.
-func scanConfirm(rows pgx.Rows, owner *uuid.UUID, status *booking.Status, expires *time.Time, bk *booking.Booking, ok *bool,
-	id, userID uuid.UUID, paymentRef *string, now time.Time) error {
+// confirmOutcome is what a confirmation found and did.
+type confirmOutcome struct {
+	owner     uuid.UUID
+	status    booking.Status // before the confirmation
+	expires   time.Time
+	confirmed booking.Booking
+	ok        bool // confirmed by this call
+	hooks     []uuid.UUID
+}
+
+// scan reads confirmSQL's rows.
+func (o *confirmOutcome) scan(rows pgx.Rows, id, userID uuid.UUID, paymentRef *string, now time.Time) error {
 	defer rows.Close()
+	bk := &o.confirmed
 	for rows.Next() {
 		var (
 			eventID  *uuid.UUID
@@ -677,16 +679,16 @@ func scanConfirm(rows pgx.Rows, owner *uuid.UUID, status *booking.Status, expire
 			price    *int64
 			seat     booking.Seat
 		)
-		if err := rows.Scan(owner, status, expires, &eventID, &total, &currency, &created,
+		if err := rows.Scan(&o.owner, &o.status, &o.expires, &eventID, &total, &currency, &created,
 			&seatID, &section, &seat.Row, &seat.Number, &label, &price); err != nil {
 			return err
 		}
 		if eventID == nil {
 			continue
 		}
-		*ok = true
+		o.ok = true
 		*bk = booking.Booking{ID: id, EventID: *eventID, UserID: userID, Status: booking.StatusConfirmed,
-			Seats: bk.Seats, TotalCents: *total, Currency: *currency, ExpiresAt: *expires,
+			Seats: bk.Seats, TotalCents: *total, Currency: *currency, ExpiresAt: o.expires,
 			PaymentReference: paymentRef, CreatedAt: *created, ConfirmedAt: &now}
 		if seatID != nil {
 			seat.ID, seat.Section, seat.Label, seat.PriceCents, seat.Status = *seatID, *section, *label, *price, "booked"
