@@ -4,6 +4,23 @@
 // hold. The Store makes each offer atomic with the seats it takes; the
 // booking engine's row locks and unique index make two offers of one seat
 // impossible.
+//
+// Offers run on the notify queue right after the release that frees the
+// seats commits (a cancellation, the cleanup or an offer's own lapse task
+// expiring a hold, a new section). Between that commit and the offer
+// (typically 0.1–0.5 s: the worker polls its queues every 200ms when
+// idle) released seats are available like any others and an ordinary
+// buyer may take them; the offer then gets what is left. Likewise the
+// seats of a lapsed offer are free to anyone (a lapsed hold never blocks a
+// seat) until its lapse task runs, about a second after it lapsed. Closing
+// these windows would take a seat state of its own (reserved for the
+// waitlist) in every hold path; the seats are never sold twice either way.
+//
+// The waitlist is independent of what a user holds or owns: a user may be
+// on it while holding or owning other seats of the event (there is no cap
+// per user, only per booking), and an offer is made whatever else they
+// have; an unwanted offer is declined by cancelling it or leaving, or
+// lapses, and passes on.
 package waitlist
 
 import (
