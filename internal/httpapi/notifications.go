@@ -42,14 +42,14 @@ func toNotificationResponse(n notify.Notification) notificationResponse {
 		CreatedAt: n.CreatedAt.UTC(), ReadAt: utc(n.ReadAt)}
 }
 
-// newestCursor is the cursor of the newest-first lists keyed on
-// (created_at, id).
-type newestCursor struct {
+// createdCursor is the cursor of the lists keyed on (created_at, id): the
+// waitlist, the inbox and the webhook deliveries.
+type createdCursor struct {
 	CreatedAt time.Time `json:"t"`
 	ID        uuid.UUID `json:"id"`
 }
 
-func (c newestCursor) Validate() error {
+func (c createdCursor) Validate() error {
 	if c.ID == uuid.Nil || c.CreatedAt.IsZero() {
 		return apperr.New(apperr.ValidationFailed, "bad cursor")
 	}
@@ -57,7 +57,7 @@ func (c newestCursor) Validate() error {
 }
 
 func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) error {
-	p, err := parsePage[newestCursor](r, maxListLimit)
+	p, err := parsePage[createdCursor](r, maxListLimit)
 	if err != nil {
 		return err
 	}
@@ -76,8 +76,8 @@ func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	resp, err := newList(list, p.Limit, toNotificationResponse, func(n notify.Notification) newestCursor {
-		return newestCursor{CreatedAt: n.CreatedAt, ID: n.ID}
+	resp, err := newList(list, p.Limit, toNotificationResponse, func(n notify.Notification) createdCursor {
+		return createdCursor{CreatedAt: n.CreatedAt, ID: n.ID}
 	})
 	if err != nil {
 		return err
@@ -118,7 +118,7 @@ func toWebhookDeliveryResponse(d notify.Delivery) webhookDeliveryResponse {
 }
 
 func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) error {
-	p, err := parsePage[newestCursor](r, maxListLimit)
+	p, err := parsePage[createdCursor](r, maxListLimit)
 	if err != nil {
 		return err
 	}
@@ -137,8 +137,8 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	resp, err := newList(list, p.Limit, toWebhookDeliveryResponse, func(d notify.Delivery) newestCursor {
-		return newestCursor{CreatedAt: d.CreatedAt, ID: d.ID}
+	resp, err := newList(list, p.Limit, toWebhookDeliveryResponse, func(d notify.Delivery) createdCursor {
+		return createdCursor{CreatedAt: d.CreatedAt, ID: d.ID}
 	})
 	if err != nil {
 		return err

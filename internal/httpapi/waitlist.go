@@ -55,20 +55,8 @@ func toWaitlistEntryResponse(e waitlist.Entry) waitlistEntryResponse {
 	}
 }
 
-type waitlistCursor struct {
-	CreatedAt time.Time `json:"t"`
-	ID        uuid.UUID `json:"id"`
-}
-
-func (c waitlistCursor) Validate() error {
-	if c.ID == uuid.Nil || c.CreatedAt.IsZero() {
-		return apperr.New(apperr.ValidationFailed, "bad cursor")
-	}
-	return nil
-}
-
-func waitlistCursorOf(e waitlist.Entry) waitlistCursor {
-	return waitlistCursor{CreatedAt: e.CreatedAt, ID: e.ID}
+func waitlistCursorOf(e waitlist.Entry) createdCursor {
+	return createdCursor{CreatedAt: e.CreatedAt, ID: e.ID}
 }
 
 func (s *Server) joinWaitlist(w http.ResponseWriter, r *http.Request) error {
@@ -119,7 +107,7 @@ func (s *Server) listWaitlist(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := parsePage[waitlistCursor](r, maxListLimit)
+	p, err := parsePage[createdCursor](r, maxListLimit)
 	if err != nil {
 		return err
 	}

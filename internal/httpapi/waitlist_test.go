@@ -122,6 +122,23 @@ func (f *fixture) booking(t *testing.T, token, id string) bookingJSON {
 	return b
 }
 
+// offeredToFirstOfTwo sells out a one-seat event, puts two users on its
+// waitlist, cancels the sale and waits for the first user's offer. It
+// returns the event and the two users' tokens.
+func (f *fixture) offeredToFirstOfTwo(t *testing.T) (e eventJSON, first, second string) {
+	t.Helper()
+	e = f.publish(t, gaEvent(1))
+	users := f.buyers(t, 3)
+	owner, first, second := users[0], users[1], users[2]
+	sold := f.hold(t, owner, map[string]any{"event_id": e.ID, "quantity": 1})
+	f.confirm(t, owner, sold.ID)
+	f.join(t, first, e.ID, 1)
+	f.join(t, second, e.ID, 1)
+	f.cancel(t, owner, sold.ID)
+	eventually(t, 10*time.Second, "first offer", func() bool { return f.entry(t, first, e.ID).Status == "offered" })
+	return e, first, second
+}
+
 // TestWaitlistJoinRules produces every answer of the waitlist endpoints.
 func TestWaitlistJoinRules(t *testing.T) {
 	t.Parallel()
@@ -354,15 +371,7 @@ func TestWaitlistOfferFits(t *testing.T) {
 func TestLeavingDeclinesTheOffer(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	e := f.publish(t, gaEvent(1))
-	users := f.buyers(t, 3)
-	owner, w1, w2 := users[0], users[1], users[2]
-	sold := f.hold(t, owner, map[string]any{"event_id": e.ID, "quantity": 1})
-	f.confirm(t, owner, sold.ID)
-	f.join(t, w1, e.ID, 1)
-	f.join(t, w2, e.ID, 1)
-	f.cancel(t, owner, sold.ID)
-	eventually(t, 10*time.Second, "first offer", func() bool { return f.entry(t, w1, e.ID).Status == "offered" })
+	e, w1, w2 := f.offeredToFirstOfTwo(t)
 	declined := *f.entry(t, w1, e.ID).OfferBookingID
 
 	if r := f.env.Do(t, apptest.Request{Method: "DELETE", Path: waitlistPath(e.ID), Token: w1}); r.Status != 204 {
@@ -389,15 +398,7 @@ func TestLeavingDeclinesTheOffer(t *testing.T) {
 func TestLapsedOfferPassesOnBeforeCleanup(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, apptest.WithEnv("EVENTLY_WAITLIST_OFFER_TTL", "1s"))
-	e := f.publish(t, gaEvent(1))
-	users := f.buyers(t, 3)
-	owner, w1, w2 := users[0], users[1], users[2]
-	sold := f.hold(t, owner, map[string]any{"event_id": e.ID, "quantity": 1})
-	f.confirm(t, owner, sold.ID)
-	f.join(t, w1, e.ID, 1)
-	f.join(t, w2, e.ID, 1)
-	f.cancel(t, owner, sold.ID)
-	eventually(t, 10*time.Second, "first offer", func() bool { return f.entry(t, w1, e.ID).Status == "offered" })
+	e, w1, w2 := f.offeredToFirstOfTwo(t)
 	lapsing := f.entry(t, w1, e.ID)
 	eventually(t, 10*time.Second, "offer passed on", func() bool { return f.entry(t, w2, e.ID).Status == "offered" })
 	t.Logf("offer lapse → next offer: %v", time.Since(*lapsing.OfferExpiresAt))
