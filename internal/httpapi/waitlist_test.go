@@ -406,3 +406,58 @@ func TestLapsedOfferPassesOnBeforeCleanup(t *testing.T) {
 		t.Errorf("lapsed entry = %s, want expired", got.Status)
 	}
 }
+
+// TestLostTriggersAreSwept: the cleanup finds what a lost trigger left
+// behind: a waitlist that fits the available seats gets its offer, and a
+// webhook left pending with no task is delivered.
+func TestLostTriggersAreSwept(t *testing.T) {
+	t.Parallel()
+	const secret = "whsec_sweep"
+	rc := newReceiver(t, secret, func(string, int) int { return http.StatusOK })
+	f := newFixture(t, apptest.WithEnv("EVENTLY_CLEANUP_SCHEDULE", "@every 1s"),
+		apptest.WithEnv("EVENTLY_WEBHOOK_URL", rc.URL), apptest.WithEnv("EVENTLY_WEBHOOK_SECRET", secret))
+	e := f.publish(t, gaEvent(1))
+	users := f.buyers(t, 2)
+	owner, waiter := users[0], users[1]
+	sold := f.hold(t, owner, map[string]any{"event_id": e.ID, "quantity": 1})
+	f.confirm(t, owner, sold.ID)
+	f.join(t, waiter, e.ID, 1)
+	// The seat comes back behind the engine's back: no trigger at all.
+	f.exec(t, `UPDATE booking_seats SET active = false WHERE booking_id = $1`, sold.ID)
+	f.exec(t, `UPDATE bookings SET status = 'cancelled', cancelled_at = now() WHERE id = $1`, sold.ID)
+	f.exec(t, `UPDATE seats SET status = 'available', booking_id = NULL WHERE event_id = $1`, e.ID)
+	eventually(t, 10*time.Second, "swept offer", func() bool { return f.entry(t, waiter, e.ID).Status == "offered" })
+
+	// A webhook recorded but never enqueued (its enqueue was lost).
+	lost := uuid.Must(uuid.NewV7())
+	f.exec(t, `INSERT INTO webhook_deliveries (id, type, subject_id, body, created_at, updated_at)
+		VALUES ($1, 'booking.held', gen_random_uuid(), '{"id":"`+lost.String()+`","type":"booking.held"}',
+		        now() - interval '2 minutes', now() - interval '2 minutes')`, lost)
+	eventually(t, 10*time.Second, "swept webhook", func() bool { return len(rc.attempts(lost.String())) == 1 })
+
+}
+
+// TestReopenedSalesOffer: seats that came back while sales were closed are
+// offered when an admin re-opens the sales window (no cleanup runs here).
+func TestReopenedSalesOffer(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	users := f.buyers(t, 2)
+	owner, waiter := users[0], users[1]
+	e := f.publish(t, gaEvent(1), set("sales_end", rfc3339(time.Now().Add(time.Hour))))
+	held := f.hold(t, owner, map[string]any{"event_id": e.ID, "quantity": 1})
+	f.join(t, waiter, e.ID, 1)
+	f.exec(t, `UPDATE events SET sales_end = now() WHERE id = $1`, e.ID)
+	f.cancel(t, owner, held.ID)
+	time.Sleep(time.Second)
+	if got := f.entry(t, waiter, e.ID).Status; got != "waiting" {
+		t.Fatalf("offer after sales closed: entry %s", got)
+	}
+	if r := f.env.Do(t, apptest.Request{Method: "PATCH", Path: "/api/v1/admin/events/" + e.ID, Token: f.admin,
+		Body: map[string]any{"sales_end": rfc3339(time.Now().Add(time.Hour))}}); r.Status != 200 {
+		t.Fatalf("re-open sales = %d %s", r.Status, r.Body)
+	}
+	eventually(t, 10*time.Second, "offer after sales re-opened", func() bool {
+		return f.entry(t, waiter, e.ID).Status == "offered"
+	})
+}
