@@ -30,6 +30,7 @@ import (
 	"github.com/evently/evently/internal/postgres"
 	"github.com/evently/evently/internal/redis"
 	"github.com/evently/evently/internal/telemetry"
+	"github.com/evently/evently/internal/waitlist"
 	"github.com/evently/evently/internal/waitroom"
 	"github.com/evently/evently/internal/worker"
 )
@@ -100,14 +101,22 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	rooms := waitroom.NewService(postgres.NewWaitingRoomStore(a.pool), redis.NewWaitingRooms(a.rdb),
 		worker.NewAdmissions(a.queue), waitroom.Options{})
 	reg.MustRegister(telemetry.NewWaitingRooms(rooms))
-	bookings := booking.NewService(postgres.NewBookingStore(a.pool), redis.NewSeatLocks(a.rdb), booking.Options{
+	out := newOutreach(cfg, a.pool, a.rdb, a.queue, logger)
+	bookingStore, eventStore := postgres.NewBookingStore(a.pool), postgres.NewEventStore(a.pool)
+	out.recordWebhooks(bookingStore, eventStore)
+	bookings := booking.NewService(bookingStore, redis.NewSeatLocks(a.rdb), booking.Options{
 		Admission: rooms,
 		Observer:  telemetry.NewBookings(reg),
+		Released:  out.offers,
 		LocksDown: func(err error) {
 			logger.Warn("seat locks unavailable: holding seats on Postgres alone for a few seconds", "err", err)
 		},
 	})
 	idempotency := postgres.NewIdempotencyStore(a.pool)
+	waitlists := waitlist.NewService(out.waitlists, waitlist.Options{
+		OfferTTL: cfg.WaitlistOfferTTL, Bookings: bookings, Expiries: out.offers})
+	events := event.NewService(eventStore, time.Now, event.Defaults{HoldTTL: cfg.HoldTTL})
+	events.NotifySeats(out.offers)
 
 	a.worker = worker.NewServer(a.rdb, worker.ServerConfig{ShutdownTimeout: cfg.ShutdownTimeout}, logger)
 	a.worker.Handle(worker.TypeCleanup, worker.CleanupHandler(worker.CleanerFunc(func(ctx context.Context) error {
@@ -119,7 +128,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		if err != nil {
 			return err
 		}
-		logger.InfoContext(ctx, "cleanup done", "holds_expired", n, "idempotency_keys_pruned", pruned)
+		offers, webhooks, err := out.sweep(ctx, waitlists)
+		if err != nil {
+			return err
+		}
+		logger.InfoContext(ctx, "cleanup done", "holds_expired", n, "idempotency_keys_pruned", pruned,
+			"waitlists_retriggered", offers, "webhooks_requeued", webhooks)
 		return nil
 	})))
 	a.worker.Handle(worker.TypeAdmit, worker.AdmissionHandler(rooms))
@@ -130,6 +144,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		}
 		return err
 	})))
+	out.register(a.worker, waitlists, bookings)
 	a.scheduler = worker.NewScheduler(a.queue, logger)
 	if err := a.scheduler.Every(cfg.CleanupSchedule, worker.TypeCleanup, worker.QueueCleanup, nil); err != nil {
 		return nil, err
@@ -158,10 +173,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Accounts:          accounts,
 		AuthRatePerMinute: cfg.AuthRatePerMinute,
 		TrustedIPHeader:   cfg.TrustedIPHeader,
-		Events:            event.NewService(postgres.NewEventStore(a.pool), time.Now, event.Defaults{HoldTTL: cfg.HoldTTL}),
+		Events:            events,
 		Bookings:          bookings,
 		Idempotency:       idempotency,
 		WaitingRoom:       rooms,
+		Waitlist:          waitlists,
+		Notifications:     out.inbox,
+		Webhooks:          out.deliveries,
 	})
 	if err != nil {
 		return nil, err

@@ -32,9 +32,10 @@ type Store interface {
 	// sequence: HoldExpired when it lapsed (the booking becomes expired),
 	// InvalidState when cancelled, NotFound when not the owner's.
 	Confirm(ctx context.Context, id, userID uuid.UUID, paymentRef *string, now time.Time) (Booking, bool, error)
-	// Cancel cancels a pending or confirmed booking and frees its seats.
+	// Cancel cancels a pending or confirmed booking (only a pending one
+	// when pendingOnly is set: InvalidState otherwise) and frees its seats.
 	// userID nil means an admin acting. Returns the seats freed.
-	Cancel(ctx context.Context, id uuid.UUID, userID *uuid.UUID, now time.Time) (Booking, error)
+	Cancel(ctx context.Context, id uuid.UUID, userID *uuid.UUID, now time.Time, pendingOnly bool) (Booking, error)
 	// Get returns a booking (NotFound when userID is set and not its owner).
 	Get(ctx context.Context, id uuid.UUID, userID *uuid.UUID, now time.Time) (Booking, error)
 	// List returns bookings newest first.
@@ -410,7 +411,18 @@ func (s *Service) Cancel(ctx context.Context, id uuid.UUID, who auth.Principal) 
 	if !who.IsAdmin() {
 		owner = &who.UserID
 	}
-	b, err := s.store.Cancel(ctx, id, owner, s.now())
+	return s.cancel(ctx, id, owner, false)
+}
+
+// Decline cancels the caller's pending hold (a waitlist offer they turn
+// down); a booking confirmed meanwhile is left alone (InvalidState).
+func (s *Service) Decline(ctx context.Context, id uuid.UUID, who auth.Principal) error {
+	_, err := s.cancel(ctx, id, &who.UserID, true)
+	return err
+}
+
+func (s *Service) cancel(ctx context.Context, id uuid.UUID, owner *uuid.UUID, pendingOnly bool) (Booking, error) {
+	b, err := s.store.Cancel(ctx, id, owner, s.now(), pendingOnly)
 	if err != nil {
 		return Booking{}, err
 	}

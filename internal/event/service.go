@@ -54,6 +54,23 @@ type Service struct {
 	now            func() time.Time
 	defaultHoldTTL int
 	availability   *availabilityCache
+	released       SeatsListener
+}
+
+// SeatsListener is told, after the fact, about a change that may put seats
+// of an event on sale (the waitlist listens).
+type SeatsListener interface {
+	SeatsReleased(ctx context.Context, eventID uuid.UUID)
+}
+
+// NotifySeats makes s tell l about every new section and every change of
+// an event's sale (a re-opened sales window). Call it before s is used.
+func (s *Service) NotifySeats(l SeatsListener) { s.released = l }
+
+func (s *Service) seatsMayBeFree(ctx context.Context, id uuid.UUID) {
+	if s.released != nil {
+		s.released.SeatsReleased(context.WithoutCancel(ctx), id)
+	}
 }
 
 // Defaults are the values an event gets when its input leaves them out.
@@ -291,6 +308,7 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, p Patch) (Event, err
 	if err != nil {
 		return Event{}, err
 	}
+	s.seatsMayBeFree(ctx, id)
 	if err := s.fillAvailability(ctx, []*Event{&e}, true); err != nil {
 		return Event{}, err
 	}
@@ -335,6 +353,7 @@ func (s *Service) AddSection(ctx context.Context, id uuid.UUID, in SectionInput)
 		return Event{}, err
 	}
 	s.availability.forget(id)
+	s.seatsMayBeFree(ctx, id)
 	if err := s.fillAvailability(ctx, []*Event{&e}, true); err != nil {
 		return Event{}, err
 	}

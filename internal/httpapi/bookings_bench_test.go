@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -26,8 +27,25 @@ func BenchmarkHoldConfirm(b *testing.B) {
 	}
 }
 
-func benchHoldConfirm(b *testing.B, buyers int) {
-	f := newFixture(b, apptest.WithEnv("EVENTLY_LOG_LEVEL", "error"))
+// BenchmarkHoldConfirmWebhooks is BenchmarkHoldConfirm with webhooks on:
+// every hold and confirmation also records its webhook in its transaction,
+// and the worker delivers them to a local receiver meanwhile.
+func BenchmarkHoldConfirmWebhooks(b *testing.B) {
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer receiver.Close()
+	for _, buyers := range []int{16, 64} {
+		b.Run(fmt.Sprintf("buyers=%d", buyers), func(b *testing.B) {
+			benchHoldConfirm(b, buyers, apptest.WithEnv("EVENTLY_WEBHOOK_URL", receiver.URL),
+				apptest.WithEnv("EVENTLY_WEBHOOK_SECRET", "bench-secret"))
+		})
+	}
+}
+
+func benchHoldConfirm(b *testing.B, buyers int, opts ...apptest.Option) {
+	f := newFixture(b, append([]apptest.Option{apptest.WithEnv("EVENTLY_LOG_LEVEL", "error")}, opts...)...)
 	capacity := min(100000, max(2*b.N+100, 1000))
 	e := f.publish(b, gaEvent(capacity))
 	tokens := f.buyers(b, buyers)

@@ -91,6 +91,19 @@ func (s *Server) router() chi.Router {
 			r.Delete("/events/{id}/waiting-room", s.api(s.leaveWaitingRoom))
 		})
 		r.With(s.requireAdmin).Get("/admin/events/{id}/waiting-room", s.api(s.waitingRoomStats))
+		// Waitlist.
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireUser)
+			r.Post("/events/{id}/waitlist", s.api(s.joinWaitlist))
+			r.Get("/events/{id}/waitlist", s.api(s.getWaitlistEntry))
+			r.Delete("/events/{id}/waitlist", s.api(s.leaveWaitlist))
+		})
+		r.With(s.requireAdmin).Get("/admin/events/{id}/waitlist", s.api(s.listWaitlist))
+
+		// Notifications.
+		r.With(s.requireUser).Get("/me/notifications", s.api(s.listNotifications))
+		r.With(s.requireUser).Post("/me/notifications/{id}/read", s.api(s.markNotificationRead))
+		r.With(s.requireAdmin).Get("/admin/webhooks/deliveries", s.api(s.listWebhookDeliveries))
 	})
 	return r
 }

@@ -51,6 +51,12 @@ type Options struct {
 	Idempotency Idempotency
 	// WaitingRoom is the virtual waiting room.
 	WaitingRoom WaitingRoomService
+	// Waitlist serves /events/{id}/waitlist and its admin list.
+	Waitlist WaitlistService
+	// Notifications serves /me/notifications.
+	Notifications NotificationService
+	// Webhooks lists webhook deliveries for operators.
+	Webhooks WebhookDeliveries
 }
 
 // Server holds the API's dependencies; Handler returns its routes.
@@ -71,6 +77,9 @@ type Server struct {
 	bookings        BookingService
 	idempotency     Idempotency
 	waitingRoom     WaitingRoomService
+	waitlist        WaitlistService
+	notifications   NotificationService
+	webhooks        WebhookDeliveries
 }
 
 // New validates the options and prepares the API (including rendering the
@@ -103,6 +112,9 @@ func New(opts Options) (*Server, error) {
 		bookings:        opts.Bookings,
 		idempotency:     opts.Idempotency,
 		waitingRoom:     opts.WaitingRoom,
+		waitlist:        opts.Waitlist,
+		notifications:   opts.Notifications,
+		webhooks:        opts.Webhooks,
 	}, nil
 }
 

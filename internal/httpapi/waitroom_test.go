@@ -75,7 +75,8 @@ func roomStats(t *testing.T, env *apptest.Env, admin, eventID string) roomStatsJ
 
 // eventually polls fn every 100 ms until it returns true or the timeout
 // passes, and reports whether it did.
-func eventually(timeout time.Duration, fn func() bool) bool {
+// poll reports whether fn became true within timeout.
+func poll(timeout time.Duration, fn func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for {
 		if fn() {
@@ -129,7 +130,7 @@ func TestWaitingRoomAdmitsInOrder(t *testing.T) {
 
 	// Poll as clients do until everyone is in.
 	admitted := make([]ticketJSON, len(buyers))
-	ok := eventually(30*time.Second, func() bool {
+	ok := poll(30*time.Second, func() bool {
 		for i, b := range buyers {
 			if admitted[i].Status == "admitted" {
 				continue
@@ -206,7 +207,7 @@ func TestWaitingRoomSwitch(t *testing.T) {
 	e := f.publish(t, withRoom(map[string]any{"enabled": true, "admit_per_minute": 1}))
 	buyers := f.buyers(t, 3)
 	joinRoom(t, f.env, buyers[0], e.ID)
-	if !eventually(10*time.Second, func() bool { return roomTicket(t, f.env, buyers[0], e.ID).Status == "admitted" }) {
+	if !poll(10*time.Second, func() bool { return roomTicket(t, f.env, buyers[0], e.ID).Status == "admitted" }) {
 		t.Fatal("first joiner not admitted within 10s")
 	}
 	waiting := joinRoom(t, f.env, buyers[1], e.ID)
@@ -229,7 +230,7 @@ func TestWaitingRoomSwitch(t *testing.T) {
 
 	patch(false)
 	start := time.Now()
-	if !eventually(5*time.Second, func() bool { return hold(buyers[2]) == 201 }) {
+	if !poll(5*time.Second, func() bool { return hold(buyers[2]) == 201 }) {
 		t.Fatal("room off: a buyer who never joined still cannot hold after 5s")
 	}
 	if took := time.Since(start); took > 2500*time.Millisecond {
@@ -249,7 +250,7 @@ func TestWaitingRoomSwitch(t *testing.T) {
 	}
 
 	patch(true)
-	if !eventually(5*time.Second, func() bool { return hold(buyers[2]) == 403 }) {
+	if !poll(5*time.Second, func() bool { return hold(buyers[2]) == 403 }) {
 		t.Fatal("room on again: a buyer who never joined can still hold after 5s")
 	}
 	if s := hold(buyers[0]); s != 201 {
@@ -266,7 +267,7 @@ func TestWaitingRoomExpiry(t *testing.T) {
 	buyer := f.buyers(t, 1)[0]
 	joinRoom(t, f.env, buyer, e.ID)
 	var first ticketJSON
-	if !eventually(10*time.Second, func() bool {
+	if !poll(10*time.Second, func() bool {
 		first = roomTicket(t, f.env, buyer, e.ID)
 		return first.Status == "admitted"
 	}) {
@@ -387,7 +388,7 @@ func TestWaitingRoomReplicas(t *testing.T) {
 	if before.Waiting == 0 {
 		t.Fatal("nobody left waiting; the test proves nothing")
 	}
-	if !eventually(15*time.Second, func() bool { return roomStats(t, c, admin, eventID).AdmittedTotal >= before.AdmittedTotal+4 }) {
+	if !poll(15*time.Second, func() bool { return roomStats(t, c, admin, eventID).AdmittedTotal >= before.AdmittedTotal+4 }) {
 		t.Errorf("after a restart, admissions did not resume: %+v then %+v", before, roomStats(t, c, admin, eventID))
 	}
 }

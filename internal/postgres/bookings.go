@@ -12,19 +12,28 @@ import (
 
 	"github.com/evently/evently/internal/apperr"
 	"github.com/evently/evently/internal/booking"
+	"github.com/evently/evently/internal/notify"
 )
 
-// BookingStore keeps bookings. Every write locks seats before bookings, in
-// seat-id order, so that holds, confirmations, cancellations and the
-// cleanup job never wait on each other in a cycle.
+// BookingStore keeps bookings. Every write locks seats before bookings
+// (and bookings before waitlist entries), in seat-id order, so that holds,
+// confirmations, cancellations, offers and the cleanup job never wait on
+// each other in a cycle. The notifications a change causes are written in
+// its transaction, and so are its webhook deliveries when webhooks are on.
 type BookingStore struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	hooks outbox
 }
 
 var _ booking.Store = (*BookingStore)(nil)
 
 // NewBookingStore returns a store on pool.
 func NewBookingStore(pool *pgxpool.Pool) *BookingStore { return &BookingStore{pool: pool} }
+
+// EnableWebhooks makes the store record a webhook delivery for every
+// booking state change, in the transaction of the change, and hand the
+// ids to dispatch once committed. Call it before the store is used.
+func (s *BookingStore) EnableWebhooks(dispatch Dispatch) { s.hooks = outbox{dispatch: dispatch} }
 
 // Sale reads an event's sale facts and its sections in one round trip.
 func (s *BookingStore) Sale(ctx context.Context, eventID uuid.UUID) (booking.Sale, error) {
@@ -64,8 +73,9 @@ func (s *BookingStore) Sale(ctx context.Context, eventID uuid.UUID) (booking.Sal
 
 // lockSeatsSQL locks the asked-for seats in id order and marks expired the
 // lapsed holds it takes seats over from, so that their booking_seats rows
-// stop counting as live before the new ones are inserted.
-const lockSeatsSQL = `
+// stop counting as live before the new ones are inserted (their owners are
+// told, and a lapsed waitlist offer ends its entry).
+var lockSeatsSQL = `
 WITH locked AS (
     SELECT id, event_id, status, held_until, booking_id
     FROM seats WHERE id = ANY($1::uuid[])
@@ -75,12 +85,26 @@ WITH locked AS (
     UPDATE bookings b SET status = 'expired', updated_at = $2
     WHERE b.id IN (SELECT booking_id FROM locked WHERE status = 'held' AND held_until <= $2)
       AND b.status = 'pending'
-    RETURNING b.id
+    RETURNING b.id, b.user_id, b.event_id, b.quantity
 ), deactivated AS (
     UPDATE booking_seats SET active = false
     WHERE booking_id IN (SELECT id FROM stale) AND active
+), lapsed_offers AS (
+    UPDATE waitlist_entries SET status = 'expired', updated_at = $2
+    WHERE offer_booking_id IN (SELECT id FROM stale) AND status = 'offered'
+), notes AS (` + holdExpiredNoteSQL("stale", "$2") + `
 )
 SELECT id, event_id, status, held_until FROM locked`
+
+// staleHookSQL records booking.expired for the lapsed holds lockSeatsSQL
+// just expired (their seats still name them until the hold takes them).
+// Params: $1 seat ids, $2 now.
+var staleHookSQL = bookingHookSQL(notify.TypeBookingExpired, "$2", `b.status = 'expired' AND b.id IN (
+    SELECT booking_id FROM seats WHERE id = ANY($1::uuid[]) AND status = 'held' AND held_until <= $2)`)
+
+// heldHookSQL records booking.held for a new hold. Params: $1 booking, $2
+// now.
+var heldHookSQL = bookingHookSQL(notify.TypeBookingHeld, "$2", `b.id = $1`)
 
 // saleOpenSQL is the events condition every hold re-checks atomically.
 const saleOpenSQL = `
@@ -115,25 +139,34 @@ SELECT u.id, sec.name, u.row_label, u.number, u.label, u.price_cents, (SELECT cu
 FROM upd u JOIN sections sec ON sec.id = u.section_id
 ORDER BY u.position`
 
-// HoldSeats locks the seats and holds them in one round trip: both
+// HoldSeats locks the seats and holds them in one round trip: the
 // statements travel in one batch, which Postgres runs as one implicit
 // transaction.
 func (s *BookingStore) HoldSeats(ctx context.Context, h booking.SeatHold) (booking.Booking, error) {
-	return retryOnConflict(ctx, func() (booking.Booking, error) {
+	type outcome struct {
+		bk    booking.Booking
+		hooks []uuid.UUID
+		// refused is why nothing was held (the batch still committed: it
+		// may have expired lapsed holds).
+		refused error
+	}
+	o, err := retryOnConflict(ctx, func() (outcome, error) {
+		var o outcome
 		b := &pgx.Batch{}
 		b.Queue(lockSeatsSQL, h.SeatIDs, h.Now)
+		if s.hooks.on() {
+			b.Queue(staleHookSQL, h.SeatIDs, h.Now)
+		}
 		b.Queue(holdSeatsSQL, h.EventID, h.SeatIDs, h.Now, h.BookingID, h.UserID, h.ExpiresAt)
+		if s.hooks.on() {
+			b.Queue(heldHookSQL, h.BookingID, h.Now)
+		}
 		res := s.pool.SendBatch(ctx, b)
 		defer res.Close()
 
-		type lockedSeat struct {
-			id, event uuid.UUID
-			status    string
-			heldUntil *time.Time
-		}
 		rows, err := res.Query()
 		if err != nil {
-			return booking.Booking{}, fmt.Errorf("lock seats event=%s: %w", h.EventID, err)
+			return o, fmt.Errorf("lock seats event=%s: %w", h.EventID, err)
 		}
 		locked, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (lockedSeat, error) {
 			var l lockedSeat
@@ -141,46 +174,77 @@ func (s *BookingStore) HoldSeats(ctx context.Context, h booking.SeatHold) (booki
 			return l, err
 		})
 		if err != nil {
-			return booking.Booking{}, fmt.Errorf("lock seats event=%s: %w", h.EventID, err)
+			return o, fmt.Errorf("lock seats event=%s: %w", h.EventID, err)
+		}
+		if s.hooks.on() {
+			if o.hooks, err = collectIDs(res.Query()); err != nil {
+				return o, fmt.Errorf("record expiries event=%s: %w", h.EventID, err)
+			}
 		}
 		rows, err = res.Query()
 		if err != nil {
-			return booking.Booking{}, fmt.Errorf("hold seats event=%s: %w", h.EventID, err)
+			return o, fmt.Errorf("hold seats event=%s: %w", h.EventID, err)
 		}
-		bk, err := collectHeld(rows, h.BookingID, h.EventID, h.UserID, h.Now, h.ExpiresAt)
-		if err != nil {
-			return booking.Booking{}, fmt.Errorf("hold seats event=%s: %w", h.EventID, err)
+		if o.bk, err = collectHeld(rows, h.BookingID, h.EventID, h.UserID, h.Now, h.ExpiresAt); err != nil {
+			return o, fmt.Errorf("hold seats event=%s: %w", h.EventID, err)
 		}
-		if len(bk.Seats) == len(h.SeatIDs) {
-			return bk, nil
-		}
-
-		// Nothing was held: say why.
-		found := map[uuid.UUID]lockedSeat{}
-		for _, l := range locked {
-			found[l.id] = l
-		}
-		var foreign, taken []uuid.UUID
-		for _, id := range h.SeatIDs {
-			l, ok := found[id]
-			switch {
-			case !ok || l.event != h.EventID:
-				foreign = append(foreign, id)
-			case l.status == "booked" || (l.status == "held" && l.heldUntil != nil && l.heldUntil.After(h.Now)):
-				taken = append(taken, id)
+		if s.hooks.on() {
+			ids, err := collectIDs(res.Query())
+			if err != nil {
+				return o, fmt.Errorf("record hold event=%s: %w", h.EventID, err)
 			}
+			o.hooks = append(o.hooks, ids...)
 		}
-		switch {
-		case len(foreign) > 0:
-			return booking.Booking{}, apperr.Invalid(apperr.FieldError{Field: "seat_ids",
-				Message: fmt.Sprintf("%d seat(s) are not seats of this event", len(foreign))}).With("seat_ids", foreign)
-		case len(taken) > 0:
-			return booking.Booking{}, apperr.New(apperr.SeatUnavailable, "%d of the seats asked for are taken.", len(taken)).
-				With("seat_ids", taken)
-		default:
-			return booking.Booking{}, apperr.New(apperr.SalesClosed, "The event is not on sale.")
+		if err := res.Close(); err != nil {
+			return o, fmt.Errorf("hold seats event=%s: %w", h.EventID, err)
 		}
+		if len(o.bk.Seats) != len(h.SeatIDs) {
+			o.refused = whyNotHeld(h, locked)
+		}
+		return o, nil
 	})
+	if err != nil {
+		return booking.Booking{}, err
+	}
+	s.hooks.sent(ctx, o.hooks)
+	if o.refused != nil {
+		return booking.Booking{}, o.refused
+	}
+	return o.bk, nil
+}
+
+type lockedSeat struct {
+	id, event uuid.UUID
+	status    string
+	heldUntil *time.Time
+}
+
+// whyNotHeld says why a hold of specific seats held nothing.
+func whyNotHeld(h booking.SeatHold, locked []lockedSeat) error {
+	found := map[uuid.UUID]lockedSeat{}
+	for _, l := range locked {
+		found[l.id] = l
+	}
+	var foreign, taken []uuid.UUID
+	for _, id := range h.SeatIDs {
+		l, ok := found[id]
+		switch {
+		case !ok || l.event != h.EventID:
+			foreign = append(foreign, id)
+		case l.status == "booked" || (l.status == "held" && l.heldUntil != nil && l.heldUntil.After(h.Now)):
+			taken = append(taken, id)
+		}
+	}
+	switch {
+	case len(foreign) > 0:
+		return apperr.Invalid(apperr.FieldError{Field: "seat_ids",
+			Message: fmt.Sprintf("%d seat(s) are not seats of this event", len(foreign))}).With("seat_ids", foreign)
+	case len(taken) > 0:
+		return apperr.New(apperr.SeatUnavailable, "%d of the seats asked for are taken.", len(taken)).
+			With("seat_ids", taken)
+	default:
+		return apperr.New(apperr.SalesClosed, "The event is not on sale.")
+	}
 }
 
 // holdBestSQL takes the best $2 available seats between positions $7 and
@@ -248,66 +312,112 @@ ORDER BY u.position`
 // best-available hold considers when looking for an adjacent block.
 const adjacencySlack = 8
 
-// HoldBest holds the best available seats in one statement.
+// HoldBest holds the best available seats in one statement (and, with
+// webhooks on, records the hold's webhook in the same round trip).
 func (s *BookingStore) HoldBest(ctx context.Context, h booking.BestHold) (booking.Booking, int, error) {
-	window := h.Quantity
-	if h.Adjacent {
-		window += adjacencySlack
+	type outcome struct {
+		bk    booking.Booking
+		first int
+		hooks []uuid.UUID
 	}
-	var first int
-	bk, err := retryOnConflict(ctx, func() (booking.Booking, error) {
-		rows, err := s.pool.Query(ctx, holdBestSQL, h.EventID, h.Quantity, h.Now, h.BookingID, h.UserID,
-			h.ExpiresAt, h.Lo, h.Hi, window, h.Adjacent)
-		if err != nil {
-			return booking.Booking{}, fmt.Errorf("hold best event=%s: %w", h.EventID, err)
-		}
+	args := bestArgs(h)
+	o, err := retryOnConflict(ctx, func() (outcome, error) {
+		var o outcome
 		var (
-			open     bool
-			firstPos *int
+			rows pgx.Rows
+			err  error
+			res  pgx.BatchResults
 		)
-		bk := booking.Booking{ID: h.BookingID, EventID: h.EventID, UserID: h.UserID, Status: booking.StatusPending,
-			Quantity: h.Quantity, ExpiresAt: h.ExpiresAt, CreatedAt: h.Now}
-		for rows.Next() {
-			var (
-				seat     booking.Seat
-				id       *uuid.UUID
-				section  *string
-				label    *string
-				price    *int64
-				currency *string
-			)
-			if err := rows.Scan(&id, &section, &seat.Row, &seat.Number, &label, &price, &currency, &open, &firstPos); err != nil {
-				rows.Close()
-				return booking.Booking{}, fmt.Errorf("hold best event=%s: %w", h.EventID, err)
-			}
-			if id == nil {
-				continue
-			}
-			seat.ID, seat.Section, seat.Label, seat.PriceCents, seat.Status = *id, *section, *label, *price, "held"
-			bk.Seats = append(bk.Seats, seat)
-			bk.TotalCents += *price
-			bk.Currency = *currency
+		if s.hooks.on() {
+			b := &pgx.Batch{}
+			b.Queue(holdBestSQL, args...)
+			b.Queue(heldHookSQL, h.BookingID, h.Now)
+			res = s.pool.SendBatch(ctx, b)
+			defer res.Close()
+			rows, err = res.Query()
+		} else {
+			rows, err = s.pool.Query(ctx, holdBestSQL, args...)
 		}
-		if err := rows.Err(); err != nil {
-			return booking.Booking{}, fmt.Errorf("hold best event=%s: %w", h.EventID, err)
+		if err != nil {
+			return o, fmt.Errorf("hold best event=%s: %w", h.EventID, err)
 		}
-		if firstPos != nil {
-			first = *firstPos
+		bk, open, first, err := scanBest(rows, h)
+		if err != nil {
+			return o, fmt.Errorf("hold best event=%s: %w", h.EventID, err)
+		}
+		o.first = first
+		if res != nil {
+			if o.hooks, err = collectIDs(res.Query()); err != nil {
+				return o, fmt.Errorf("record hold event=%s: %w", h.EventID, err)
+			}
+			if err := res.Close(); err != nil {
+				return o, fmt.Errorf("hold best event=%s: %w", h.EventID, err)
+			}
 		}
 		switch {
 		case !open:
-			return booking.Booking{}, apperr.New(apperr.SalesClosed, "The event is not on sale.")
+			return o, apperr.New(apperr.SalesClosed, "The event is not on sale.")
 		case len(bk.Seats) < h.Quantity:
-			return booking.Booking{}, apperr.New(apperr.SoldOut, "Fewer than %d seats are free.", h.Quantity)
+			return o, apperr.New(apperr.SoldOut, "Fewer than %d seats are free.", h.Quantity)
 		}
-		return bk, nil
+		o.bk = bk
+		return o, nil
 	})
 	if apperr.Is(err, apperr.SoldOut) {
 		// Holds that lapsed unconfirmed do not block their seats, even
 		// before the cleanup job frees them: take over such seats.
 		return s.holdLapsed(ctx, h)
 	}
-	return bk, first, err
+	if err != nil {
+		return booking.Booking{}, 0, err
+	}
+	s.hooks.sent(ctx, o.hooks)
+	return o.bk, o.first, nil
+}
+
+// bestArgs are holdBestSQL's parameters for h.
+func bestArgs(h booking.BestHold) []any {
+	window := h.Quantity
+	if h.Adjacent {
+		window += adjacencySlack
+	}
+	return []any{h.EventID, h.Quantity, h.Now, h.BookingID, h.UserID, h.ExpiresAt, h.Lo, h.Hi, window, h.Adjacent}
+}
+
+// scanBest reads holdBestSQL's rows: the seats held (none when too few
+// were free), whether the sale is open, and the first free position seen.
+func scanBest(rows pgx.Rows, h booking.BestHold) (bk booking.Booking, open bool, first int, err error) {
+	defer rows.Close()
+	var firstPos *int
+	bk = booking.Booking{ID: h.BookingID, EventID: h.EventID, UserID: h.UserID, Status: booking.StatusPending,
+		Quantity: h.Quantity, ExpiresAt: h.ExpiresAt, CreatedAt: h.Now}
+	for rows.Next() {
+		var (
+			seat     booking.Seat
+			id       *uuid.UUID
+			section  *string
+			label    *string
+			price    *int64
+			currency *string
+		)
+		if err := rows.Scan(&id, &section, &seat.Row, &seat.Number, &label, &price, &currency, &open, &firstPos); err != nil {
+			return bk, false, 0, err
+		}
+		if id == nil {
+			continue
+		}
+		seat.ID, seat.Section, seat.Label, seat.PriceCents, seat.Status = *id, *section, *label, *price, "held"
+		bk.Seats = append(bk.Seats, seat)
+		bk.TotalCents += *price
+		bk.Currency = *currency
+	}
+	if err := rows.Err(); err != nil {
+		return bk, false, 0, err
+	}
+	if firstPos != nil {
+		first = *firstPos
+	}
+	return bk, open, first, nil
 }
 
 // holdLapsed is the rare path of a best-available hold that found too few
@@ -392,17 +502,38 @@ func lockBooking(ctx context.Context, tx pgx.Tx, id uuid.UUID, owner *uuid.UUID)
 	return l, nil
 }
 
-// expireSQL marks a pending booking expired and frees the seats it still
-// holds.
-const expireSQL = `
+// expireSQL marks a pending booking expired, frees the seats it still
+// holds, ends the waitlist entry it was offered to and tells its owner.
+// Params: $1 booking, $2 now.
+var expireSQL = `
 WITH b AS (
-    UPDATE bookings SET status = 'expired', updated_at = $2 WHERE id = $1 AND status = 'pending' RETURNING id
+    UPDATE bookings SET status = 'expired', updated_at = $2 WHERE id = $1 AND status = 'pending'
+    RETURNING id, user_id, event_id, quantity
 ), d AS (
     UPDATE booking_seats SET active = false WHERE booking_id IN (SELECT id FROM b) AND active
+), lapsed_offer AS (
+    UPDATE waitlist_entries SET status = 'expired', updated_at = $2
+    WHERE offer_booking_id IN (SELECT id FROM b) AND status = 'offered'
+), note AS (` + holdExpiredNoteSQL("b", "$2") + `
 )
 UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL
 WHERE id IN (SELECT seat_id FROM booking_seats WHERE booking_id = $1)
   AND booking_id IN (SELECT id FROM b) AND status = 'held'`
+
+// expiredHookSQL records booking.expired for booking $1. Params: $1
+// booking, $2 now.
+var expiredHookSQL = bookingHookSQL(notify.TypeBookingExpired, "$2", `b.id = $1 AND b.status = 'expired'`)
+
+// expire runs expireSQL (and its webhook) in tx, returning the webhook ids.
+func (s *BookingStore) expire(ctx context.Context, tx pgx.Tx, id uuid.UUID, now time.Time) ([]uuid.UUID, error) {
+	if _, err := tx.Exec(ctx, expireSQL, id, now); err != nil {
+		return nil, err
+	}
+	if !s.hooks.on() {
+		return nil, nil
+	}
+	return collectIDs(tx.Query(ctx, expiredHookSQL, id, now))
+}
 
 // confirmLockSQL locks the seats a booking holds (seats before bookings,
 // as every write does).
@@ -414,8 +545,9 @@ const confirmLockSQL = `SELECT id FROM seats WHERE booking_id = $1 ORDER BY id F
 // seats and confirms the booking, or changes nothing. It returns one row
 // per fenced seat (or one row without a seat), each with the booking's
 // state before the statement and whether it was confirmed.
+// Confirming a waitlist offer fulfils its entry; the owner is notified.
 // Params: $1 booking, $2 user, $3 now, $4 payment reference.
-const confirmSQL = `
+var confirmSQL = `
 WITH b AS (
     SELECT id, user_id, status, expires_at, quantity FROM bookings WHERE id = $1 FOR UPDATE
 ), fenced AS (
@@ -434,6 +566,13 @@ WITH b AS (
     UPDATE bookings SET status = 'confirmed', confirmed_at = $3, updated_at = $3, payment_reference = $4
     WHERE id = $1 AND EXISTS (SELECT 1 FROM ok)
     RETURNING event_id, quantity, total_cents, currency, expires_at, created_at
+), fulfilled AS (
+    UPDATE waitlist_entries SET status = 'fulfilled', updated_at = $3
+    WHERE offer_booking_id = $1 AND status = 'offered' AND EXISTS (SELECT 1 FROM ok)
+), note AS (` + noteSQL("booking_confirmed", `SELECT $2::uuid AS user_id, 'Booking confirmed' AS title,
+        format('Your booking of %s seat(s) for %s is confirmed.', c.quantity, e.name) AS body,
+        jsonb_build_object('booking_id', $1::uuid, 'event_id', c.event_id) AS data, $3::timestamptz AS at
+        FROM confirmed c JOIN events e ON e.id = c.event_id`) + `
 )
 SELECT b.user_id, b.status, b.expires_at, c.event_id, c.total_cents, c.currency, c.created_at,
        f.id, sec.name, f.row_label, f.number, f.label, f.price_cents
@@ -443,22 +582,23 @@ LEFT JOIN fenced f ON c.event_id IS NOT NULL
 LEFT JOIN sections sec ON sec.id = f.section_id
 ORDER BY f.position`
 
+// confirmedHookSQL records booking.confirmed for booking $1 confirmed at
+// $2 (by this transaction: a booking is confirmed once).
+var confirmedHookSQL = bookingHookSQL(notify.TypeBookingConfirmed, "$2",
+	`b.id = $1 AND b.status = 'confirmed' AND b.confirmed_at = $2`)
+
 // Confirm confirms a pending hold of the owner's in one round trip: the
 // seat locks and the confirmation travel in one batch, which Postgres runs
 // as one implicit transaction.
 func (s *BookingStore) Confirm(ctx context.Context, id, userID uuid.UUID, paymentRef *string, now time.Time) (booking.Booking, bool, error) {
-	type outcome struct {
-		owner     uuid.UUID
-		status    booking.Status
-		expires   time.Time
-		confirmed booking.Booking
-		ok        bool
-	}
-	o, err := retryOnConflict(ctx, func() (outcome, error) {
-		var o outcome
+	o, err := retryOnConflict(ctx, func() (confirmOutcome, error) {
+		var o confirmOutcome
 		b := &pgx.Batch{}
 		b.Queue(confirmLockSQL, id)
 		b.Queue(confirmSQL, id, userID, now, paymentRef)
+		if s.hooks.on() {
+			b.Queue(confirmedHookSQL, id, now)
+		}
 		res := s.pool.SendBatch(ctx, b)
 		defer res.Close()
 		if _, err := res.Exec(); err != nil {
@@ -468,42 +608,24 @@ func (s *BookingStore) Confirm(ctx context.Context, id, userID uuid.UUID, paymen
 		if err != nil {
 			return o, fmt.Errorf("confirm booking=%s: %w", id, err)
 		}
-		defer rows.Close()
-		bk := &o.confirmed
-		for rows.Next() {
-			var (
-				eventID  *uuid.UUID
-				total    *int64
-				currency *string
-				created  *time.Time
-				seatID   *uuid.UUID
-				section  *string
-				label    *string
-				price    *int64
-				seat     booking.Seat
-			)
-			if err := rows.Scan(&o.owner, &o.status, &o.expires, &eventID, &total, &currency, &created,
-				&seatID, &section, &seat.Row, &seat.Number, &label, &price); err != nil {
-				return o, fmt.Errorf("confirm booking=%s: %w", id, err)
-			}
-			if eventID == nil {
-				continue
-			}
-			o.ok = true
-			*bk = booking.Booking{ID: id, EventID: *eventID, UserID: userID, Status: booking.StatusConfirmed,
-				Seats: bk.Seats, TotalCents: *total, Currency: *currency, ExpiresAt: o.expires,
-				PaymentReference: paymentRef, CreatedAt: *created, ConfirmedAt: &now}
-			if seatID != nil {
-				seat.ID, seat.Section, seat.Label, seat.PriceCents, seat.Status = *seatID, *section, *label, *price, "booked"
-				bk.Seats = append(bk.Seats, seat)
+		if err := o.scan(rows, id, userID, paymentRef, now); err != nil {
+			return o, fmt.Errorf("confirm booking=%s: %w", id, err)
+		}
+		if s.hooks.on() {
+			if o.hooks, err = collectIDs(res.Query()); err != nil {
+				return o, fmt.Errorf("record confirmation booking=%s: %w", id, err)
 			}
 		}
-		bk.Quantity = len(bk.Seats)
-		return o, rows.Err()
+		if err := res.Close(); err != nil {
+			return o, fmt.Errorf("confirm booking=%s: %w", id, err)
+		}
+		return o, nil
 	})
-	switch {
-	case err != nil:
+	if err != nil {
 		return booking.Booking{}, false, err
+	}
+	s.hooks.sent(ctx, o.hooks)
+	switch {
 	case o.owner == uuid.Nil || o.owner != userID:
 		return booking.Booking{}, false, apperr.New(apperr.NotFound, "No such booking.")
 	case o.ok:
@@ -517,102 +639,143 @@ func (s *BookingStore) Confirm(ctx context.Context, id, userID uuid.UUID, paymen
 		return booking.Booking{}, false, apperr.New(apperr.HoldExpired, "The hold expired before it was confirmed.")
 	}
 	// Pending but lapsed, or a seat is no longer this hold's: it is over.
+	var hooks []uuid.UUID
 	if err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := lockBooking(ctx, tx, id, &userID); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, expireSQL, id, now)
+		var err error
+		hooks, err = s.expire(ctx, tx, id, now)
 		return err
 	}); err != nil {
 		return booking.Booking{}, false, fmt.Errorf("expire booking=%s: %w", id, err)
 	}
+	s.hooks.sent(ctx, hooks)
 	return booking.Booking{}, false, apperr.New(apperr.HoldExpired, "The hold expired before it was confirmed.")
 }
 
-// cancelLockSQL locks every seat a booking ever had (seats before
-// bookings, as every write does).
-const cancelLockSQL = `SELECT id FROM seats WHERE id IN (SELECT seat_id FROM booking_seats WHERE booking_id = $1) ORDER BY id FOR UPDATE`
+// confirmOutcome is what a confirmation found and did.
+type confirmOutcome struct {
+	owner     uuid.UUID
+	status    booking.Status // before the confirmation
+	expires   time.Time
+	confirmed booking.Booking
+	ok        bool // confirmed by this call
+	hooks     []uuid.UUID
+}
 
-// cancelSQL cancels a pending or confirmed booking of user $2 (any user's
-// when $2 is NULL) whose event has not started, and puts the seats it still
-// holds or owns back on sale; a pending booking whose hold has lapsed is
-// marked expired instead. It returns the booking's state before and after.
-// Params: $1 booking, $2 user or NULL, $3 now.
-const cancelSQL = `
+// scan reads confirmSQL's rows.
+func (o *confirmOutcome) scan(rows pgx.Rows, id, userID uuid.UUID, paymentRef *string, now time.Time) error {
+	defer rows.Close()
+	bk := &o.confirmed
+	for rows.Next() {
+		var (
+			eventID  *uuid.UUID
+			total    *int64
+			currency *string
+			created  *time.Time
+			seatID   *uuid.UUID
+			section  *string
+			label    *string
+			price    *int64
+			seat     booking.Seat
+		)
+		if err := rows.Scan(&o.owner, &o.status, &o.expires, &eventID, &total, &currency, &created,
+			&seatID, &section, &seat.Row, &seat.Number, &label, &price); err != nil {
+			return err
+		}
+		if eventID == nil {
+			continue
+		}
+		o.ok = true
+		*bk = booking.Booking{ID: id, EventID: *eventID, UserID: userID, Status: booking.StatusConfirmed,
+			Seats: bk.Seats, TotalCents: *total, Currency: *currency, ExpiresAt: o.expires,
+			PaymentReference: paymentRef, CreatedAt: *created, ConfirmedAt: &now}
+		if seatID != nil {
+			seat.ID, seat.Section, seat.Label, seat.PriceCents, seat.Status = *seatID, *section, *label, *price, "booked"
+			bk.Seats = append(bk.Seats, seat)
+		}
+	}
+	bk.Quantity = len(bk.Seats)
+	return rows.Err()
+}
+
+// cancelSQL cancels a booking and puts the seats it holds or owns back on
+// sale. A waitlist offer cancelled by its user was declined (its entry is
+// left); cancelled by an admin, its entry expired. The owner of a
+// confirmed booking is told. Params: $1 booking, $2 now, $3 who
+// cancels (owner or admin), $4 whether the booking was confirmed.
+var cancelSQL = `
 WITH b AS (
-    SELECT b.id, b.user_id, b.status, b.expires_at, e.starts_at
-    FROM bookings b JOIN events e ON e.id = b.event_id
-    WHERE b.id = $1
-    FOR UPDATE OF b
-), mine AS (
-    SELECT * FROM b WHERE $2::uuid IS NULL OR b.user_id = $2
-), next AS (
-    SELECT CASE WHEN status = 'confirmed' OR expires_at > $3 THEN 'cancelled' ELSE 'expired' END AS status
-    FROM mine WHERE status IN ('pending', 'confirmed') AND starts_at > $3
-), upd AS (
-    UPDATE bookings SET status = next.status, updated_at = $3,
-           cancelled_at = CASE WHEN next.status = 'cancelled' THEN $3 END
-    FROM next WHERE bookings.id = $1
-    RETURNING bookings.id, bookings.status
-), deactivated AS (
-    UPDATE booking_seats SET active = false WHERE booking_id IN (SELECT id FROM upd) AND active
-), freed AS (
-    UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL
-    WHERE id IN (SELECT seat_id FROM booking_seats WHERE booking_id = $1)
-      AND booking_id IN (SELECT id FROM upd)
+    UPDATE bookings SET status = 'cancelled', cancelled_at = $2, updated_at = $2 WHERE id = $1
+    RETURNING id, user_id, event_id, quantity
+), d AS (
+    UPDATE booking_seats SET active = false WHERE booking_id IN (SELECT id FROM b) AND active
+), declined AS (
+    UPDATE waitlist_entries SET status = CASE WHEN $3::text = 'owner' THEN 'left' ELSE 'expired' END, updated_at = $2
+    WHERE offer_booking_id IN (SELECT id FROM b) AND status = 'offered'
+), note AS (` + cancelledNoteSQL("(SELECT * FROM b WHERE $4::boolean)", "$3::text", "$2") + `
 )
-SELECT mine.user_id, mine.status, mine.starts_at, (SELECT status FROM upd) FROM mine`
+UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL
+WHERE id IN (SELECT seat_id FROM booking_seats WHERE booking_id = $1)
+  AND booking_id IN (SELECT id FROM b)`
+
+// cancelledHookSQL records booking.cancelled for booking $1. Params: $1
+// booking, $2 now.
+var cancelledHookSQL = bookingHookSQL(notify.TypeBookingCancelled, "$2", `b.id = $1 AND b.status = 'cancelled'`)
 
 // Cancel cancels a pending or confirmed booking (of the owner's, unless
-// owner is nil) in one round trip.
-func (s *BookingStore) Cancel(ctx context.Context, id uuid.UUID, owner *uuid.UUID, now time.Time) (booking.Booking, error) {
-	type outcome struct {
-		found    bool
-		before   booking.Status
-		startsAt time.Time
-		after    *booking.Status
+// owner is nil; only a pending one when pendingOnly is set).
+func (s *BookingStore) Cancel(ctx context.Context, id uuid.UUID, owner *uuid.UUID, now time.Time, pendingOnly bool) (booking.Booking, error) {
+	var (
+		lapsed bool
+		hooks  []uuid.UUID
+	)
+	by := "owner"
+	if owner == nil {
+		by = "admin"
 	}
-	o, err := retryOnConflict(ctx, func() (outcome, error) {
-		var o outcome
-		b := &pgx.Batch{}
-		b.Queue(cancelLockSQL, id)
-		b.Queue(cancelSQL, id, owner, now)
-		res := s.pool.SendBatch(ctx, b)
-		defer res.Close()
-		if _, err := res.Exec(); err != nil {
-			return o, fmt.Errorf("lock seats of booking=%s: %w", id, err)
-		}
-		var user uuid.UUID
-		err := res.QueryRow().Scan(&user, &o.before, &o.startsAt, &o.after)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return o, nil
-		}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		hooks = nil
+		l, err := lockBooking(ctx, tx, id, owner)
 		if err != nil {
-			return o, fmt.Errorf("cancel booking=%s: %w", id, err)
+			return err
 		}
-		o.found = true
-		return o, nil
+		switch {
+		case l.status == booking.StatusCancelled || l.status == booking.StatusExpired:
+			return apperr.New(apperr.InvalidState, "The booking is already %s.", l.status)
+		case pendingOnly && l.status == booking.StatusConfirmed:
+			return apperr.New(apperr.InvalidState, "The booking is confirmed.")
+		case !now.Before(l.startsAt):
+			return apperr.New(apperr.InvalidState, "The event has started; the booking can no longer be cancelled.")
+		case l.status == booking.StatusPending && !now.Before(l.expires):
+			lapsed = true
+			hooks, err = s.expire(ctx, tx, id, now)
+			return err
+		}
+		if _, err := tx.Exec(ctx, cancelSQL, id, now, by, l.status == booking.StatusConfirmed); err != nil {
+			return err
+		}
+		if s.hooks.on() {
+			hooks, err = collectIDs(tx.Query(ctx, cancelledHookSQL, id, now))
+		}
+		return err
 	})
-	switch {
-	case err != nil:
+	if err != nil {
 		return booking.Booking{}, err
-	case !o.found:
-		return booking.Booking{}, apperr.New(apperr.NotFound, "No such booking.")
-	case o.after != nil && *o.after == booking.StatusCancelled:
-		return s.Get(ctx, id, nil, now)
-	case o.after != nil:
-		return booking.Booking{}, apperr.New(apperr.InvalidState, "The hold has expired; its seats are already released.")
-	case o.before == booking.StatusCancelled || o.before == booking.StatusExpired:
-		return booking.Booking{}, apperr.New(apperr.InvalidState, "The booking is already %s.", o.before)
-	default:
-		return booking.Booking{}, apperr.New(apperr.InvalidState, "The event has started; the booking can no longer be cancelled.")
 	}
+	s.hooks.sent(ctx, hooks)
+	if lapsed {
+		return booking.Booking{}, apperr.New(apperr.InvalidState, "The hold has expired; its seats are already released.")
+	}
+	return s.Get(ctx, id, nil, now)
 }
 
 // expireHoldsSQL frees up to $2 seats whose hold lapsed (locking them first
 // and skipping any a buyer is taking over right now), then expires their
-// pending bookings.
-const expireHoldsSQL = `
+// pending bookings, ends the waitlist offers among them and tells their
+// owners.
+var expireHoldsSQL = `
 WITH lapsed AS (
     SELECT id, booking_id, event_id FROM seats
     WHERE status = 'held' AND held_until <= $1
@@ -625,10 +788,14 @@ WITH lapsed AS (
 ), expired AS (
     UPDATE bookings b SET status = 'expired', updated_at = $1
     WHERE b.id IN (SELECT booking_id FROM freed) AND b.status = 'pending' AND b.expires_at <= $1
-    RETURNING b.id, b.event_id, b.user_id
+    RETURNING b.id, b.event_id, b.user_id, b.quantity
 ), deactivated AS (
     UPDATE booking_seats SET active = false
     WHERE booking_id IN (SELECT id FROM expired) AND active
+), lapsed_offers AS (
+    UPDATE waitlist_entries SET status = 'expired', updated_at = $1
+    WHERE offer_booking_id IN (SELECT id FROM expired) AND status = 'offered'
+), notes AS (` + holdExpiredNoteSQL("expired", "$1") + `
 )
 SELECT 'booking' AS kind, e.id, e.event_id, e.user_id,
        coalesce((SELECT array_agg(f.id) FROM freed f WHERE f.booking_id = e.id), '{}')
@@ -636,33 +803,56 @@ FROM expired e
 UNION ALL
 SELECT 'seats', NULL, f.event_id, NULL, array_agg(f.id) FROM freed f GROUP BY f.event_id`
 
-// ExpireHolds runs one cleanup batch.
+// expiredManyHookSQL records booking.expired for the bookings $1. Params:
+// $1 booking ids, $2 now.
+var expiredManyHookSQL = bookingHookSQL(notify.TypeBookingExpired, "$2", `b.id = ANY($1::uuid[]) AND b.status = 'expired'`)
+
+// ExpireHolds runs one cleanup batch, in one transaction.
 func (s *BookingStore) ExpireHolds(ctx context.Context, now time.Time, limit int) (booking.Released, error) {
-	out := booking.Released{SeatsByEvent: map[uuid.UUID]int{}}
-	rows, err := s.pool.Query(ctx, expireHoldsSQL, now, limit)
+	var (
+		out   booking.Released
+		hooks []uuid.UUID
+	)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		out, hooks = booking.Released{SeatsByEvent: map[uuid.UUID]int{}}, nil
+		rows, err := tx.Query(ctx, expireHoldsSQL, now, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				kind     string
+				id, user *uuid.UUID
+				eventID  uuid.UUID
+				seats    []uuid.UUID
+			)
+			if err := rows.Scan(&kind, &id, &eventID, &user, &seats); err != nil {
+				return err
+			}
+			if kind == "booking" {
+				out.Bookings = append(out.Bookings, booking.ReleasedBooking{ID: *id, EventID: eventID, UserID: *user, SeatIDs: seats})
+			} else {
+				out.SeatsByEvent[eventID] += len(seats)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if !s.hooks.on() || len(out.Bookings) == 0 {
+			return nil
+		}
+		ids := make([]uuid.UUID, len(out.Bookings))
+		for i, b := range out.Bookings {
+			ids[i] = b.ID
+		}
+		hooks, err = collectIDs(tx.Query(ctx, expiredManyHookSQL, ids, now))
+		return err
+	})
 	if err != nil {
-		return out, fmt.Errorf("expire holds: %w", err)
+		return booking.Released{SeatsByEvent: map[uuid.UUID]int{}}, fmt.Errorf("expire holds: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			kind     string
-			id, user *uuid.UUID
-			eventID  uuid.UUID
-			seats    []uuid.UUID
-		)
-		if err := rows.Scan(&kind, &id, &eventID, &user, &seats); err != nil {
-			return out, fmt.Errorf("expire holds: %w", err)
-		}
-		if kind == "booking" {
-			out.Bookings = append(out.Bookings, booking.ReleasedBooking{ID: *id, EventID: eventID, UserID: *user, SeatIDs: seats})
-		} else {
-			out.SeatsByEvent[eventID] += len(seats)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return out, fmt.Errorf("expire holds: %w", err)
-	}
+	s.hooks.sent(ctx, hooks)
 	return out, nil
 }
 

@@ -13,17 +13,25 @@ import (
 
 	"github.com/evently/evently/internal/apperr"
 	"github.com/evently/evently/internal/event"
+	"github.com/evently/evently/internal/notify"
 )
 
 // EventStore keeps events, sections and seats in Postgres.
 type EventStore struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	hooks outbox
 }
 
 var _ event.Store = (*EventStore)(nil)
 
 // NewEventStore returns a store on pool.
 func NewEventStore(pool *pgxpool.Pool) *EventStore { return &EventStore{pool: pool} }
+
+// EnableWebhooks makes an event's cancellation record its webhooks
+// (event.cancelled and booking.cancelled for each booking it cancels) in
+// its transaction, and hand their ids to dispatch once committed. Call it
+// before the store is used.
+func (s *EventStore) EnableWebhooks(dispatch Dispatch) { s.hooks = outbox{dispatch: dispatch} }
 
 const eventColumns = `id, name, description, venue, category, starts_at, ends_at, status,
 	currency, max_seats_per_booking, hold_ttl_seconds, sales_start, sales_end,
@@ -464,7 +472,10 @@ func (s *EventStore) AddSection(ctx context.Context, id uuid.UUID, fn func(e eve
 // engine extends this transaction to cancel every pending and confirmed
 // booking of the event (and queue their notifications) atomically with it.
 func (s *EventStore) CancelEvent(ctx context.Context, id uuid.UUID) (event.Event, error) {
-	var e event.Event
+	var (
+		e     event.Event
+		hooks []uuid.UUID
+	)
 	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		if e, err = lockEvent(ctx, tx, id); err != nil {
@@ -481,37 +492,86 @@ func (s *EventStore) CancelEvent(ctx context.Context, id uuid.UUID) (event.Event
 		if err != nil {
 			return err
 		}
-		return cancelEventBookings(ctx, tx, id)
+		hooks, err = s.cancelEventBookings(ctx, tx, id)
+		return err
 	})
 	if err != nil {
 		return event.Event{}, fmt.Errorf("cancel event %s: %w", id, err)
 	}
+	s.hooks.sent(ctx, hooks)
 	return e, nil
 }
+
+// cancelEventBookingsSQL cancels every pending and confirmed booking of
+// event $1 and puts its seats back; the waitlist ends (its entries expire,
+// its offers are among the bookings cancelled); owners of confirmed
+// bookings are told theirs was cancelled, and every user holding or owning
+// seats that the event is cancelled. It returns the bookings cancelled.
+var cancelEventBookingsSQL = `
+WITH live AS (
+    SELECT id, user_id, status, expires_at FROM bookings
+    WHERE event_id = $1 AND status IN ('pending', 'confirmed')
+), b AS (
+    UPDATE bookings SET status = 'cancelled', cancelled_at = now(), updated_at = now()
+    FROM live WHERE bookings.id = live.id AND bookings.status IN ('pending', 'confirmed')
+    RETURNING bookings.id, bookings.user_id, bookings.event_id, bookings.quantity,
+              live.status AS was, live.expires_at
+), d AS (
+    UPDATE booking_seats SET active = false WHERE booking_id IN (SELECT id FROM b) AND active
+), entries AS (
+    UPDATE waitlist_entries SET status = 'expired', updated_at = now()
+    WHERE event_id = $1 AND status IN ('waiting', 'offered')
+), booking_notes AS (` + cancelledNoteSQL("(SELECT * FROM b WHERE was = 'confirmed')", "'event'", "now()") + `
+), event_notes AS (` + noteSQL("event_cancelled", `SELECT u.user_id, 'Event cancelled' AS title,
+        format('%s on %s has been cancelled; your bookings for it are cancelled.', e.name,
+               to_char(e.starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')) AS body,
+        jsonb_build_object('event_id', e.id) AS data, now() AS at
+        FROM (SELECT DISTINCT user_id FROM b WHERE was = 'confirmed' OR expires_at > now()) u
+        JOIN events e ON e.id = $1`) + `
+), freed AS (
+    UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL
+    WHERE event_id = $1 AND status <> 'available'
+)
+SELECT id FROM b`
+
+// The webhooks of an event's cancellation. Params: $1 event or booking
+// ids.
+var (
+	eventCancelledHookSQL = hookSQL(notify.TypeEventCancelled, `SELECT gen_uuid_v7() AS id, e.id AS subject,
+        now() AS at, `+eventJSON("now()")+` AS data FROM events e WHERE e.id = $1`)
+	bookingsCancelledHookSQL = bookingHookSQL(notify.TypeBookingCancelled, "now()",
+		`b.id = ANY($1::uuid[]) AND b.status = 'cancelled'`)
+)
 
 // cancelEventBookings cancels every pending and confirmed booking of an
 // event being cancelled and puts its seats back. It first locks every seat
 // of the event: holds lock seats before they re-check the event's status,
 // so this waits for holds already in flight (whose bookings the next
-// statement then sees) and makes later ones find the event cancelled.
-func cancelEventBookings(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
+// statement then sees) and makes later ones find the event cancelled. It
+// returns the ids of the webhooks recorded.
+func (s *EventStore) cancelEventBookings(ctx context.Context, tx pgx.Tx, id uuid.UUID) ([]uuid.UUID, error) {
 	if _, err := tx.Exec(ctx, `SELECT 1 FROM seats WHERE event_id = $1 ORDER BY id FOR UPDATE`, id); err != nil {
-		return fmt.Errorf("lock seats: %w", err)
+		return nil, fmt.Errorf("lock seats: %w", err)
 	}
-	_, err := tx.Exec(ctx, `
-		WITH b AS (
-		    UPDATE bookings SET status = 'cancelled', cancelled_at = now(), updated_at = now()
-		    WHERE event_id = $1 AND status IN ('pending', 'confirmed')
-		    RETURNING id
-		), d AS (
-		    UPDATE booking_seats SET active = false WHERE booking_id IN (SELECT id FROM b) AND active
-		)
-		UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL
-		WHERE event_id = $1 AND status <> 'available'`, id)
+	cancelled, err := collectIDs(tx.Query(ctx, cancelEventBookingsSQL, id))
 	if err != nil {
-		return fmt.Errorf("cancel bookings: %w", err)
+		return nil, fmt.Errorf("cancel bookings: %w", err)
 	}
-	return nil
+	if !s.hooks.on() {
+		return nil, nil
+	}
+	hooks, err := collectIDs(tx.Query(ctx, eventCancelledHookSQL, id))
+	if err != nil {
+		return nil, fmt.Errorf("record event cancellation: %w", err)
+	}
+	if len(cancelled) > 0 {
+		more, err := collectIDs(tx.Query(ctx, bookingsCancelledHookSQL, cancelled))
+		if err != nil {
+			return nil, fmt.Errorf("record booking cancellations: %w", err)
+		}
+		hooks = append(hooks, more...)
+	}
+	return hooks, nil
 }
 
 // DeleteEvent deletes the event's seats (through the (event_id, position)

@@ -36,6 +36,8 @@ type Server struct {
 	srv    *asynq.Server
 	mux    *asynq.ServeMux
 	logger *slog.Logger
+	// backoff holds the retry delays of task types that have their own.
+	backoff map[string]func(n int) time.Duration
 }
 
 // ServerConfig tunes the asynq server.
@@ -46,6 +48,11 @@ type ServerConfig struct {
 	// moved to their queues; admissions re-enqueue themselves with ProcessIn,
 	// so it bounds their jitter.
 	DelayedTaskCheckInterval time.Duration
+	// TaskCheckInterval is how long an idle worker waits (±50%) before it
+	// looks at its queues again (default 200ms; asynq's own is 1s). It
+	// bounds the delay between a release of seats and their waitlist
+	// offer, during which ordinary buyers can take them.
+	TaskCheckInterval time.Duration
 }
 
 // NewServer builds a server on the shared Redis client. Register handlers
@@ -57,23 +64,39 @@ func NewServer(rdb *goredis.Client, cfg ServerConfig, logger *slog.Logger) *Serv
 	if cfg.DelayedTaskCheckInterval <= 0 {
 		cfg.DelayedTaskCheckInterval = time.Second
 	}
+	if cfg.TaskCheckInterval <= 0 {
+		cfg.TaskCheckInterval = 200 * time.Millisecond
+	}
+	backoff := map[string]func(n int) time.Duration{}
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              cfg.Concurrency,
 		Queues:                   queues,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
-		RetryDelayFunc:           retryDelay,
+		TaskCheckInterval:        cfg.TaskCheckInterval,
 		Logger:                   asynqLogger{logger},
 		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			logger.ErrorContext(ctx, "task failed", "type", t.Type(), "err", err)
 		}),
+		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
+			if d, ok := backoff[t.Type()]; ok {
+				return d(n)
+			}
+			return retryDelay(n, err, t)
+		},
 	})
-	return &Server{srv: srv, mux: asynq.NewServeMux(), logger: logger}
+	return &Server{srv: srv, mux: asynq.NewServeMux(), logger: logger, backoff: backoff}
 }
 
 // Handle registers h for tasks of the given type.
 func (s *Server) Handle(taskType string, h asynq.Handler) { s.mux.Handle(taskType, h) }
+
+// Backoff sets the delay before retry n+1 of tasks of the given type (n
+// retries done). Call it before Start.
+func (s *Server) Backoff(taskType string, delay func(n int) time.Duration) {
+	s.backoff[taskType] = delay
+}
 
 // Start begins processing in the background.
 func (s *Server) Start(context.Context) error {

@@ -1,0 +1,148 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evently/evently/internal/apperr"
+	"github.com/evently/evently/internal/notify"
+)
+
+// NotificationService is the inbox as the API uses it.
+type NotificationService interface {
+	List(ctx context.Context, f notify.ListFilter) ([]notify.Notification, error)
+	MarkRead(ctx context.Context, id, userID uuid.UUID) error
+}
+
+// WebhookDeliveries lists the webhook outbox for operators.
+type WebhookDeliveries interface {
+	Deliveries(ctx context.Context, f notify.DeliveryFilter) ([]notify.Delivery, error)
+}
+
+type notificationResponse struct {
+	ID        uuid.UUID       `json:"id"`
+	Kind      notify.Kind     `json:"kind"`
+	Title     string          `json:"title"`
+	Body      string          `json:"body"`
+	Data      json.RawMessage `json:"data"`
+	CreatedAt time.Time       `json:"created_at"`
+	ReadAt    *time.Time      `json:"read_at"`
+}
+
+func toNotificationResponse(n notify.Notification) notificationResponse {
+	data := n.Data
+	if len(data) == 0 {
+		data = json.RawMessage(`{}`)
+	}
+	return notificationResponse{ID: n.ID, Kind: n.Kind, Title: n.Title, Body: n.Body, Data: data,
+		CreatedAt: n.CreatedAt.UTC(), ReadAt: utc(n.ReadAt)}
+}
+
+// createdCursor is the cursor of the lists keyed on (created_at, id): the
+// waitlist, the inbox and the webhook deliveries.
+type createdCursor struct {
+	CreatedAt time.Time `json:"t"`
+	ID        uuid.UUID `json:"id"`
+}
+
+func (c createdCursor) Validate() error {
+	if c.ID == uuid.Nil || c.CreatedAt.IsZero() {
+		return apperr.New(apperr.ValidationFailed, "bad cursor")
+	}
+	return nil
+}
+
+func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) error {
+	p, err := parsePage[createdCursor](r, maxListLimit)
+	if err != nil {
+		return err
+	}
+	f := notify.ListFilter{UserID: principal(r).UserID, Limit: p.Limit + 1}
+	switch r.URL.Query().Get("unread") {
+	case "", "false":
+	case "true":
+		f.UnreadOnly = true
+	default:
+		return apperr.Invalid(apperr.FieldError{Field: "unread", Message: "must be true or false"})
+	}
+	if p.HasCursor {
+		f.After = &notify.Cursor{CreatedAt: p.Cursor.CreatedAt, ID: p.Cursor.ID}
+	}
+	list, err := s.notifications.List(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	resp, err := newList(list, p.Limit, toNotificationResponse, func(n notify.Notification) createdCursor {
+		return createdCursor{CreatedAt: n.CreatedAt, ID: n.ID}
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) markNotificationRead(w http.ResponseWriter, r *http.Request) error {
+	id, err := uuidParam(r, "id", "notification")
+	if err != nil {
+		return err
+	}
+	if err := s.notifications.MarkRead(r.Context(), id, principal(r).UserID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type webhookDeliveryResponse struct {
+	ID          uuid.UUID             `json:"id"`
+	Type        string                `json:"type"`
+	SubjectID   uuid.UUID             `json:"subject_id"`
+	Status      notify.DeliveryStatus `json:"status"`
+	Attempts    int                   `json:"attempts"`
+	LastError   *string               `json:"last_error"`
+	Payload     json.RawMessage       `json:"payload"`
+	CreatedAt   time.Time             `json:"created_at"`
+	UpdatedAt   time.Time             `json:"updated_at"`
+	DeliveredAt *time.Time            `json:"delivered_at"`
+}
+
+func toWebhookDeliveryResponse(d notify.Delivery) webhookDeliveryResponse {
+	return webhookDeliveryResponse{ID: d.ID, Type: d.Type, SubjectID: d.SubjectID, Status: d.Status,
+		Attempts: d.Attempts, LastError: d.LastError, Payload: json.RawMessage(d.Body),
+		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(), DeliveredAt: utc(d.DeliveredAt)}
+}
+
+func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) error {
+	p, err := parsePage[createdCursor](r, maxListLimit)
+	if err != nil {
+		return err
+	}
+	f := notify.DeliveryFilter{Limit: p.Limit + 1}
+	if st := r.URL.Query().Get("status"); st != "" {
+		status := notify.DeliveryStatus(st)
+		if !status.Valid() {
+			return apperr.Invalid(apperr.FieldError{Field: "status", Message: "must be pending, delivered or failed"})
+		}
+		f.Status = &status
+	}
+	if p.HasCursor {
+		f.After = &notify.Cursor{CreatedAt: p.Cursor.CreatedAt, ID: p.Cursor.ID}
+	}
+	list, err := s.webhooks.Deliveries(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	resp, err := newList(list, p.Limit, toWebhookDeliveryResponse, func(d notify.Delivery) createdCursor {
+		return createdCursor{CreatedAt: d.CreatedAt, ID: d.ID}
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
