@@ -5,7 +5,10 @@
 # the physical-limit baselines (pgbench, redis-benchmark). About two
 # minutes on a 2-core machine. Sizes can be raised through the environment:
 #   BENCH_BUYERS (300) BENCH_SEATS (6000) BENCH_FRONT_ROW (200)
-#   BENCH_JOINERS (5000) BENCH_ADMIT (6000)
+#   BENCH_JOINERS (5000) BENCH_ADMIT (6000) BENCH_POLL (2s) BENCH_MAX (60s)
+# The full-size run of the README:
+#   BENCH_BUYERS=1000 BENCH_SEATS=20000 BENCH_JOINERS=50000 BENCH_ADMIT=60000 \
+#   BENCH_POLL=10s BENCH_MAX=180s make bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,7 +51,8 @@ echo "== evently-load against http://127.0.0.1:$port"
   -database-url "$DATABASE_URL" \
   -buyers "${BENCH_BUYERS:-300}" -seats "${BENCH_SEATS:-6000}" -front-row "${BENCH_FRONT_ROW:-200}" \
   -joiners "${BENCH_JOINERS:-5000}" -admit-per-minute "${BENCH_ADMIT:-6000}" \
-  -scenario "${BENCH_SCENARIOS:-rush,contention,waitroom}" -max-duration 60s \
+  -poll-every "${BENCH_POLL:-2s}" \
+  -scenario "${BENCH_SCENARIOS:-rush,contention,waitroom}" -max-duration "${BENCH_MAX:-60s}" \
   -json "$out/report.json" | tee "$out/report.txt"
 
 hold=$(awk '/^pgbench_hold_tps/ {print $2}' "$out/baseline.txt")

@@ -423,10 +423,19 @@ func scanBest(rows pgx.Rows, h booking.BestHold) (bk booking.Booking, open bool,
 // holdLapsed is the rare path of a best-available hold that found too few
 // free seats: it looks for seats whose hold lapsed and holds those.
 func (s *BookingStore) holdLapsed(ctx context.Context, h booking.BestHold) (booking.Booking, int, error) {
+	// Lapsed holds are found through the held_until index, which holds
+	// only the few seats whose hold ran out before cleanup freed them —
+	// not by walking every live hold of a busy on-sale.
 	rows, err := s.pool.Query(ctx, `
-		SELECT id FROM seats
-		WHERE event_id = $1 AND status IN ('available', 'held') AND position BETWEEN $2 AND $3
-		  AND (status = 'available' OR held_until <= $4)
+		SELECT id FROM (
+		    (SELECT id, position FROM seats
+		     WHERE status = 'held' AND held_until <= $4 AND event_id = $1 AND position BETWEEN $2 AND $3
+		     ORDER BY held_until LIMIT $5)
+		    UNION ALL
+		    (SELECT id, position FROM seats
+		     WHERE event_id = $1 AND status = 'available' AND position BETWEEN $2 AND $3
+		     ORDER BY position LIMIT $5)
+		) free
 		ORDER BY position LIMIT $5`, h.EventID, h.Lo, h.Hi, h.Now, h.Quantity)
 	if err != nil {
 		return booking.Booking{}, 0, fmt.Errorf("find lapsed holds event=%s: %w", h.EventID, err)
