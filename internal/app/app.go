@@ -22,6 +22,7 @@ import (
 
 	"github.com/evently/evently/api"
 	"github.com/evently/evently/internal/account"
+	"github.com/evently/evently/internal/analytics"
 	"github.com/evently/evently/internal/auth"
 	"github.com/evently/evently/internal/booking"
 	"github.com/evently/evently/internal/config"
@@ -142,6 +143,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Events:            event.NewService(postgres.NewEventStore(a.pool), time.Now, event.Defaults{HoldTTL: cfg.HoldTTL}),
 		Bookings:          bookings,
 		Idempotency:       idempotency,
+		Analytics:         newAnalytics(a.pool),
 	})
 	if err != nil {
 		return nil, err
@@ -165,6 +167,18 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		}
 	}
 	return a, nil
+}
+
+// analyticsCacheTTL is how long an analytics report is served from
+// memory: admins polling a dashboard cost one computation per report per
+// process every few seconds, and figures are never older than this.
+const analyticsCacheTTL = 2 * time.Second
+
+// newAnalytics builds the admin reports over the database. The waitlist
+// count reads the waitlist_entries table once it exists (0 until then).
+func newAnalytics(pool *pgxpool.Pool) *analytics.Service {
+	store := postgres.NewAnalyticsStore(pool)
+	return analytics.NewService(store, analytics.Options{Waitlist: store, CacheTTL: analyticsCacheTTL})
 }
 
 // Addr is the address the API listens on.

@@ -82,6 +82,15 @@ func (s *Server) router() chi.Router {
 			r.Post("/bookings/{id}/cancel", s.api(s.cancelBooking))
 			r.Get("/me/bookings", s.api(s.listMyBookings))
 		})
+
+		// Analytics.
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireAdmin)
+			r.Get("/admin/analytics/summary", s.api(s.analyticsSummary))
+			r.Get("/admin/analytics/events/popular", s.api(s.analyticsPopular))
+			r.Get("/admin/analytics/daily", s.api(s.analyticsDaily))
+			r.Get("/admin/analytics/events/{id}", s.api(s.analyticsEvent))
+		})
 	})
 	return r
 }

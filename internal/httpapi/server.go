@@ -49,6 +49,8 @@ type Options struct {
 	// Idempotency records answers to POST /bookings retried with an
 	// Idempotency-Key.
 	Idempotency Idempotency
+	// Analytics answers the admin reports.
+	Analytics AnalyticsService
 }
 
 // Server holds the API's dependencies; Handler returns its routes.
@@ -68,6 +70,7 @@ type Server struct {
 	events          *event.Service
 	bookings        BookingService
 	idempotency     Idempotency
+	analytics       AnalyticsService
 }
 
 // New validates the options and prepares the API (including rendering the
@@ -99,6 +102,7 @@ func New(opts Options) (*Server, error) {
 		events:          opts.Events,
 		bookings:        opts.Bookings,
 		idempotency:     opts.Idempotency,
+		analytics:       opts.Analytics,
 	}, nil
 }
 
