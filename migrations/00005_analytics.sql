@@ -66,48 +66,55 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 -- +goose StatementEnd
 
--- analytics_add_event adds deltas to one shard row of an event's sales: the
--- first shard row not locked by another transaction (creating it when
--- missing), or, when all 8 are busy, a random one, waiting for it.
+-- analytics_add_event adds deltas to one shard row of an event's sales:
+-- the first one that no other transaction has locked; when every existing
+-- one is locked, a new one (up to 8); when all 8 are locked, a random one,
+-- waiting for it. One statement in the common case. (The shard is picked
+-- by an uncorrelated subquery, evaluated once: as a joined relation, SKIP
+-- LOCKED could pick a different row at each rescan.)
 -- +goose StatementBegin
 CREATE FUNCTION analytics_add_event(p_event uuid, p_currency text,
     d_confirmed bigint, d_tickets bigint, d_revenue bigint, d_cancelled bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    s smallint;
+    busy smallint := floor(random() * 8);
 BEGIN
-    FOR s IN 0..7 LOOP
-        PERFORM 1 FROM analytics_event_sales
-        WHERE event_id = p_event AND currency = p_currency AND shard = s
-        FOR UPDATE SKIP LOCKED;
-        IF FOUND THEN
-            UPDATE analytics_event_sales SET
-                bookings_confirmed = bookings_confirmed + d_confirmed,
-                tickets_sold = tickets_sold + d_tickets,
-                revenue_cents = revenue_cents + d_revenue,
-                bookings_cancelled = bookings_cancelled + d_cancelled
-            WHERE event_id = p_event AND currency = p_currency AND shard = s;
-            RETURN;
-        END IF;
-        IF NOT EXISTS (SELECT 1 FROM analytics_event_sales
-                       WHERE event_id = p_event AND currency = p_currency AND shard = s) THEN
-            INSERT INTO analytics_event_sales AS a
-                (event_id, currency, shard, bookings_confirmed, tickets_sold, revenue_cents, bookings_cancelled)
-            VALUES (p_event, p_currency, s, d_confirmed, d_tickets, d_revenue, d_cancelled)
-            ON CONFLICT (event_id, currency, shard) DO UPDATE SET
-                bookings_confirmed = a.bookings_confirmed + EXCLUDED.bookings_confirmed,
-                tickets_sold = a.tickets_sold + EXCLUDED.tickets_sold,
-                revenue_cents = a.revenue_cents + EXCLUDED.revenue_cents,
-                bookings_cancelled = a.bookings_cancelled + EXCLUDED.bookings_cancelled;
-            RETURN;
-        END IF;
-    END LOOP;
+    UPDATE analytics_event_sales a SET
+        bookings_confirmed = a.bookings_confirmed + d_confirmed,
+        tickets_sold = a.tickets_sold + d_tickets,
+        revenue_cents = a.revenue_cents + d_revenue,
+        bookings_cancelled = a.bookings_cancelled + d_cancelled
+    WHERE a.event_id = p_event AND a.currency = p_currency
+      AND a.shard = (SELECT shard FROM analytics_event_sales
+                     WHERE event_id = p_event AND currency = p_currency
+                     ORDER BY shard LIMIT 1 FOR UPDATE SKIP LOCKED);
+    IF FOUND THEN
+        RETURN;
+    END IF;
+    INSERT INTO analytics_event_sales AS a
+        (event_id, currency, shard, bookings_confirmed, tickets_sold, revenue_cents, bookings_cancelled)
+    SELECT p_event, p_currency, s, d_confirmed, d_tickets, d_revenue, d_cancelled
+    FROM generate_series(0, 7) s
+    WHERE NOT EXISTS (SELECT 1 FROM analytics_event_sales
+                      WHERE event_id = p_event AND currency = p_currency AND shard = s)
+    ORDER BY s LIMIT 1
+    ON CONFLICT (event_id, currency, shard) DO UPDATE SET
+        bookings_confirmed = a.bookings_confirmed + EXCLUDED.bookings_confirmed,
+        tickets_sold = a.tickets_sold + EXCLUDED.tickets_sold,
+        revenue_cents = a.revenue_cents + EXCLUDED.revenue_cents,
+        bookings_cancelled = a.bookings_cancelled + EXCLUDED.bookings_cancelled;
+    IF FOUND THEN
+        RETURN;
+    END IF;
     UPDATE analytics_event_sales SET
         bookings_confirmed = bookings_confirmed + d_confirmed,
         tickets_sold = tickets_sold + d_tickets,
         revenue_cents = revenue_cents + d_revenue,
         bookings_cancelled = bookings_cancelled + d_cancelled
-    WHERE event_id = p_event AND currency = p_currency AND shard = floor(random() * 8)::smallint;
+    WHERE event_id = p_event AND currency = p_currency AND shard = busy;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'analytics_event_sales: no shard % of % %', busy, p_event, p_currency;
+    END IF;
 END
 $$;
 -- +goose StatementEnd
@@ -120,40 +127,41 @@ CREATE FUNCTION analytics_add_slot(p_slot timestamptz, p_currency text,
     d_cancelled bigint, d_cancelled_seats bigint, d_cancelled_cents bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    s smallint;
+    busy smallint := floor(random() * 8);
 BEGIN
-    FOR s IN 0..7 LOOP
-        PERFORM 1 FROM analytics_sales_slots
-        WHERE slot = p_slot AND currency = p_currency AND shard = s
-        FOR UPDATE SKIP LOCKED;
-        IF FOUND THEN
-            UPDATE analytics_sales_slots SET
-                confirmed = confirmed + d_confirmed,
-                confirmed_seats = confirmed_seats + d_confirmed_seats,
-                confirmed_cents = confirmed_cents + d_confirmed_cents,
-                cancelled = cancelled + d_cancelled,
-                cancelled_seats = cancelled_seats + d_cancelled_seats,
-                cancelled_cents = cancelled_cents + d_cancelled_cents
-            WHERE slot = p_slot AND currency = p_currency AND shard = s;
-            RETURN;
-        END IF;
-        IF NOT EXISTS (SELECT 1 FROM analytics_sales_slots
-                       WHERE slot = p_slot AND currency = p_currency AND shard = s) THEN
-            INSERT INTO analytics_sales_slots AS a
-                (slot, currency, shard, confirmed, confirmed_seats, confirmed_cents,
-                 cancelled, cancelled_seats, cancelled_cents)
-            VALUES (p_slot, p_currency, s, d_confirmed, d_confirmed_seats, d_confirmed_cents,
-                    d_cancelled, d_cancelled_seats, d_cancelled_cents)
-            ON CONFLICT (slot, currency, shard) DO UPDATE SET
-                confirmed = a.confirmed + EXCLUDED.confirmed,
-                confirmed_seats = a.confirmed_seats + EXCLUDED.confirmed_seats,
-                confirmed_cents = a.confirmed_cents + EXCLUDED.confirmed_cents,
-                cancelled = a.cancelled + EXCLUDED.cancelled,
-                cancelled_seats = a.cancelled_seats + EXCLUDED.cancelled_seats,
-                cancelled_cents = a.cancelled_cents + EXCLUDED.cancelled_cents;
-            RETURN;
-        END IF;
-    END LOOP;
+    UPDATE analytics_sales_slots a SET
+        confirmed = a.confirmed + d_confirmed,
+        confirmed_seats = a.confirmed_seats + d_confirmed_seats,
+        confirmed_cents = a.confirmed_cents + d_confirmed_cents,
+        cancelled = a.cancelled + d_cancelled,
+        cancelled_seats = a.cancelled_seats + d_cancelled_seats,
+        cancelled_cents = a.cancelled_cents + d_cancelled_cents
+    WHERE a.slot = p_slot AND a.currency = p_currency
+      AND a.shard = (SELECT shard FROM analytics_sales_slots
+                     WHERE slot = p_slot AND currency = p_currency
+                     ORDER BY shard LIMIT 1 FOR UPDATE SKIP LOCKED);
+    IF FOUND THEN
+        RETURN;
+    END IF;
+    INSERT INTO analytics_sales_slots AS a
+        (slot, currency, shard, confirmed, confirmed_seats, confirmed_cents,
+         cancelled, cancelled_seats, cancelled_cents)
+    SELECT p_slot, p_currency, s, d_confirmed, d_confirmed_seats, d_confirmed_cents,
+           d_cancelled, d_cancelled_seats, d_cancelled_cents
+    FROM generate_series(0, 7) s
+    WHERE NOT EXISTS (SELECT 1 FROM analytics_sales_slots
+                      WHERE slot = p_slot AND currency = p_currency AND shard = s)
+    ORDER BY s LIMIT 1
+    ON CONFLICT (slot, currency, shard) DO UPDATE SET
+        confirmed = a.confirmed + EXCLUDED.confirmed,
+        confirmed_seats = a.confirmed_seats + EXCLUDED.confirmed_seats,
+        confirmed_cents = a.confirmed_cents + EXCLUDED.confirmed_cents,
+        cancelled = a.cancelled + EXCLUDED.cancelled,
+        cancelled_seats = a.cancelled_seats + EXCLUDED.cancelled_seats,
+        cancelled_cents = a.cancelled_cents + EXCLUDED.cancelled_cents;
+    IF FOUND THEN
+        RETURN;
+    END IF;
     UPDATE analytics_sales_slots SET
         confirmed = confirmed + d_confirmed,
         confirmed_seats = confirmed_seats + d_confirmed_seats,
@@ -161,7 +169,10 @@ BEGIN
         cancelled = cancelled + d_cancelled,
         cancelled_seats = cancelled_seats + d_cancelled_seats,
         cancelled_cents = cancelled_cents + d_cancelled_cents
-    WHERE slot = p_slot AND currency = p_currency AND shard = floor(random() * 8)::smallint;
+    WHERE slot = p_slot AND currency = p_currency AND shard = busy;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'analytics_sales_slots: no shard % of % %', busy, p_slot, p_currency;
+    END IF;
 END
 $$;
 -- +goose StatementEnd
