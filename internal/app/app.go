@@ -119,6 +119,17 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	if err := a.scheduler.Every(cfg.CleanupSchedule, worker.TypeCleanup, worker.QueueCleanup, nil); err != nil {
 		return nil, err
 	}
+	analyticsStore := postgres.NewAnalyticsStore(a.pool)
+	a.worker.Handle(worker.TypeAnalyticsFold, worker.CleanupHandler(worker.CleanerFunc(func(ctx context.Context) error {
+		n, err := analyticsStore.FoldShards(ctx, time.Now().Add(-analyticsFoldAfter))
+		if n > 0 {
+			logger.InfoContext(ctx, "analytics shards folded", "rows", n)
+		}
+		return err
+	})))
+	if err := a.scheduler.Every(analyticsFoldSchedule, worker.TypeAnalyticsFold, worker.QueueCleanup, nil); err != nil {
+		return nil, err
+	}
 
 	tokens := auth.NewTokens(cfg.JWTSecret, accessTokenTTL, time.Now)
 	accounts := account.NewService(postgres.NewUserStore(a.pool), tokens, time.Now)
@@ -143,7 +154,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Events:            event.NewService(postgres.NewEventStore(a.pool), time.Now, event.Defaults{HoldTTL: cfg.HoldTTL}),
 		Bookings:          bookings,
 		Idempotency:       idempotency,
-		Analytics:         newAnalytics(a.pool),
+		Analytics:         newAnalytics(analyticsStore),
 	})
 	if err != nil {
 		return nil, err
@@ -174,10 +185,17 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 // process every few seconds, and figures are never older than this.
 const analyticsCacheTTL = 2 * time.Second
 
+// Concurrent confirmations spread the analytics rollups over shard rows;
+// every analyticsFoldSchedule, the rows of slots older than
+// analyticsFoldAfter (and of every event) are merged back into one per key.
+const (
+	analyticsFoldSchedule = "@every 10m"
+	analyticsFoldAfter    = time.Hour
+)
+
 // newAnalytics builds the admin reports over the database. The waitlist
 // count reads the waitlist_entries table once it exists (0 until then).
-func newAnalytics(pool *pgxpool.Pool) *analytics.Service {
-	store := postgres.NewAnalyticsStore(pool)
+func newAnalytics(store *postgres.AnalyticsStore) *analytics.Service {
 	return analytics.NewService(store, analytics.Options{Waitlist: store, CacheTTL: analyticsCacheTTL})
 }
 

@@ -19,7 +19,7 @@ import (
 
 // history writes bookings through the BookingStore at chosen times.
 type history struct {
-	t        *testing.T
+	t        testing.TB
 	pool     *pgxpool.Pool
 	events   *postgres.EventStore
 	bookings *postgres.BookingStore
@@ -27,7 +27,7 @@ type history struct {
 	user     uuid.UUID
 }
 
-func newHistory(t *testing.T) *history {
+func newHistory(t testing.TB) *history {
 	t.Helper()
 	pool := pgtest.New(t)
 	h := &history{t: t, pool: pool, events: postgres.NewEventStore(pool), bookings: postgres.NewBookingStore(pool),
@@ -426,6 +426,50 @@ func TestAnalyticsConcurrentConfirmations(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d concurrent confirmations used %d shard rows", n, shards)
+
+	// Folding merges them into one row per key, past a row a booking
+	// transaction holds.
+	rowCount := func() (events, slots int) {
+		t.Helper()
+		if err := h.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM analytics_event_sales),
+			(SELECT count(*) FROM analytics_sales_slots)`).Scan(&events, &slots); err != nil {
+			t.Fatal(err)
+		}
+		return events, slots
+	}
+	h.exec(`INSERT INTO analytics_event_sales (event_id, currency, shard, bookings_confirmed) VALUES ($1, 'GBP', 7, 0)
+		ON CONFLICT DO NOTHING`, e.ID)
+	tx, err := h.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM analytics_event_sales WHERE event_id = $1 AND shard = 7 FOR UPDATE`, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, slotsBefore := rowCount()
+	if _, err := h.store.FoldShards(ctx, now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if events, slots := rowCount(); events != 2 || slots != slotsBefore {
+		t.Errorf("after folding past a locked row: %d event rows, %d slot rows; want 2 event rows, recent slots untouched", events, slots)
+	}
+	_ = tx.Rollback(ctx)
+	folded, err := h.store.FoldShards(ctx, now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var distinctSlots int
+	if err := h.pool.QueryRow(ctx, `SELECT count(DISTINCT (slot, currency)) FROM analytics_sales_slots`).Scan(&distinctSlots); err != nil {
+		t.Fatal(err)
+	}
+	if events, slots := rowCount(); events != 1 || slots != distinctSlots || folded == 0 {
+		t.Errorf("after folding: %d event rows, %d slot rows (%d folded); want 1 and %d, one per slot", events, slots, folded, distinctSlots)
+	}
+	h.noDrift("after folding")
+	if again, _ := h.store.Event(ctx, e.ID, now); !reflect.DeepEqual(again, facts) {
+		t.Errorf("folding changed the figures: %+v, then %+v", facts, again)
+	}
 }
 
 func TestAnalyticsWaitlistSeam(t *testing.T) {
