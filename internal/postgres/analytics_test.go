@@ -13,6 +13,7 @@ import (
 	"github.com/evently/evently/internal/apperr"
 	"github.com/evently/evently/internal/booking"
 	"github.com/evently/evently/internal/event"
+	"github.com/evently/evently/internal/logging"
 	"github.com/evently/evently/internal/pgtest"
 	"github.com/evently/evently/internal/postgres"
 )
@@ -490,5 +491,33 @@ func TestAnalyticsWaitlistSeam(t *testing.T) {
 	}
 	if n, err := h.store.Waiting(ctx, id); err != nil || n != 2 {
 		t.Errorf("Waiting() = %d, %v; want 2", n, err)
+	}
+}
+
+// TestAnalyticsMigrationRollsUpExistingBookings rolls the analytics
+// migration back and forth over a history: the bookings made before it are
+// rolled up when it is applied.
+func TestAnalyticsMigrationRollsUpExistingBookings(t *testing.T) {
+	t.Parallel()
+	h, _, _, _ := storeHistory(t)
+	ctx := context.Background()
+	before, err := h.store.Totals(ctx, analytics.Window{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := postgres.NewMigrator(h.pool, logging.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Down(ctx); err != nil {
+		t.Fatalf("Down() = %v", err)
+	}
+	if n, err := m.Up(ctx); err != nil || n != 1 {
+		t.Fatalf("Up() = %d, %v; want the analytics migration applied", n, err)
+	}
+	h.noDrift("after migrating")
+	if after, _ := h.store.Totals(ctx, analytics.Window{}); !reflect.DeepEqual(before, after) {
+		t.Errorf("Totals() = %+v after migrating, %+v before", after, before)
 	}
 }
