@@ -18,7 +18,9 @@
 -- No hot row: every rollup key is split over up to 8 shard rows, and a
 -- writer takes the first shard that no concurrent transaction has locked
 -- (SKIP LOCKED), so simultaneous confirmations never queue on one row.
--- Shards appear only under contention, so the rollups stay small.
+-- Shards appear only under contention, and a periodic job
+-- (AnalyticsStore.FoldShards) merges them back once they are cold, so the
+-- rollups stay at about one row per key.
 
 -- analytics_event_sales: per event and currency, the bookings confirmed now
 -- (their count, seats and total) and the bookings cancelled after being
