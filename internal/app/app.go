@@ -22,6 +22,7 @@ import (
 
 	"github.com/evently/evently/api"
 	"github.com/evently/evently/internal/account"
+	"github.com/evently/evently/internal/analytics"
 	"github.com/evently/evently/internal/auth"
 	"github.com/evently/evently/internal/booking"
 	"github.com/evently/evently/internal/config"
@@ -152,6 +153,17 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	if err := a.scheduler.Every(cfg.CleanupSchedule, worker.TypeRearm, worker.QueueWaitroom, nil); err != nil {
 		return nil, err
 	}
+	analyticsStore := postgres.NewAnalyticsStore(a.pool)
+	a.worker.Handle(worker.TypeAnalyticsFold, worker.CleanupHandler(worker.CleanerFunc(func(ctx context.Context) error {
+		n, err := analyticsStore.FoldShards(ctx, time.Now().Add(-analyticsFoldAfter))
+		if n > 0 {
+			logger.InfoContext(ctx, "analytics shards folded", "rows", n)
+		}
+		return err
+	})))
+	if err := a.scheduler.Every(analyticsFoldSchedule, worker.TypeAnalyticsFold, worker.QueueCleanup, nil); err != nil {
+		return nil, err
+	}
 
 	tokens := auth.NewTokens(cfg.JWTSecret, accessTokenTTL, time.Now)
 	accounts := account.NewService(postgres.NewUserStore(a.pool), tokens, time.Now)
@@ -180,6 +192,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Waitlist:          waitlists,
 		Notifications:     out.inbox,
 		Webhooks:          out.deliveries,
+		Analytics:         newAnalytics(analyticsStore),
 	})
 	if err != nil {
 		return nil, err
@@ -203,6 +216,25 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		}
 	}
 	return a, nil
+}
+
+// analyticsCacheTTL is how long an analytics report is served from
+// memory: admins polling a dashboard cost one computation per report per
+// process every few seconds, and figures are never older than this.
+const analyticsCacheTTL = 2 * time.Second
+
+// Concurrent confirmations spread the analytics rollups over shard rows;
+// every analyticsFoldSchedule, the rows of slots older than
+// analyticsFoldAfter (and of every event) are merged back into one per key.
+const (
+	analyticsFoldSchedule = "@every 10m"
+	analyticsFoldAfter    = time.Hour
+)
+
+// newAnalytics builds the admin reports over the database. The waitlist
+// count reads the waitlist_entries table once it exists (0 until then).
+func newAnalytics(store *postgres.AnalyticsStore) *analytics.Service {
+	return analytics.NewService(store, analytics.Options{Waitlist: store, CacheTTL: analyticsCacheTTL})
 }
 
 // Addr is the address the API listens on.

@@ -53,17 +53,10 @@ type page[C any] struct {
 // validation_failed naming the parameter.
 func parsePage[C any](r *http.Request, maxLimit int) (page[C], error) {
 	q := r.URL.Query()
-	p := page[C]{Limit: defaultListLimit}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil && errors.Is(err, strconv.ErrRange) && s[0] != '-' {
-			n, err = maxLimit, nil // a huge number: clamp it like any other
-		}
-		if err != nil || n < 1 {
-			return p, apperr.Invalid(apperr.FieldError{Field: "limit",
-				Message: fmt.Sprintf("must be an integer from 1 to %d", maxLimit)})
-		}
-		p.Limit = min(n, maxLimit)
+	p := page[C]{}
+	var err error
+	if p.Limit, err = parseLimit(r, defaultListLimit, maxLimit); err != nil {
+		return p, err
 	}
 	if s := q.Get("cursor"); s != "" {
 		c, err := decodeCursor[C](s)
@@ -73,6 +66,24 @@ func parsePage[C any](r *http.Request, maxLimit int) (page[C], error) {
 		p.Cursor, p.HasCursor = c, true
 	}
 	return p, nil
+}
+
+// parseLimit reads ?limit=: def when absent, clamped to maxLimit, and a
+// 400 validation_failed for anything but a positive integer.
+func parseLimit(r *http.Request, def, maxLimit int) (int, error) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil && errors.Is(err, strconv.ErrRange) && s[0] != '-' {
+		n, err = maxLimit, nil // a huge number: clamp it like any other
+	}
+	if err != nil || n < 1 {
+		return 0, apperr.Invalid(apperr.FieldError{Field: "limit",
+			Message: fmt.Sprintf("must be an integer from 1 to %d", maxLimit)})
+	}
+	return min(n, maxLimit), nil
 }
 
 // listResponse is the body of every list.

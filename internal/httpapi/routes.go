@@ -104,6 +104,14 @@ func (s *Server) router() chi.Router {
 		r.With(s.requireUser).Get("/me/notifications", s.api(s.listNotifications))
 		r.With(s.requireUser).Post("/me/notifications/{id}/read", s.api(s.markNotificationRead))
 		r.With(s.requireAdmin).Get("/admin/webhooks/deliveries", s.api(s.listWebhookDeliveries))
+		// Analytics.
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireAdmin)
+			r.Get("/admin/analytics/summary", s.api(s.analyticsSummary))
+			r.Get("/admin/analytics/events/popular", s.api(s.analyticsPopular))
+			r.Get("/admin/analytics/daily", s.api(s.analyticsDaily))
+			r.Get("/admin/analytics/events/{id}", s.api(s.analyticsEvent))
+		})
 	})
 	return r
 }

@@ -57,6 +57,8 @@ type Options struct {
 	Notifications NotificationService
 	// Webhooks lists webhook deliveries for operators.
 	Webhooks WebhookDeliveries
+	// Analytics answers the admin reports.
+	Analytics AnalyticsService
 }
 
 // Server holds the API's dependencies; Handler returns its routes.
@@ -80,6 +82,7 @@ type Server struct {
 	waitlist        WaitlistService
 	notifications   NotificationService
 	webhooks        WebhookDeliveries
+	analytics       AnalyticsService
 }
 
 // New validates the options and prepares the API (including rendering the
@@ -115,6 +118,7 @@ func New(opts Options) (*Server, error) {
 		waitlist:        opts.Waitlist,
 		notifications:   opts.Notifications,
 		webhooks:        opts.Webhooks,
+		analytics:       opts.Analytics,
 	}, nil
 }
 
