@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -84,7 +86,9 @@ func TestUnknownCommand(t *testing.T) {
 }
 
 // TestSIGTERMExitsZero starts the real binary, waits until it is ready,
-// sends SIGTERM and expects exit status 0 within 10 seconds.
+// starts a slow request (a client that sends half its body, then the rest
+// 1.5 s later), sends SIGTERM in between, and expects the request to be
+// answered and the process to exit 0 within 10 seconds.
 func TestSIGTERMExitsZero(t *testing.T) {
 	t.Parallel()
 	port := freePort(t)
@@ -119,8 +123,30 @@ func TestSIGTERMExitsZero(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	body := `{"email":"nobody@example.com","password":"not-the-password"}`
+	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /api/v1/auth/login HTTP/1.1\r\nHost: evently\r\nContent-Type: application/json\r\n"+
+		"Content-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body[:10])
+	time.Sleep(300 * time.Millisecond) // the handler is now reading the body
+	signalled := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if _, err := io.WriteString(conn, body[10:]); err != nil {
+		t.Fatalf("finish the slow request after SIGTERM: %v", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("slow request cut by shutdown: %v\nlogs:\n%s", err, logs.String())
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("slow login = %d, want its answer (401)", resp.StatusCode)
 	}
 	select {
 	case err := <-exited:
@@ -130,6 +156,9 @@ func TestSIGTERMExitsZero(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		cmd.Process.Kill()
 		t.Fatalf("still running 10s after SIGTERM; logs:\n%s", logs.String())
+	}
+	if elapsed := time.Since(signalled); elapsed > 10*time.Second {
+		t.Errorf("exit took %v after SIGTERM", elapsed)
 	}
 	if !strings.Contains(logs.String(), "shutdown complete") {
 		t.Errorf("no clean shutdown in the logs:\n%s", logs.String())
