@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -9,7 +11,11 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/evently/evently/internal/account"
 	"github.com/evently/evently/internal/app"
+	"github.com/evently/evently/internal/auth"
 	"github.com/evently/evently/internal/config"
 	"github.com/evently/evently/internal/event"
 	"github.com/evently/evently/internal/logging"
@@ -29,7 +35,7 @@ commands:
                             e-mail and password default to EVENTLY_ADMIN_EMAIL
                             and EVENTLY_ADMIN_PASSWORD
   healthcheck               exit 0 when the local server's /readyz answers 200 (for container health checks)
-  seed                      create demo events (idempotent: a second run creates nothing)
+  seed                      create an admin and demo events (idempotent: a second run creates nothing)
   help                      show this text
 
 Configuration comes from the environment; see README.md.
@@ -158,11 +164,41 @@ func seedEvents(ctx context.Context, cfg config.Config, stdout io.Writer) error 
 			return err
 		}
 	}
+	if err := seedAdmin(ctx, pool, cfg, stdout); err != nil {
+		return err
+	}
 	events := event.NewService(postgres.NewEventStore(pool), time.Now, event.Defaults{HoldTTL: cfg.HoldTTL})
 	res, err := seed.Events(ctx, events, time.Now())
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "seeded %d event(s); %d already present\n", res.Created, res.Existing)
+	return nil
+}
+
+// seedAdmin makes sure the demo has an admin: the one of
+// EVENTLY_ADMIN_EMAIL/EVENTLY_ADMIN_PASSWORD when set, else
+// admin@evently.local with a random password, printed once, when it is
+// created.
+func seedAdmin(ctx context.Context, pool *pgxpool.Pool, cfg config.Config, stdout io.Writer) error {
+	email, password := cfg.AdminEmail, cfg.AdminPassword
+	if email == "" {
+		b := make([]byte, 12)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		email, password = "admin@evently.local", hex.EncodeToString(b)
+	}
+	accounts := account.NewService(postgres.NewUserStore(pool), auth.NewTokens(cfg.JWTSecret, time.Minute, time.Now), time.Now)
+	u, outcome, err := app.EnsureAdmin(ctx, accounts, email, password, app.AdminName,
+		map[string]string{"email": "EVENTLY_ADMIN_EMAIL", "password": "EVENTLY_ADMIN_PASSWORD"})
+	if err != nil {
+		return fmt.Errorf("seed admin: %w", err)
+	}
+	if outcome == account.AdminCreated && cfg.AdminEmail == "" {
+		fmt.Fprintf(stdout, "admin %s created with password %s\n", u.Email, password)
+		return nil
+	}
+	fmt.Fprintf(stdout, "admin %s %s\n", u.Email, outcome)
 	return nil
 }
