@@ -462,9 +462,9 @@ func (s *Service) ExpireHolds(ctx context.Context) (int, error) {
 		for _, b := range r.Bookings {
 			s.releaseLocks(ctx, b.EventID, b.SeatIDs, b.ID)
 		}
-		for eventID := range r.SeatsByEvent {
+		for eventID, n := range r.SeatsByEvent {
 			s.sales.forget(eventID)
-			s.hints.released(eventID)
+			s.hints.released(eventID, n)
 			if s.released != nil {
 				s.released.SeatsReleased(ctx, eventID)
 			}
@@ -479,7 +479,7 @@ func (s *Service) ExpireHolds(ctx context.Context) (int, error) {
 
 func (s *Service) afterRelease(ctx context.Context, eventID, bookingID uuid.UUID, seats []uuid.UUID) {
 	s.releaseLocks(ctx, eventID, seats, bookingID)
-	s.hints.released(eventID)
+	s.hints.released(eventID, len(seats))
 	if s.released != nil {
 		s.released.SeatsReleased(context.WithoutCancel(ctx), eventID)
 	}
@@ -621,16 +621,22 @@ func (h *hints) set(k hintKey, pos int, now time.Time) {
 	h.m[k] = hint{pos: pos, at: now}
 }
 
-// released forgets that the event was sold out. The allocation hints stay:
-// seats released below a hint are found when a scan from the hint comes up
-// short, or when the hint lapses (a second at most); resetting them on every
-// cancellation would send each next hold wading through every seat sold.
-func (h *hints) released(event uuid.UUID) {
+// released records that n seats of the event came back. A range found
+// sold out for quantities of q and more can now serve at most n more
+// seats, so only quantities of q+n and more are still surely sold out:
+// smaller requests go to Postgres again, and the storm of larger ones at
+// the end of an on-sale is still answered from memory. The allocation
+// hints stay: seats released below a hint are found when a scan from the
+// hint comes up short, or when the hint lapses (a second at most);
+// resetting them on every cancellation would send each next hold wading
+// through every seat sold.
+func (h *hints) released(event uuid.UUID, n int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for k := range h.sold {
+	for k, m := range h.sold {
 		if k.event == event {
-			delete(h.sold, k)
+			m.quantity += n
+			h.sold[k] = m
 		}
 	}
 }
