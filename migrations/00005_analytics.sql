@@ -108,15 +108,16 @@ BEGIN
     IF FOUND THEN
         RETURN;
     END IF;
-    UPDATE analytics_event_sales SET
-        bookings_confirmed = bookings_confirmed + d_confirmed,
-        tickets_sold = tickets_sold + d_tickets,
-        revenue_cents = revenue_cents + d_revenue,
-        bookings_cancelled = bookings_cancelled + d_cancelled
-    WHERE event_id = p_event AND currency = p_currency AND shard = busy;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'analytics_event_sales: no shard % of % %', busy, p_event, p_currency;
-    END IF;
+    -- Every shard is busy: wait for a random one. An upsert, because the
+    -- fold job may have merged that shard away since this snapshot.
+    INSERT INTO analytics_event_sales AS a
+        (event_id, currency, shard, bookings_confirmed, tickets_sold, revenue_cents, bookings_cancelled)
+    VALUES (p_event, p_currency, busy, d_confirmed, d_tickets, d_revenue, d_cancelled)
+    ON CONFLICT (event_id, currency, shard) DO UPDATE SET
+        bookings_confirmed = a.bookings_confirmed + EXCLUDED.bookings_confirmed,
+        tickets_sold = a.tickets_sold + EXCLUDED.tickets_sold,
+        revenue_cents = a.revenue_cents + EXCLUDED.revenue_cents,
+        bookings_cancelled = a.bookings_cancelled + EXCLUDED.bookings_cancelled;
 END
 $$;
 -- +goose StatementEnd
@@ -164,17 +165,20 @@ BEGIN
     IF FOUND THEN
         RETURN;
     END IF;
-    UPDATE analytics_sales_slots SET
-        confirmed = confirmed + d_confirmed,
-        confirmed_seats = confirmed_seats + d_confirmed_seats,
-        confirmed_cents = confirmed_cents + d_confirmed_cents,
-        cancelled = cancelled + d_cancelled,
-        cancelled_seats = cancelled_seats + d_cancelled_seats,
-        cancelled_cents = cancelled_cents + d_cancelled_cents
-    WHERE slot = p_slot AND currency = p_currency AND shard = busy;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'analytics_sales_slots: no shard % of % %', busy, p_slot, p_currency;
-    END IF;
+    -- Every shard is busy: wait for a random one (an upsert: the fold job
+    -- may have merged it away since this snapshot).
+    INSERT INTO analytics_sales_slots AS a
+        (slot, currency, shard, confirmed, confirmed_seats, confirmed_cents,
+         cancelled, cancelled_seats, cancelled_cents)
+    VALUES (p_slot, p_currency, busy, d_confirmed, d_confirmed_seats, d_confirmed_cents,
+            d_cancelled, d_cancelled_seats, d_cancelled_cents)
+    ON CONFLICT (slot, currency, shard) DO UPDATE SET
+        confirmed = a.confirmed + EXCLUDED.confirmed,
+        confirmed_seats = a.confirmed_seats + EXCLUDED.confirmed_seats,
+        confirmed_cents = a.confirmed_cents + EXCLUDED.confirmed_cents,
+        cancelled = a.cancelled + EXCLUDED.cancelled,
+        cancelled_seats = a.cancelled_seats + EXCLUDED.cancelled_seats,
+        cancelled_cents = a.cancelled_cents + EXCLUDED.cancelled_cents;
 END
 $$;
 -- +goose StatementEnd

@@ -525,3 +525,57 @@ func TestAnalyticsMigrationRollsUpExistingBookings(t *testing.T) {
 		t.Errorf("Totals() = %+v after migrating, %+v before", after, before)
 	}
 }
+
+// TestAnalyticsShardFallbackSurvivesFold: when every shard row of a key is
+// locked, a writer waits for a random one; if the fold job merges that row
+// away meanwhile, the writer's delta still lands (before, it failed the
+// booking transaction).
+func TestAnalyticsShardFallbackSurvivesFold(t *testing.T) {
+	t.Parallel()
+	h := newHistory(t)
+	ctx := context.Background()
+	e := h.event("Hot", "USD", "published", time.Now().Add(48*time.Hour), event.Section{Name: "Floor", PriceCents: 100, Capacity: 1})
+	h.exec(`INSERT INTO analytics_event_sales (event_id, currency, shard, bookings_confirmed)
+		SELECT $1, 'USD', s, 1 FROM generate_series(0, 7) s`, e.ID)
+
+	holder, err := h.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(ctx) //nolint:errcheck
+	if _, err := holder.Exec(ctx, `SELECT 1 FROM analytics_event_sales WHERE event_id = $1 FOR UPDATE`, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.pool.Exec(ctx, `SELECT analytics_add_event($1, 'USD', 1, 2, 300, 0)`, e.ID)
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the writer is now waiting for a busy shard
+	// The fold: every shard row merged into shard 0 by another transaction.
+	if _, err := holder.Exec(ctx, `DELETE FROM analytics_event_sales WHERE event_id = $1 AND shard <> 0`, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.Exec(ctx, `UPDATE analytics_event_sales SET bookings_confirmed = 8 WHERE event_id = $1 AND shard = 0`, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("writer failed after the fold: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("writer still waiting")
+	}
+	var confirmed, tickets int64
+	if err := h.pool.QueryRow(ctx, `SELECT sum(bookings_confirmed), sum(tickets_sold) FROM analytics_event_sales WHERE event_id = $1`,
+		e.ID).Scan(&confirmed, &tickets); err != nil {
+		t.Fatal(err)
+	}
+	if confirmed != 9 || tickets != 2 {
+		t.Errorf("after fold and write: %d confirmed, %d tickets; want 9 and 2", confirmed, tickets)
+	}
+}
