@@ -294,7 +294,13 @@ CREATE TRIGGER analytics_bookings_delete AFTER DELETE ON bookings
 CREATE TRIGGER analytics_bookings_truncate AFTER TRUNCATE ON bookings
     FOR EACH STATEMENT EXECUTE FUNCTION analytics_bookings_truncated();
 
--- The bookings made before this migration.
+-- analytics_rebuild recomputes both rollups from the bookings, one row per
+-- key: the backfill below, and AnalyticsStore.Rebuild.
+-- +goose StatementBegin
+CREATE FUNCTION analytics_rebuild() RETURNS void
+LANGUAGE sql AS $$
+DELETE FROM analytics_event_sales;
+DELETE FROM analytics_sales_slots;
 INSERT INTO analytics_event_sales (event_id, currency, shard, bookings_confirmed, tickets_sold, revenue_cents, bookings_cancelled)
 SELECT event_id, currency, 0,
        count(*) FILTER (WHERE status = 'confirmed'),
@@ -319,12 +325,18 @@ FROM (
     FROM bookings WHERE confirmed_at IS NOT NULL AND status = 'cancelled'
 ) changes
 GROUP BY slot, currency;
+$$;
+-- +goose StatementEnd
+
+-- The bookings made before this migration.
+SELECT analytics_rebuild();
 
 -- +goose Down
 DROP TRIGGER analytics_bookings_truncate ON bookings;
 DROP TRIGGER analytics_bookings_delete ON bookings;
 DROP TRIGGER analytics_bookings_update ON bookings;
 DROP TRIGGER analytics_bookings_insert ON bookings;
+DROP FUNCTION analytics_rebuild();
 DROP FUNCTION analytics_bookings_truncated();
 DROP FUNCTION analytics_bookings_changed();
 DROP FUNCTION analytics_add_slot(timestamptz, text, bigint, bigint, bigint, bigint, bigint, bigint);

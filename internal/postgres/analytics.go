@@ -300,33 +300,9 @@ func (s *AnalyticsStore) readOnly(ctx context.Context, fn func(pgx.Tx) error) er
 	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
 }
 
-// rebuildSQL recomputes both rollups from the bookings.
-const rebuildSQL = `
-DELETE FROM analytics_event_sales;
-DELETE FROM analytics_sales_slots;
-INSERT INTO analytics_event_sales (event_id, currency, shard, bookings_confirmed, tickets_sold, revenue_cents, bookings_cancelled)
-SELECT event_id, currency, 0,
-       count(*) FILTER (WHERE status = 'confirmed'),
-       coalesce(sum(quantity) FILTER (WHERE status = 'confirmed'), 0),
-       coalesce(sum(total_cents) FILTER (WHERE status = 'confirmed'), 0),
-       count(*) FILTER (WHERE status = 'cancelled')
-FROM bookings
-WHERE confirmed_at IS NOT NULL AND status IN ('confirmed', 'cancelled')
-GROUP BY event_id, currency;
-INSERT INTO analytics_sales_slots (slot, currency, shard, confirmed, confirmed_seats, confirmed_cents,
-                                   cancelled, cancelled_seats, cancelled_cents)
-SELECT slot, currency, 0, sum(confirmed), sum(confirmed_seats), sum(confirmed_cents),
-       sum(cancelled), sum(cancelled_seats), sum(cancelled_cents)
-FROM (
-    SELECT analytics_slot(confirmed_at) AS slot, currency,
-           1 AS confirmed, quantity AS confirmed_seats, total_cents AS confirmed_cents,
-           0 AS cancelled, 0 AS cancelled_seats, 0 AS cancelled_cents
-    FROM bookings WHERE confirmed_at IS NOT NULL AND status IN ('confirmed', 'cancelled')
-    UNION ALL
-    SELECT analytics_slot(cancelled_at), currency, 0, 0, 0, 1, quantity, total_cents
-    FROM bookings WHERE confirmed_at IS NOT NULL AND status = 'cancelled'
-) changes
-GROUP BY slot, currency;`
+// rebuildSQL recomputes both rollups from the bookings (the function is
+// the migration's, which backfills with it too).
+const rebuildSQL = `SELECT analytics_rebuild()`
 
 // Rebuild recomputes the rollups from the bookings, holding off booking
 // writes meanwhile (for bulk loads made with the triggers disabled, and
