@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/evently/evently/internal/apperr"
 )
 
 // Status is a booking's state.
@@ -94,19 +96,24 @@ func (s Sale) section(name string) (Section, bool) {
 	return Section{}, false
 }
 
-// openAt reports whether seats can be sold at now, and why not.
-func (s Sale) openAt(now time.Time) (bool, string) {
+// OpenAt returns nil when seats can be sold at now, else the refusal: a
+// draft does not exist for buyers; otherwise the sale is closed, and why.
+func (s Sale) OpenAt(now time.Time) error {
 	switch {
+	case s.Status == "draft":
+		return NoSuchEvent()
+	case s.Status == "cancelled":
+		return apperr.New(apperr.SalesClosed, "The event is cancelled.")
 	case s.Status != "published":
-		return false, "The event is " + map[string]string{"draft": "not on sale yet", "cancelled": "cancelled"}[s.Status] + "."
+		return apperr.New(apperr.SalesClosed, "The event is not on sale.")
 	case !now.Before(s.StartsAt):
-		return false, "The event has started."
+		return apperr.New(apperr.SalesClosed, "The event has started.")
 	case s.SalesStart != nil && now.Before(*s.SalesStart):
-		return false, "Sales have not opened yet."
+		return apperr.New(apperr.SalesClosed, "Sales have not opened yet.")
 	case s.SalesEnd != nil && !now.Before(*s.SalesEnd):
-		return false, "Sales have closed."
+		return apperr.New(apperr.SalesClosed, "Sales have closed.")
 	}
-	return true, ""
+	return nil
 }
 
 // Cursor is the position of a booking in a newest-first list.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -24,12 +26,13 @@ type BookingService interface {
 	List(ctx context.Context, f booking.ListFilter) ([]booking.Booking, error)
 }
 
-// Idempotency records the answers to POST /bookings requests sent with an
-// Idempotency-Key (see postgres.IdempotencyStore).
+// Idempotency keeps the answers to POST /bookings requests sent with an
+// Idempotency-Key (see postgres.IdempotencyStore). Holds decided in
+// Postgres record theirs in their own transaction (booking.IdempotencyKey);
+// Record is for answers given without a hold.
 type Idempotency interface {
-	Begin(ctx context.Context, userID uuid.UUID, key string, hash []byte) (status int, body []byte, replay bool, err error)
-	Complete(ctx context.Context, userID uuid.UUID, key string, status int, body []byte) error
-	Abandon(ctx context.Context, userID uuid.UUID, key string) error
+	Lookup(ctx context.Context, userID uuid.UUID, key string) (hash []byte, status int, body []byte, found bool, err error)
+	Record(ctx context.Context, userID uuid.UUID, key string, hash []byte, status int, body []byte) (bool, error)
 }
 
 type createBookingRequest struct {
@@ -133,11 +136,13 @@ func bookingCursorOf(b booking.Booking) bookingCursor {
 }
 
 // createBooking holds seats. With an Idempotency-Key, the first answer for
-// the key is recorded and replayed to every retry of the same request.
+// the key is recorded and replayed to every retry of the same request: a
+// hold's answer is committed with the hold itself, so a key either has its
+// answer or no hold at all.
 func (s *Server) createBooking(w http.ResponseWriter, r *http.Request) error {
 	key := r.Header.Get("Idempotency-Key")
 	if key == "" {
-		return s.holdBooking(w, r)
+		return s.holdBooking(w, r, nil)
 	}
 	if !validIdempotencyKey(key) {
 		return apperr.Invalid(apperr.FieldError{Field: "Idempotency-Key", Message: "must be 1 to 255 printable ASCII characters"})
@@ -151,29 +156,41 @@ func (s *Server) createBooking(w http.ResponseWriter, r *http.Request) error {
 	}
 	who := principal(r)
 	sum := sha256.Sum256(body)
-	status, saved, replay, err := s.idempotency.Begin(r.Context(), who.UserID, key, sum[:])
-	if err != nil {
+	if done, err := s.replay(r.Context(), w, who.UserID, key, sum[:]); done || err != nil {
 		return err
 	}
-	if replay {
-		w.Header().Set("Idempotent-Replayed", "true")
-		writeRaw(w, status, saved)
+
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	k := &booking.IdempotencyKey{Key: key, Hash: sum[:], Answer: s.holdAnswer(r)}
+	rec := &recorder{header: http.Header{}}
+	err = s.holdBooking(rec, r, k)
+	if errors.Is(err, booking.ErrKeyUsed) {
+		// Another request with this key was answered first: its answer
+		// stands.
+		if done, err := s.replay(r.Context(), w, who.UserID, key, sum[:]); done || err != nil {
+			return err
+		}
+		return apperr.New(apperr.Conflict, "A request with this Idempotency-Key was answered meanwhile; retry to get its answer.")
+	}
+	if status, saved, ok := k.Recorded(); ok {
+		// Committed with the hold: send exactly what was recorded.
+		writeAnswer(w, status, saved)
 		return nil
 	}
-
-	// Run the request against a recorder, keep its answer, then send it.
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	rec := &recorder{header: http.Header{}}
-	if err := s.holdBooking(rec, r); err != nil {
+	if err != nil {
 		writeError(rec, r, s.logger, err)
 	}
-	ctx := context.WithoutCancel(r.Context())
-	if rec.status >= 500 {
-		if err := s.idempotency.Abandon(ctx, who.UserID, key); err != nil {
-			s.logger.ErrorContext(ctx, "release idempotency key", "err", err)
+	if rec.status < 500 {
+		ctx := context.WithoutCancel(r.Context())
+		recorded, err := s.idempotency.Record(ctx, who.UserID, key, sum[:], rec.status, rec.body.Bytes())
+		if err != nil {
+			return err
 		}
-	} else if err := s.idempotency.Complete(ctx, who.UserID, key, rec.status, rec.body.Bytes()); err != nil {
-		s.logger.ErrorContext(ctx, "record idempotent answer", "err", err)
+		if !recorded {
+			if done, err := s.replay(ctx, w, who.UserID, key, sum[:]); done || err != nil {
+				return err
+			}
+		}
 	}
 	for k, v := range rec.header {
 		w.Header()[k] = v
@@ -183,12 +200,43 @@ func (s *Server) createBooking(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) holdBooking(w http.ResponseWriter, r *http.Request) error {
+// replay sends the answer recorded for the caller's key, when there is
+// one (done), or refuses a key used for another request.
+func (s *Server) replay(ctx context.Context, w http.ResponseWriter, userID uuid.UUID, key string, hash []byte) (done bool, err error) {
+	prev, status, body, found, err := s.idempotency.Lookup(ctx, userID, key)
+	switch {
+	case err != nil:
+		return false, err
+	case !found:
+		return false, nil
+	case !bytes.Equal(prev, hash):
+		return false, apperr.New(apperr.IdempotencyKeyReused, "This Idempotency-Key was used for a different request.")
+	}
+	w.Header().Set("Idempotent-Replayed", "true")
+	writeAnswer(w, status, body)
+	return true, nil
+}
+
+// holdAnswer renders the answer to a hold request as r would be answered
+// (what the store records with the hold).
+func (s *Server) holdAnswer(r *http.Request) func(booking.Booking, error) (int, []byte) {
+	return func(b booking.Booking, err error) (int, []byte) {
+		rec := &recorder{header: http.Header{}}
+		if err != nil {
+			writeError(rec, r, s.logger, err)
+		} else {
+			writeJSON(rec, http.StatusCreated, toBookingResponse(b))
+		}
+		return rec.status, rec.body.Bytes()
+	}
+}
+
+func (s *Server) holdBooking(w http.ResponseWriter, r *http.Request, key *booking.IdempotencyKey) error {
 	req, err := decode[createBookingRequest](w, r)
 	if err != nil {
 		return err
 	}
-	hold := booking.HoldRequest{EventID: req.EventID, UserID: principal(r).UserID, SeatIDs: req.SeatIDs}
+	hold := booking.HoldRequest{EventID: req.EventID, UserID: principal(r).UserID, SeatIDs: req.SeatIDs, Key: key}
 	if req.Quantity != nil {
 		hold.Quantity = *req.Quantity
 	}
@@ -199,10 +247,12 @@ func (s *Server) holdBooking(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", "/api/v1/bookings/"+b.ID.String())
+	w.Header().Set("Location", bookingLocation(b.ID))
 	writeJSON(w, http.StatusCreated, toBookingResponse(b))
 	return nil
 }
+
+func bookingLocation(id uuid.UUID) string { return "/api/v1/bookings/" + id.String() }
 
 func validIdempotencyKey(k string) bool {
 	if len(k) > 255 {
@@ -322,11 +372,20 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return r.body.Write(b)
 }
 
-// writeRaw sends a recorded JSON or problem body.
-func writeRaw(w http.ResponseWriter, status int, body []byte) {
+// writeAnswer sends a recorded answer: a booking (with its Location) or a
+// problem.
+func writeAnswer(w http.ResponseWriter, status int, body []byte) {
 	ct := "application/json"
 	if status >= 400 {
 		ct = "application/problem+json"
+	}
+	if status == http.StatusCreated {
+		var b struct {
+			ID uuid.UUID `json:"id"`
+		}
+		if json.Unmarshal(body, &b) == nil && b.ID != uuid.Nil {
+			w.Header().Set("Location", bookingLocation(b.ID))
+		}
 	}
 	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(status)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/evently/evently/internal/analytics"
 	"github.com/evently/evently/internal/apperr"
-	"github.com/evently/evently/internal/booking"
 	"github.com/evently/evently/internal/event"
 	"github.com/evently/evently/internal/logging"
 	"github.com/evently/evently/internal/pgtest"
@@ -66,8 +65,7 @@ func (h *history) hold(e event.Event, at time.Time, positions ...int) uuid.UUID 
 		}
 		ids = append(ids, id)
 	}
-	b, err := h.bookings.HoldSeats(context.Background(), booking.SeatHold{BookingID: uuid.Must(uuid.NewV7()),
-		EventID: e.ID, UserID: h.user, SeatIDs: ids, Now: at, ExpiresAt: at.Add(10 * time.Minute)})
+	b, err := holdSeats(context.Background(), h.bookings, e.ID, h.user, ids, at, 10*time.Minute)
 	if err != nil {
 		h.t.Fatalf("HoldSeats(%s at %s) = %v", e.Name, at, err)
 	}
@@ -76,14 +74,14 @@ func (h *history) hold(e event.Event, at time.Time, positions ...int) uuid.UUID 
 
 func (h *history) confirm(id uuid.UUID, at time.Time) {
 	h.t.Helper()
-	if _, _, err := h.bookings.Confirm(context.Background(), id, h.user, nil, at); err != nil {
+	if err := confirmAs(context.Background(), h.bookings, id, h.user, at); err != nil {
 		h.t.Fatalf("Confirm(%s at %s) = %v", id, at, err)
 	}
 }
 
 func (h *history) cancel(id uuid.UUID, at time.Time) {
 	h.t.Helper()
-	if _, err := h.bookings.Cancel(context.Background(), id, nil, at, false); err != nil {
+	if err := cancelAsAdmin(context.Background(), h.bookings, id, at); err != nil {
 		h.t.Fatalf("Cancel(%s at %s) = %v", id, at, err)
 	}
 }
@@ -351,7 +349,7 @@ func TestAnalyticsRollupSkipsLockedShards(t *testing.T) {
 	go func() {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		_, _, err := h.bookings.Confirm(cctx, second, h.user, nil, now)
+		err := confirmAs(cctx, h.bookings, second, h.user, now)
 		done <- err
 	}()
 	select {
@@ -402,9 +400,9 @@ func TestAnalyticsConcurrentConfirmations(t *testing.T) {
 	errs := make(chan error, n)
 	for i, id := range ids {
 		go func() {
-			_, _, err := h.bookings.Confirm(ctx, id, h.user, nil, now)
+			err := confirmAs(ctx, h.bookings, id, h.user, now)
 			if err == nil && i%4 == 0 {
-				_, err = h.bookings.Cancel(ctx, id, nil, now.Add(time.Second), false)
+				err = cancelAsAdmin(ctx, h.bookings, id, now.Add(time.Second))
 			}
 			errs <- err
 		}()

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,87 +9,46 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/evently/evently/internal/apperr"
 )
 
-// IdempotencyStore records the answers to requests sent with an
+// IdempotencyStore keeps the answers to requests sent with an
 // Idempotency-Key, so that a retry gets the first answer instead of a
-// second hold.
+// second hold. A key is only ever written with its answer: by the hold
+// batch that decided the request, in its own transaction (see
+// writeHoldsSQL), or by Record for answers given without a hold.
 type IdempotencyStore struct {
 	pool *pgxpool.Pool
-	// stale is how long a running request may keep its key before a retry
-	// may take it over (the first one died).
-	stale time.Duration
 }
 
 // NewIdempotencyStore returns a store on pool.
 func NewIdempotencyStore(pool *pgxpool.Pool) *IdempotencyStore {
-	return &IdempotencyStore{pool: pool, stale: time.Minute}
+	return &IdempotencyStore{pool: pool}
 }
 
-// Begin claims (user, key) for a request whose body hashes to hash. When
-// the key was used before for the same request it returns the recorded
-// answer (replay true); IdempotencyKeyReused when it was used for another;
-// Conflict while the first request is still running.
-func (s *IdempotencyStore) Begin(ctx context.Context, userID uuid.UUID, key string, hash []byte) (status int, body []byte, replay bool, err error) {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3)
-		ON CONFLICT DO NOTHING`, userID, key, hash)
-	if err != nil {
-		return 0, nil, false, fmt.Errorf("claim idempotency key: %w", err)
-	}
-	if tag.RowsAffected() == 1 {
-		return 0, nil, false, nil
-	}
-	var (
-		prev     []byte
-		recorded *int
-		created  time.Time
-	)
-	err = s.pool.QueryRow(ctx, `SELECT request_hash, status_code, response_body, created_at
-		FROM idempotency_keys WHERE user_id = $1 AND key = $2`, userID, key).Scan(&prev, &recorded, &body, &created)
+// Lookup returns the answer recorded for (user, key) and the hash of the
+// request it answered; found is false when there is none.
+func (s *IdempotencyStore) Lookup(ctx context.Context, userID uuid.UUID, key string) (hash []byte, status int, body []byte, found bool, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT request_hash, status_code, response_body FROM idempotency_keys
+		WHERE user_id = $1 AND key = $2`, userID, key).Scan(&hash, &status, &body)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return s.Begin(ctx, userID, key, hash) // released meanwhile
+		return nil, 0, nil, false, nil
 	}
 	if err != nil {
-		return 0, nil, false, fmt.Errorf("read idempotency key: %w", err)
+		return nil, 0, nil, false, fmt.Errorf("read idempotency key: %w", err)
 	}
-	switch {
-	case !bytes.Equal(prev, hash):
-		return 0, nil, false, apperr.New(apperr.IdempotencyKeyReused, "This Idempotency-Key was used for a different request.")
-	case recorded != nil:
-		return *recorded, body, true, nil
-	case time.Since(created) > s.stale:
-		tag, err := s.pool.Exec(ctx, `UPDATE idempotency_keys SET created_at = now()
-			WHERE user_id = $1 AND key = $2 AND status_code IS NULL AND created_at = $3`, userID, key, created)
-		if err != nil {
-			return 0, nil, false, fmt.Errorf("take over idempotency key: %w", err)
-		}
-		if tag.RowsAffected() == 1 {
-			return 0, nil, false, nil
-		}
-	}
-	return 0, nil, false, apperr.New(apperr.Conflict, "A request with this Idempotency-Key is still being processed.")
+	return hash, status, body, true, nil
 }
 
-// Complete records the answer to a claimed key.
-func (s *IdempotencyStore) Complete(ctx context.Context, userID uuid.UUID, key string, status int, body []byte) error {
-	_, err := s.pool.Exec(ctx, `UPDATE idempotency_keys SET status_code = $3, response_body = $4
-		WHERE user_id = $1 AND key = $2`, userID, key, status, body)
+// Record records an answer given without a hold (a refusal decided before
+// Postgres was asked) to the request hashing to hash. It returns false
+// when the key already had an answer, which stands.
+func (s *IdempotencyStore) Record(ctx context.Context, userID uuid.UUID, key string, hash []byte, status int, body []byte) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, response_body)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, userID, key, hash, status, body)
 	if err != nil {
-		return fmt.Errorf("record idempotent answer: %w", err)
+		return false, fmt.Errorf("record idempotent answer: %w", err)
 	}
-	return nil
-}
-
-// Abandon releases a claimed key without an answer (the request failed in
-// a way a retry may fix).
-func (s *IdempotencyStore) Abandon(ctx context.Context, userID uuid.UUID, key string) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND status_code IS NULL`, userID, key)
-	if err != nil {
-		return fmt.Errorf("release idempotency key: %w", err)
-	}
-	return nil
+	return tag.RowsAffected() == 1, nil
 }
 
 // Prune deletes answers older than keep.

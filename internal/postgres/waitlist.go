@@ -17,10 +17,10 @@ import (
 	"github.com/evently/evently/internal/waitlist"
 )
 
-// WaitlistStore keeps waitlists and makes offers. An offer is a hold made
-// by the booking engine's own statement (holdBestSQL), so the row locks and
-// the unique index that keep a seat in at most one live booking keep it in
-// at most one offer too.
+// WaitlistStore keeps waitlists and makes offers. An offer is a hold
+// allocated and written by the booking engine's own code (booking.Allocate,
+// writeHolds), so the row locks and the unique index that keep a seat in
+// at most one live booking keep it in at most one offer too.
 type WaitlistStore struct {
 	pool  *pgxpool.Pool
 	hooks outbox
@@ -212,13 +212,14 @@ var offerHookSQL = hookSQL(notify.TypeWaitlistOffered, `SELECT gen_uuid_v7() AS 
     $2::timestamptz AS at, `+entryJSON()+` AS data FROM waitlist_entries w WHERE w.id = $1`)
 
 // Offer makes one offer on an event, in one transaction that holds the
-// event's offer lock: it locks the oldest fitting waiting entry, holds the
-// best available seats for its user with the engine's own hold statement
-// (skipping seats a buyer is taking right now), marks the entry offered
-// and notifies the user. Lock order: the entry, then seats it takes with
-// SKIP LOCKED (so it never waits on a seat); the engine's writes lock
-// seats, then bookings, then entries, and never wait on an entry an offer
-// holds while holding a seat the offer would wait for.
+// event's offer lock: it locks the event (a share lock, before anything
+// else, as holds do: event cancellation waits for it), then the oldest
+// fitting waiting entry, then a window of free seats with SKIP LOCKED (so
+// it never waits on a seat a buyer is taking), lets the booking engine's
+// allocator pick the best block, writes the hold with the engine's own
+// write, marks the entry offered and notifies the user. The engine's
+// writes lock seats, then bookings, then entries, and never wait on an
+// entry an offer holds while holding a seat the offer would wait for.
 func (s *WaitlistStore) Offer(ctx context.Context, r waitlist.OfferRequest) (waitlist.Offer, bool, error) {
 	var (
 		offer *waitlist.Offer
@@ -248,41 +249,54 @@ func (s *WaitlistStore) offer(ctx context.Context, tx pgx.Tx, r waitlist.OfferRe
 		offerLockClass, r.EventID.String()); err != nil {
 		return nil, nil, fmt.Errorf("offer lock: %w", err)
 	}
+	var sale lockedSale
+	err := tx.QueryRow(ctx, saleLockSQL, r.EventID).Scan(&sale.Status, &sale.StartsAt, &sale.SalesStart, &sale.SalesEnd, &sale.currency)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("lock event: %w", err)
+	}
+	if sale.OpenAt(r.Now) != nil {
+		return nil, nil, nil
+	}
 	var (
 		entryID, userID uuid.UUID
 		quantity        int
 	)
-	err := tx.QueryRow(ctx, nextEntrySQL, r.EventID).Scan(&entryID, &userID, &quantity)
+	err = tx.QueryRow(ctx, nextEntrySQL, r.EventID).Scan(&entryID, &userID, &quantity)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil, nil
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("next entry: %w", err)
 	}
-	h := booking.BestHold{BookingID: r.BookingID, EventID: r.EventID, UserID: userID, Quantity: quantity,
-		Lo: 1, Hi: math.MaxInt32, Adjacent: true, Now: r.Now, ExpiresAt: r.ExpiresAt}
-	rows, err := tx.Query(ctx, holdBestSQL, bestArgs(h)...)
+	b := booking.HoldBatch{EventID: r.EventID, Now: r.Now, Holds: []booking.PendingHold{{
+		BookingID: r.BookingID, UserID: userID, Quantity: quantity, Range: booking.Range{Lo: 1, Hi: math.MaxInt32},
+		Adjacent: true, TTL: r.ExpiresAt.Sub(r.Now)}}}
+	rows, err := tx.Query(ctx, freeWindowSQL, r.EventID, 1, math.MaxInt32, quantity+booking.AdjacencySlack)
 	if err != nil {
-		return nil, nil, fmt.Errorf("hold seats: %w", err)
+		return nil, nil, fmt.Errorf("lock free seats: %w", err)
 	}
-	bk, _, _, err := scanBest(rows, h)
+	pool, err := pgx.CollectRows(rows, scanLockedSeat)
 	if err != nil {
-		return nil, nil, fmt.Errorf("hold seats: %w", err)
+		return nil, nil, fmt.Errorf("lock free seats: %w", err)
 	}
-	if len(bk.Seats) < quantity {
-		// The sale closed, or buyers are taking the seats right now: no
-		// offer this time (the cleanup's sweep looks again).
+	alloc := booking.Allocate(b, nil, pool)
+	if alloc.Refusals[0] != nil {
+		// Buyers are taking the seats right now: no offer this time (the
+		// cleanup's sweep looks again).
 		return nil, nil, nil
+	}
+	hooks, err := writeHolds(ctx, tx, newHoldWrite(b, sale.currency, alloc), s.hooks.on())
+	if err != nil {
+		return nil, nil, fmt.Errorf("hold seats: %w", err)
 	}
 	var created time.Time
 	if err := tx.QueryRow(ctx, offeredSQL, entryID, r.BookingID, r.ExpiresAt, r.Now).Scan(&created); err != nil {
 		return nil, nil, fmt.Errorf("mark offered: %w", err)
 	}
-	var hooks []uuid.UUID
 	if s.hooks.on() {
-		if hooks, err = collectIDs(tx.Query(ctx, heldHookSQL, r.BookingID, r.Now)); err != nil {
-			return nil, nil, fmt.Errorf("record hold: %w", err)
-		}
 		more, err := collectIDs(tx.Query(ctx, offerHookSQL, entryID, r.Now))
 		if err != nil {
 			return nil, nil, fmt.Errorf("record offer: %w", err)

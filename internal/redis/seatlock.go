@@ -38,10 +38,10 @@ end
 return taken
 `)
 
-// setScript sets every key to ARGV[1] with TTL ARGV[2] ms.
+// setScript sets each key i to ARGV[i+1] with TTL ARGV[1] ms.
 var setScript = goredis.NewScript(`
-for _, key in ipairs(KEYS) do
-  redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[i + 1], 'PX', ARGV[1])
 end
 return #KEYS
 `)
@@ -78,12 +78,18 @@ func (l *SeatLocks) Acquire(ctx context.Context, eventID uuid.UUID, seats []uuid
 	return taken, nil
 }
 
-// Set implements booking.Locks.
-func (l *SeatLocks) Set(ctx context.Context, eventID uuid.UUID, seats []uuid.UUID, bookingID uuid.UUID, ttl time.Duration) error {
-	if len(seats) == 0 || ttl < time.Millisecond {
-		return nil // nothing to lock, or the hold has lapsed already
+// Set implements booking.Locks: one script call for every seat of a batch.
+func (l *SeatLocks) Set(ctx context.Context, eventID uuid.UUID, locks []booking.SeatLock, ttl time.Duration) error {
+	if len(locks) == 0 || ttl < time.Millisecond {
+		return nil // nothing to lock, or the holds have lapsed already
 	}
-	if err := setScript.Run(ctx, l.rdb, seatKeys(eventID, seats), bookingID.String(), ttl.Milliseconds()).Err(); err != nil {
+	seats := make([]uuid.UUID, len(locks))
+	args := make([]any, len(locks)+1)
+	args[0] = ttl.Milliseconds()
+	for i, lk := range locks {
+		seats[i], args[i+1] = lk.Seat, lk.Booking.String()
+	}
+	if err := setScript.Run(ctx, l.rdb, seatKeys(eventID, seats), args...).Err(); err != nil {
 		return fmt.Errorf("set seat locks event=%s: %w", eventID, err)
 	}
 	return nil

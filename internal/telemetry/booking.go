@@ -20,6 +20,8 @@ type Bookings struct {
 	cancels    prometheus.Counter
 	expiries   prometheus.Counter
 	holdTiming *prometheus.HistogramVec
+	batchSize  *prometheus.HistogramVec
+	batchTime  *prometheus.HistogramVec
 }
 
 var _ booking.Observer = (*Bookings)(nil)
@@ -44,8 +46,19 @@ func NewBookings(reg prometheus.Registerer) *Bookings {
 			Help:    "Time to answer a hold request, by outcome (held or the error code).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 		}, []string{"outcome"}),
+		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "evently_booking_batch_size",
+			Help:    "Requests answered by one committed booking transaction, by kind (hold or lifecycle: confirmations and cancellations).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512},
+		}, []string{"kind"}),
+		batchTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "evently_booking_batch_duration_seconds",
+			Help:    "Time one booking batch took, from start to commit, by kind.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}, []string{"kind"}),
 	}
-	reg.MustRegister(m.holds, m.seatsHeld, m.refusals, m.confirms, m.cancels, m.expiries, m.holdTiming)
+	reg.MustRegister(m.holds, m.seatsHeld, m.refusals, m.confirms, m.cancels, m.expiries, m.holdTiming,
+		m.batchSize, m.batchTime)
 	return m
 }
 
@@ -70,3 +83,9 @@ func (m *Bookings) Cancelled(booking.Booking) { m.cancels.Inc() }
 
 // Expired implements booking.Observer.
 func (m *Bookings) Expired(n int) { m.expiries.Add(float64(n)) }
+
+// Batched implements booking.Observer.
+func (m *Bookings) Batched(kind string, size int, took time.Duration) {
+	m.batchSize.WithLabelValues(kind).Observe(float64(size))
+	m.batchTime.WithLabelValues(kind).Observe(took.Seconds())
+}

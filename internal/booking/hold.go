@@ -1,0 +1,397 @@
+package booking
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evently/evently/internal/apperr"
+	"github.com/evently/evently/internal/batch"
+)
+
+// HoldRequest asks for a hold: either SeatIDs or Quantity (with an
+// optional Section).
+type HoldRequest struct {
+	EventID  uuid.UUID
+	UserID   uuid.UUID
+	SeatIDs  []uuid.UUID
+	Quantity int
+	Section  string
+	// Key, when set, records the answer with the hold (see
+	// IdempotencyKey).
+	Key *IdempotencyKey
+}
+
+// IdempotencyKey ties a hold to a client's Idempotency-Key. When the hold
+// is decided in a batch, the store records the answer for the key in the
+// batch's own transaction, so a key has its answer committed with its
+// hold, or has no hold at all — a retry after any failure either replays
+// the answer or holds afresh, never twice.
+type IdempotencyKey struct {
+	Key  string
+	Hash []byte
+	// Answer renders the answer recorded for the key: the status and body
+	// that answer the hold's outcome.
+	Answer func(Booking, error) (status int, body []byte)
+
+	mu       sync.Mutex
+	status   int
+	body     []byte
+	recorded bool
+}
+
+// Render renders the answer for an outcome and keeps it: the store calls
+// it to get what to record.
+func (k *IdempotencyKey) Render(b Booking, err error) (int, []byte) {
+	status, body := k.Answer(b, err)
+	k.mu.Lock()
+	k.status, k.body = status, body
+	k.mu.Unlock()
+	return status, body
+}
+
+// Recorded returns the answer committed for the key with the hold's
+// outcome; ok is false when none was (the hold was refused before it
+// reached Postgres, or its batch failed).
+func (k *IdempotencyKey) Recorded() (status int, body []byte, ok bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.status, k.body, k.recorded
+}
+
+func (k *IdempotencyKey) markRecorded() {
+	k.mu.Lock()
+	k.recorded = true
+	k.mu.Unlock()
+}
+
+// ErrKeyUsed means the hold's idempotency key already has an answer,
+// recorded by an earlier or concurrent request: replay that one.
+var ErrKeyUsed = errors.New("idempotency key already answered")
+
+// PendingHold is one validated hold request in a batch.
+type PendingHold struct {
+	BookingID uuid.UUID
+	UserID    uuid.UUID
+	// SeatIDs asks for exactly these seats; otherwise Quantity asks for the
+	// best seats of Range, in one row when Adjacent and possible.
+	SeatIDs  []uuid.UUID
+	Quantity int
+	Range    Range
+	Adjacent bool
+	// TTL is the hold time: the hold expires TTL after the batch's Now.
+	TTL time.Duration
+	Key *IdempotencyKey
+}
+
+// HoldBatch is the holds of one event that one transaction writes.
+type HoldBatch struct {
+	EventID uuid.UUID
+	Now     time.Time
+	Holds   []PendingHold
+	// From is where the scan for free seats of each range starts (the
+	// allocation hint); seats before it are looked at only when too few
+	// are found after it.
+	From map[Range]int
+}
+
+// Ranges returns the ranges the batch's best-available holds ask for.
+func (b HoldBatch) Ranges() []Range {
+	var out []Range
+	for _, h := range b.Holds {
+		if len(h.SeatIDs) == 0 && !slices.Contains(out, h.Range) {
+			out = append(out, h.Range)
+		}
+	}
+	return out
+}
+
+// SeatIDs returns every seat the batch's specific-seat holds ask for.
+func (b HoldBatch) SeatIDs() []uuid.UUID {
+	var out []uuid.UUID
+	for _, h := range b.Holds {
+		out = append(out, h.SeatIDs...)
+	}
+	return out
+}
+
+// HoldResults are a hold batch's outcomes.
+type HoldResults struct {
+	// Bookings made, per hold (zero when refused).
+	Bookings []Booking
+	// Refusals per hold (nil when held). ErrKeyUsed refuses a hold whose
+	// key was answered by another request.
+	Refusals []error
+	// First is, per range scanned, the position of the first free seat
+	// seen: the next batch's hint.
+	First map[Range]int
+	// Short are the ranges where a best-available hold was refused for
+	// want of seats, with the smallest quantity refused.
+	Short map[Range]int
+}
+
+// Hold creates a pending booking for the requested seats.
+func (s *Service) Hold(ctx context.Context, req HoldRequest) (Booking, error) {
+	start := time.Now()
+	b, err := s.hold(ctx, req)
+	if err != nil {
+		s.observe.Refused(apperr.CodeOf(err), time.Since(start))
+		return Booking{}, err
+	}
+	s.observe.Held(b, time.Since(start))
+	return b, nil
+}
+
+func (s *Service) hold(ctx context.Context, req HoldRequest) (Booking, error) {
+	now := s.now()
+	sale, err := s.sale(ctx, req.EventID, now)
+	if err != nil {
+		return Booking{}, err
+	}
+	if sale.Status == "draft" {
+		return Booking{}, NoSuchEvent()
+	}
+	if err := validateHold(req, sale); err != nil {
+		return Booking{}, err
+	}
+	if err := sale.OpenAt(now); err != nil {
+		return Booking{}, err
+	}
+	if sale.WaitingRoomEnabled && s.admit != nil {
+		ok, err := s.admit.Admitted(ctx, req.EventID, req.UserID)
+		if err != nil {
+			return Booking{}, apperr.Wrap(err, apperr.Unavailable, "The waiting room cannot be checked right now; try again.")
+		}
+		if !ok {
+			return Booking{}, apperr.New(apperr.WaitingRoomRequired, "This event has a waiting room: join it and book once admitted.")
+		}
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Booking{}, fmt.Errorf("booking id: %w", err)
+	}
+	h := PendingHold{BookingID: id, UserID: req.UserID, TTL: sale.HoldTTL, Key: req.Key}
+	if len(req.SeatIDs) > 0 {
+		h.SeatIDs = req.SeatIDs
+		return s.holdSeats(ctx, req.EventID, h)
+	}
+	h.Quantity = req.Quantity
+	h.Range, h.Adjacent = sale.rangeOf(req.Section)
+	if s.memo.soldOut(req.EventID, h.Range, h.Quantity, now) {
+		return Booking{}, SoldOut(h.Quantity)
+	}
+	return s.holds.Do(ctx, req.EventID, h)
+}
+
+// rangeOf is the position range a best-available hold of section (or of
+// the whole event, for "") draws from, and whether adjacency matters
+// there.
+func (s Sale) rangeOf(section string) (Range, bool) {
+	if section != "" {
+		sec, _ := s.section(section)
+		return Range{sec.First, sec.Last}, sec.Numbered
+	}
+	if len(s.Sections) == 0 {
+		return Range{1, 0}, false
+	}
+	adjacent := false
+	for _, sec := range s.Sections {
+		adjacent = adjacent || sec.Numbered
+	}
+	return Range{s.Sections[0].First, s.Sections[len(s.Sections)-1].Last}, adjacent
+}
+
+// holdSeats locks specific seats in Redis (all or none; a taken seat is
+// refused there, without touching Postgres), then holds them in a batch.
+func (s *Service) holdSeats(ctx context.Context, eventID uuid.UUID, h PendingHold) (Booking, error) {
+	locked := false
+	if s.breaker.closed() {
+		lctx, cancel := context.WithTimeout(ctx, lockTimeout)
+		taken, err := s.locks.Acquire(lctx, eventID, h.SeatIDs, h.BookingID, h.TTL)
+		cancel()
+		switch {
+		case err != nil:
+			// Redis is a filter, not the truth: without it the hold goes
+			// on, and Postgres's row locks and unique index still make a
+			// double sale impossible.
+			s.breaker.trip(err)
+		case len(taken) > 0:
+			return Booking{}, SeatsTaken(taken)
+		default:
+			locked = true
+		}
+	}
+	b, err := s.holds.Do(ctx, eventID, h)
+	if err != nil && locked && ctx.Err() == nil {
+		// Not held (refused, or the batch failed): give the locks back,
+		// the seats may be someone else's to take now.
+		s.releaseLocks(ctx, eventID, h.SeatIDs, h.BookingID)
+	}
+	return b, err
+}
+
+// runHolds is a hold batch of one event: one transaction for every hold
+// queued, then the batch's after-effects.
+func (s *Service) runHolds(ctx context.Context, eventID uuid.UUID, holds []PendingHold) []batch.Result[Booking] {
+	start := time.Now()
+	b := HoldBatch{EventID: eventID, Now: s.now(), Holds: holds}
+	b.From = s.memo.from(eventID, b.Ranges(), b.Now)
+	epoch := s.memo.epoch(eventID)
+	res, err := s.store.Hold(ctx, b)
+	if err != nil {
+		return s.retryHolds(ctx, b, err)
+	}
+	s.observe.Batched("hold", len(holds), time.Since(start))
+	s.afterHolds(ctx, b, res, epoch)
+	out := make([]batch.Result[Booking], len(holds))
+	for i := range holds {
+		out[i] = batch.Result[Booking]{Value: res.Bookings[i], Err: res.Refusals[i]}
+	}
+	return out
+}
+
+// retryHolds answers the holds of a batch that failed: a hold whose
+// booking exists after all (the commit went through but its answer was
+// lost) is answered with it; every other hold is tried again on its own,
+// once, so that a hold that breaks its batch fails alone. A retry reuses
+// the hold's booking id, so it can never make a second booking.
+func (s *Service) retryHolds(ctx context.Context, b HoldBatch, batchErr error) []batch.Result[Booking] {
+	out := make([]batch.Result[Booking], len(b.Holds))
+	for i, h := range b.Holds {
+		if made, err := s.store.Get(ctx, h.BookingID, nil, b.Now); err == nil {
+			if h.Key != nil {
+				out[i].Err = ErrKeyUsed // its answer is recorded: replay it
+				continue
+			}
+			out[i].Value = made
+			continue
+		}
+		if len(b.Holds) == 1 {
+			out[i].Err = batchErr
+			continue
+		}
+		start := time.Now()
+		one := HoldBatch{EventID: b.EventID, Now: s.now(), Holds: []PendingHold{h}, From: b.From}
+		epoch := s.memo.epoch(b.EventID)
+		res, err := s.store.Hold(ctx, one)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		s.observe.Batched("hold", 1, time.Since(start))
+		s.afterHolds(ctx, one, res, epoch)
+		out[i] = batch.Result[Booking]{Value: res.Bookings[0], Err: res.Refusals[0]}
+	}
+	return out
+}
+
+// afterHolds follows a committed hold batch: idempotency answers are
+// marked recorded, the allocation hints and the sold-out memo learn what
+// the batch saw, and the seats given to best-available holds are locked
+// in Redis (one call for the batch) so that buyers of those exact seats
+// are refused fast.
+func (s *Service) afterHolds(ctx context.Context, b HoldBatch, res HoldResults, epoch int) {
+	var locks []SeatLock
+	var until time.Time
+	for i, h := range b.Holds {
+		if h.Key != nil && !errors.Is(res.Refusals[i], ErrKeyUsed) {
+			h.Key.markRecorded()
+		}
+		if res.Refusals[i] != nil || len(h.SeatIDs) > 0 {
+			continue
+		}
+		bk := res.Bookings[i]
+		s.memo.served(b.EventID, h.Range, h.Quantity)
+		for _, seat := range bk.Seats {
+			locks = append(locks, SeatLock{Seat: seat.ID, Booking: bk.ID})
+		}
+		until = bk.ExpiresAt
+	}
+	for r, first := range res.First {
+		s.memo.hint(b.EventID, r, first, b.Now)
+	}
+	for r, q := range res.Short {
+		s.memo.markSoldOut(b.EventID, r, q, b.Now, epoch)
+	}
+	if len(locks) > 0 && s.breaker.closed() {
+		lctx, cancel := context.WithTimeout(ctx, lockTimeout)
+		// The seats are already the holds' in Postgres; the locks only make
+		// buyers of these exact seats fail fast, so a failure is harmless.
+		// The locks lapse with the holds, not a hold time after now.
+		if err := s.locks.Set(lctx, b.EventID, locks, until.Sub(s.now())); err != nil {
+			s.breaker.trip(err)
+		}
+		cancel()
+	}
+}
+
+func validateHold(req HoldRequest, sale Sale) error {
+	var v apperr.Validator
+	switch {
+	case len(req.SeatIDs) > 0 && req.Quantity != 0:
+		v.Add("seat_ids", "give either seat_ids or quantity, not both")
+	case len(req.SeatIDs) == 0 && req.Quantity == 0:
+		v.Add("quantity", "give either seat_ids or quantity")
+	case len(req.SeatIDs) > 0:
+		v.Check(len(req.SeatIDs) <= sale.MaxSeatsPerBooking, "seat_ids",
+			fmt.Sprintf("at most %d seats per booking", sale.MaxSeatsPerBooking))
+		v.Check(req.Section == "", "section", "section goes with quantity, not seat_ids")
+		sorted := slices.Clone(req.SeatIDs)
+		slices.SortFunc(sorted, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
+		v.Check(len(slices.Compact(sorted)) == len(req.SeatIDs), "seat_ids", "must not repeat a seat")
+	default:
+		v.Check(req.Quantity >= 1, "quantity", "must be at least 1")
+		v.Check(req.Quantity <= sale.MaxSeatsPerBooking, "quantity",
+			fmt.Sprintf("at most %d seats per booking", sale.MaxSeatsPerBooking))
+		if req.Section != "" {
+			_, ok := sale.section(req.Section)
+			v.Check(ok, "section", "no such section in this event")
+		}
+	}
+	return v.Err()
+}
+
+// lockTimeout bounds each seat-lock call, so that an unreachable Redis
+// costs a hold at most this long (and then, for a while, nothing).
+const lockTimeout = 300 * time.Millisecond
+
+// releaseLocks deletes a booking's seat locks, best effort.
+func (s *Service) releaseLocks(ctx context.Context, eventID uuid.UUID, seats []uuid.UUID, bookingID uuid.UUID) {
+	if len(seats) == 0 || !s.breaker.closed() {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lockTimeout)
+	defer cancel()
+	if err := s.locks.Release(rctx, eventID, seats, bookingID); err != nil {
+		s.breaker.trip(err)
+	}
+}
+
+// breaker skips the seat locks for a while after Redis failed, so that an
+// outage does not add a timeout to every hold.
+type breaker struct {
+	mu       sync.Mutex
+	openTill time.Time
+	pause    time.Duration
+	onTrip   func(error)
+}
+
+func (b *breaker) closed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return time.Now().After(b.openTill)
+}
+
+func (b *breaker) trip(err error) {
+	b.mu.Lock()
+	b.openTill = time.Now().Add(b.pause)
+	b.mu.Unlock()
+	if b.onTrip != nil {
+		b.onTrip(err)
+	}
+}

@@ -1,0 +1,41 @@
+package booking
+
+import (
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/evently/evently/internal/apperr"
+)
+
+// The engine's refusals, each said once.
+
+// SoldOut refuses a best-available hold of quantity seats.
+func SoldOut(quantity int) error {
+	return apperr.New(apperr.SoldOut, "Fewer than %d seats are free.", quantity)
+}
+
+// SeatsTaken refuses a hold of specific seats some of which (ids) are held
+// or sold.
+func SeatsTaken(ids []uuid.UUID) error {
+	return apperr.New(apperr.SeatUnavailable, "%d of the seats asked for are taken.", len(ids)).With("seat_ids", ids)
+}
+
+// ForeignSeats refuses a hold of seats (ids) that are not the event's.
+func ForeignSeats(ids []uuid.UUID) error {
+	return apperr.Invalid(apperr.FieldError{Field: "seat_ids",
+		Message: fmt.Sprintf("%d seat(s) are not seats of this event", len(ids))}).With("seat_ids", ids)
+}
+
+// NoSuchEvent refuses a hold on an event that does not exist for buyers
+// (drafts included: their existence is not disclosed).
+func NoSuchEvent() error { return apperr.New(apperr.NotFound, "No such event.") }
+
+// NoSuchBooking refuses to show or change a booking that is not the
+// caller's (or does not exist).
+func NoSuchBooking() error { return apperr.New(apperr.NotFound, "No such booking.") }
+
+// HoldLapsed refuses to confirm a hold that expired.
+func HoldLapsed() error {
+	return apperr.New(apperr.HoldExpired, "The hold expired before it was confirmed.")
+}

@@ -1,0 +1,488 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/evently/evently/internal/booking"
+	"github.com/evently/evently/internal/notify"
+)
+
+// The hold stage: a batch of holds of one event is one transaction of
+// three round trips —
+//
+//  1. lock: the event row FOR SHARE (so the sale is re-checked under a lock
+//     that event cancellation and edits must wait for), the seats asked for
+//     by id FOR UPDATE in id order, and per position range a window of
+//     available seats FOR UPDATE SKIP LOCKED (concurrent batches take
+//     different seats instead of queueing on the same rows);
+//  2. only when a best-available hold came up short: the window before the
+//     scan's starting hint, and seats of lapsed holds (through the
+//     held_until index);
+//  3. write: lapsed holds whose seats are taken over end, then one
+//     statement inserts every booking, marks every seat held and inserts
+//     every booking_seats row (arrays, unnest), with the idempotency
+//     answers of keyed holds; then their webhooks.
+//
+// booking.Allocate decides between 1–2 and 3, in arrival order. Lock
+// order: event, then seats, then bookings — as event cancellation (event,
+// seats, bookings) and confirmations and cancellations (seats, bookings),
+// so no two of them wait on each other in a cycle.
+
+// lockedSeatColumns are the columns scanLockedSeat reads, from seats s
+// joined with sections sec.
+const lockedSeatColumns = `s.id, s.event_id, s.position, s.section_id, sec.name, s.row_label, s.number, s.label,
+    sec.price_cents, s.status, s.held_until, s.booking_id`
+
+func scanLockedSeat(r pgx.CollectableRow) (booking.LockedSeat, error) {
+	var s booking.LockedSeat
+	err := r.Scan(&s.ID, &s.EventID, &s.Position, &s.SectionID, &s.Section, &s.Row, &s.Number, &s.Label,
+		&s.PriceCents, &s.Status, &s.HeldUntil, &s.BookingID)
+	return s, err
+}
+
+// saleLockSQL reads the sale facts of event $1 under a share lock.
+const saleLockSQL = `SELECT status, starts_at, sales_start, sales_end, currency FROM events WHERE id = $1 FOR SHARE`
+
+// seatsByIDSQL locks the seats $1 in id order.
+const seatsByIDSQL = `SELECT ` + lockedSeatColumns + `
+FROM seats s JOIN sections sec ON sec.id = s.section_id
+WHERE s.id = ANY($1::uuid[])
+ORDER BY s.id
+FOR UPDATE OF s`
+
+// freeWindowSQL locks up to $4 available seats of event $1 between
+// positions $2 and $3, in position order, skipping seats other
+// transactions have locked.
+const freeWindowSQL = `SELECT ` + lockedSeatColumns + `
+FROM seats s JOIN sections sec ON sec.id = s.section_id
+WHERE s.event_id = $1 AND s.status = 'available' AND s.position BETWEEN $2 AND $3
+ORDER BY s.position
+LIMIT $4
+FOR UPDATE OF s SKIP LOCKED`
+
+// lapsedSeatsSQL locks up to $5 seats of event $1 between positions $2 and
+// $3 whose hold lapsed before $4, found through the held_until index
+// (which holds only the few seats whose hold ran out before the cleanup
+// freed them, not every live hold of a busy on-sale).
+const lapsedSeatsSQL = `SELECT ` + lockedSeatColumns + `
+FROM seats s JOIN sections sec ON sec.id = s.section_id
+WHERE s.status = 'held' AND s.held_until <= $4 AND s.event_id = $1 AND s.position BETWEEN $2 AND $3
+ORDER BY s.held_until
+LIMIT $5
+FOR UPDATE OF s SKIP LOCKED`
+
+// Hold implements booking.Store.
+func (s *BookingStore) Hold(ctx context.Context, b booking.HoldBatch) (booking.HoldResults, error) {
+	var (
+		res   booking.HoldResults
+		hooks []uuid.UUID
+	)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		res, hooks, err = s.hold(ctx, tx, b)
+		return err
+	})
+	if err != nil {
+		return booking.HoldResults{}, fmt.Errorf("hold batch event=%s holds=%d: %w", b.EventID, len(b.Holds), err)
+	}
+	s.hooks.sent(ctx, hooks)
+	return res, nil
+}
+
+// hold runs a hold batch in tx.
+func (s *BookingStore) hold(ctx context.Context, tx pgx.Tx, b booking.HoldBatch) (booking.HoldResults, []uuid.UUID, error) {
+	n := len(b.Holds)
+	res := booking.HoldResults{Bookings: make([]booking.Booking, n), Refusals: make([]error, n)}
+	ranges := b.Ranges()
+	want := map[booking.Range]int{}
+	for _, h := range b.Holds {
+		if len(h.SeatIDs) == 0 {
+			want[h.Range] += h.Quantity
+		}
+	}
+
+	// 1. Lock the event, the seats asked for, and a window per range.
+	sale, specific, pool, err := s.lockForHolds(ctx, tx, b, ranges, want)
+	if err != nil {
+		return res, nil, err
+	}
+	if refusal := saleRefusal(sale, b.Now); refusal != nil {
+		for i := range res.Refusals {
+			res.Refusals[i] = refusal
+		}
+		return res, nil, nil
+	}
+	res.First = map[booking.Range]int{}
+	for _, r := range ranges {
+		for _, seat := range pool {
+			if r.Lo <= seat.Position && seat.Position <= r.Hi {
+				res.First[r] = seat.Position
+				break
+			}
+		}
+	}
+	alloc := booking.Allocate(b, specific, pool)
+
+	// 2. Short: look before the hints and among lapsed holds, and decide
+	// again on everything found.
+	if len(alloc.Short) > 0 {
+		more, err := s.lockMore(ctx, tx, b, alloc.Short, want)
+		if err != nil {
+			return res, nil, err
+		}
+		if len(more) > 0 {
+			pool = mergeSeats(pool, more)
+			alloc = booking.Allocate(b, specific, pool)
+			for r := range alloc.Short {
+				delete(res.First, r) // the hint found too few: start over next time
+			}
+		}
+	}
+	res.Short = alloc.Short
+
+	// 3. Write.
+	w := newHoldWrite(b, sale.currency, alloc)
+	hooks, err := writeHolds(ctx, tx, w, s.hooks.on())
+	if err != nil {
+		return res, nil, err
+	}
+	for i := range b.Holds {
+		res.Bookings[i], res.Refusals[i] = w.outcome(i)
+	}
+	return res, hooks, nil
+}
+
+// lockedSale is the sale facts read under the event's share lock.
+type lockedSale struct {
+	booking.Sale
+	currency string
+	found    bool
+}
+
+// lockForHolds is round trip 1 of a hold batch.
+func (s *BookingStore) lockForHolds(ctx context.Context, tx pgx.Tx, b booking.HoldBatch, ranges []booking.Range,
+	want map[booking.Range]int) (lockedSale, map[uuid.UUID]booking.LockedSeat, []booking.LockedSeat, error) {
+	var sale lockedSale
+	batch := &pgx.Batch{}
+	batch.Queue(saleLockSQL, b.EventID)
+	ids := b.SeatIDs()
+	if len(ids) > 0 {
+		batch.Queue(seatsByIDSQL, ids)
+	}
+	for _, r := range ranges {
+		batch.Queue(freeWindowSQL, b.EventID, max(r.Lo, b.From[r]), r.Hi, windowSize(b, r, want[r]))
+	}
+	res := tx.SendBatch(ctx, batch)
+	defer res.Close()
+
+	sale.EventID = b.EventID
+	err := res.QueryRow().Scan(&sale.Status, &sale.StartsAt, &sale.SalesStart, &sale.SalesEnd, &sale.currency)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return sale, nil, nil, fmt.Errorf("lock event: %w", err)
+	default:
+		sale.found = true
+	}
+	specific := map[uuid.UUID]booking.LockedSeat{}
+	if len(ids) > 0 {
+		seats, err := collectSeats(res)
+		if err != nil {
+			return sale, nil, nil, fmt.Errorf("lock seats: %w", err)
+		}
+		for _, seat := range seats {
+			specific[seat.ID] = seat
+		}
+	}
+	var pool []booking.LockedSeat
+	for range ranges {
+		seats, err := collectSeats(res)
+		if err != nil {
+			return sale, nil, nil, fmt.Errorf("lock free seats: %w", err)
+		}
+		pool = mergeSeats(pool, seats)
+	}
+	if err := res.Close(); err != nil {
+		return sale, nil, nil, fmt.Errorf("lock seats: %w", err)
+	}
+	return sale, specific, pool, nil
+}
+
+// collectSeats reads the next result of res as locked seats.
+func collectSeats(res pgx.BatchResults) ([]booking.LockedSeat, error) {
+	rows, err := res.Query()
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanLockedSeat)
+}
+
+// windowSize is how many free seats of r a batch locks: what its holds of
+// r ask for, plus room to find adjacent blocks.
+func windowSize(b booking.HoldBatch, r booking.Range, want int) int {
+	for _, h := range b.Holds {
+		if len(h.SeatIDs) == 0 && h.Range == r && h.Adjacent {
+			return want + booking.AdjacencySlack
+		}
+	}
+	return want
+}
+
+// lockMore is round trip 2 of a hold batch: for each range that came up
+// short, the available seats before where its scan started, and the seats
+// of lapsed holds.
+func (s *BookingStore) lockMore(ctx context.Context, tx pgx.Tx, b booking.HoldBatch, short, want map[booking.Range]int) ([]booking.LockedSeat, error) {
+	batch := &pgx.Batch{}
+	queued := 0
+	for r := range short {
+		n := windowSize(b, r, want[r])
+		if from := b.From[r]; from > r.Lo {
+			batch.Queue(freeWindowSQL, b.EventID, r.Lo, from-1, n)
+			queued++
+		}
+		batch.Queue(lapsedSeatsSQL, b.EventID, r.Lo, r.Hi, b.Now, n)
+		queued++
+	}
+	res := tx.SendBatch(ctx, batch)
+	defer res.Close()
+	var more []booking.LockedSeat
+	for range queued {
+		seats, err := collectSeats(res)
+		if err != nil {
+			return nil, fmt.Errorf("lock more seats: %w", err)
+		}
+		more = mergeSeats(more, seats)
+	}
+	if err := res.Close(); err != nil {
+		return nil, fmt.Errorf("lock more seats: %w", err)
+	}
+	return more, nil
+}
+
+// mergeSeats adds seats to pool, each seat once, keeping position order.
+func mergeSeats(pool, seats []booking.LockedSeat) []booking.LockedSeat {
+	seen := make(map[uuid.UUID]bool, len(pool))
+	for _, s := range pool {
+		seen[s.ID] = true
+	}
+	for _, s := range seats {
+		if !seen[s.ID] {
+			seen[s.ID] = true
+			pool = append(pool, s)
+		}
+	}
+	slices.SortFunc(pool, func(a, b booking.LockedSeat) int { return a.Position - b.Position })
+	return pool
+}
+
+// saleRefusal is why a batch's holds cannot be made on the event as
+// locked, or nil.
+func saleRefusal(sale lockedSale, now time.Time) error {
+	if !sale.found {
+		return booking.NoSuchEvent()
+	}
+	return sale.OpenAt(now)
+}
+
+// holdWrite is the write of a batch's allocation: every hold given seats
+// becomes a booking, every keyed hold gets its answer recorded.
+type holdWrite struct {
+	eventID  uuid.UUID
+	now      time.Time
+	currency string
+	stale    []uuid.UUID
+	// per hold, in batch order
+	holds    []booking.PendingHold
+	bookings []booking.Booking
+	refusals []error
+	// filled in by writeHolds
+	written map[uuid.UUID]bool
+	claimed map[keyID]bool
+}
+
+type keyID struct {
+	user uuid.UUID
+	key  string
+}
+
+func newHoldWrite(b booking.HoldBatch, currency string, a booking.Allocation) *holdWrite {
+	w := &holdWrite{eventID: b.EventID, now: b.Now, currency: currency, stale: a.Stale, holds: b.Holds,
+		bookings: make([]booking.Booking, len(b.Holds)), refusals: a.Refusals}
+	for i, h := range b.Holds {
+		if a.Refusals[i] != nil {
+			continue
+		}
+		bk := booking.Booking{ID: h.BookingID, EventID: b.EventID, UserID: h.UserID, Status: booking.StatusPending,
+			Currency: currency, ExpiresAt: b.Now.Add(h.TTL), CreatedAt: b.Now}
+		for _, seat := range a.Seats[i] {
+			bk.Seats = append(bk.Seats, booking.Seat{ID: seat.ID, Section: seat.Section, Row: seat.Row,
+				Number: seat.Number, Label: seat.Label, PriceCents: seat.PriceCents, Status: "held"})
+			bk.TotalCents += seat.PriceCents
+		}
+		bk.Quantity = len(bk.Seats)
+		w.bookings[i] = bk
+	}
+	return w
+}
+
+// outcome is hold i's answer once written.
+func (w *holdWrite) outcome(i int) (booking.Booking, error) {
+	h := w.holds[i]
+	if h.Key != nil && !w.claimed[keyID{h.UserID, h.Key.Key}] {
+		return booking.Booking{}, booking.ErrKeyUsed
+	}
+	if w.refusals[i] != nil {
+		return booking.Booking{}, w.refusals[i]
+	}
+	if !w.written[h.BookingID] {
+		// Only a retry of a hold already committed reuses its id.
+		return booking.Booking{}, fmt.Errorf("booking %s exists already", h.BookingID)
+	}
+	return w.bookings[i], nil
+}
+
+// writeHoldsSQL writes a batch's holds: it records the idempotency
+// answers ($9–$13; a key already answered is left alone), inserts the
+// bookings ($4–$8, $14 their keys) whose key it recorded or that have none,
+// marks their seats ($15 seats, $16 their bookings, $17 prices) held and
+// lists them in booking_seats, each seat under its next hold sequence (a
+// fencing token). It returns the bookings inserted and the keys recorded.
+// Params: $1 event, $2 now, $3 currency.
+const writeHoldsSQL = `
+WITH claimed AS (
+    INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, response_body, created_at)
+    SELECT k.user_id, k.key, k.hash, k.status, k.body, $2
+    FROM unnest($9::uuid[], $10::text[], $11::bytea[], $12::integer[], $13::bytea[]) AS k(user_id, key, hash, status, body)
+    ON CONFLICT DO NOTHING
+    RETURNING user_id, key
+), req AS (
+    SELECT * FROM unnest($4::uuid[], $5::uuid[], $6::integer[], $7::bigint[], $8::timestamptz[], $14::text[])
+        AS r(id, user_id, quantity, total, expires_at, key)
+), ok AS (
+    SELECT r.* FROM req r
+    WHERE r.key IS NULL OR EXISTS (SELECT 1 FROM claimed c WHERE c.user_id = r.user_id AND c.key = r.key)
+), bk AS (
+    INSERT INTO bookings (id, event_id, user_id, status, quantity, total_cents, currency, expires_at, created_at, updated_at)
+    SELECT id, $1, user_id, 'pending', quantity, total, $3, expires_at, $2, $2 FROM ok
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id, expires_at
+), upd AS (
+    UPDATE seats s SET status = 'held', booking_id = x.booking_id, held_until = bk.expires_at, hold_seq = s.hold_seq + 1
+    FROM unnest($15::uuid[], $16::uuid[], $17::bigint[]) AS x(seat_id, booking_id, price)
+    JOIN bk ON bk.id = x.booking_id
+    WHERE s.id = x.seat_id
+    RETURNING s.id, s.hold_seq, x.booking_id, x.price
+), ins AS (
+    INSERT INTO booking_seats (booking_id, seat_id, hold_seq, price_cents)
+    SELECT booking_id, id, hold_seq, price FROM upd
+)
+SELECT 'booking', id, NULL::text FROM bk
+UNION ALL
+SELECT 'key', user_id, key FROM claimed`
+
+// heldHooksSQL records booking.held for the bookings $1 made at $2.
+var heldHooksSQL = bookingHookSQL(notify.TypeBookingHeld, "$2", `b.id = ANY($1::uuid[])`)
+
+// writeHolds is round trip 3 of a hold batch (also used by waitlist
+// offers): the lapsed holds taken over end, then the holds are written.
+// It returns the ids of the webhooks recorded.
+func writeHolds(ctx context.Context, tx pgx.Tx, w *holdWrite, hooksOn bool) ([]uuid.UUID, error) {
+	var (
+		ids, users, bookingOf, seatIDs []uuid.UUID
+		quantities                     []int32
+		totals, prices                 []int64
+		expires                        []time.Time
+		keys                           []*string
+		kUsers                         []uuid.UUID
+		kKeys                          []string
+		kHashes, kBodies               [][]byte
+		kStatus                        []int32
+	)
+	for i, h := range w.holds {
+		if h.Key != nil {
+			status, body := h.Key.Render(w.bookings[i], w.refusals[i])
+			kUsers, kKeys, kHashes = append(kUsers, h.UserID), append(kKeys, h.Key.Key), append(kHashes, h.Key.Hash)
+			kStatus, kBodies = append(kStatus, int32(status)), append(kBodies, body)
+		}
+		if w.refusals[i] != nil {
+			continue
+		}
+		bk := w.bookings[i]
+		ids, users = append(ids, bk.ID), append(users, bk.UserID)
+		quantities, totals, expires = append(quantities, int32(bk.Quantity)), append(totals, bk.TotalCents), append(expires, bk.ExpiresAt)
+		var key *string
+		if h.Key != nil {
+			key = &h.Key.Key
+		}
+		keys = append(keys, key)
+		for _, seat := range bk.Seats {
+			seatIDs, bookingOf, prices = append(seatIDs, seat.ID), append(bookingOf, bk.ID), append(prices, seat.PriceCents)
+		}
+	}
+	w.written, w.claimed = map[uuid.UUID]bool{}, map[keyID]bool{}
+	if len(ids) == 0 && len(kKeys) == 0 {
+		return nil, nil
+	}
+	b := &pgx.Batch{}
+	stale := ending{status: "expired", ids: w.stale}
+	if len(w.stale) > 0 {
+		stale.queue(b, w.now, hooksOn)
+	}
+	b.Queue(writeHoldsSQL, w.eventID, w.now, w.currency, ids, users, quantities, totals, expires,
+		kUsers, kKeys, kHashes, kStatus, kBodies, keys, seatIDs, bookingOf, prices)
+	if hooksOn {
+		b.Queue(heldHooksSQL, ids, w.now)
+	}
+	res := tx.SendBatch(ctx, b)
+	defer res.Close()
+
+	var hooks []uuid.UUID
+	if len(w.stale) > 0 {
+		_, staleHooks, err := stale.read(res, hooksOn)
+		if err != nil {
+			return nil, err
+		}
+		hooks = staleHooks
+	}
+	rows, err := res.Query()
+	if err != nil {
+		return nil, fmt.Errorf("write holds: %w", err)
+	}
+	for rows.Next() {
+		var (
+			kind string
+			id   uuid.UUID
+			key  *string
+		)
+		if err := rows.Scan(&kind, &id, &key); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("write holds: %w", err)
+		}
+		if kind == "booking" {
+			w.written[id] = true
+		} else {
+			w.claimed[keyID{id, *key}] = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("write holds: %w", err)
+	}
+	if hooksOn {
+		held, err := collectIDs(res.Query())
+		if err != nil {
+			return nil, fmt.Errorf("record holds: %w", err)
+		}
+		hooks = append(hooks, held...)
+	}
+	if err := res.Close(); err != nil {
+		return nil, fmt.Errorf("write holds: %w", err)
+	}
+	return hooks, nil
+}
