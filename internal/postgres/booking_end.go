@@ -18,7 +18,9 @@ import (
 // cancelled; 'expired' otherwise), tells their owners (a lapsed hold or
 // offer; a cancelled sale), and puts back on sale those of the seats $5
 // that they still hold or own. The caller holds the row locks of the seats
-// $5 (seats before bookings, as every write locks them). $2 says who
+// $5 (seats before bookings, as every write locks them). Every table is
+// reached by key (= ANY of the ids), so that a plan cached for arrays of
+// any size stays an index lookup. $2 says who
 // cancels each booking: owner, admin or event (NULL for an expiry). Only
 // pending bookings expire, and only once their hold has lapsed; pending
 // and confirmed ones can be cancelled. It returns the bookings ended.
@@ -27,20 +29,21 @@ WITH req AS (
     SELECT * FROM unnest($1::uuid[], $2::text[]) AS r(id, by)
 ), old AS (
     SELECT b.id, b.status AS was, r.by FROM bookings b JOIN req r ON r.id = b.id
-    WHERE CASE $4::text
+    WHERE b.id = ANY($1::uuid[]) AND CASE $4::text
           WHEN 'expired' THEN b.status = 'pending' AND b.expires_at <= $3
           WHEN 'cancelled' THEN b.status IN ('pending', 'confirmed')
           END
 ), b AS (
     UPDATE bookings bk SET status = $4::text, updated_at = $3,
            cancelled_at = CASE WHEN $4::text = 'cancelled' THEN $3 ELSE bk.cancelled_at END
-    FROM old WHERE bk.id = old.id
+    FROM old WHERE bk.id = ANY($1::uuid[]) AND bk.id = old.id
     RETURNING bk.id, bk.user_id, bk.event_id, bk.quantity, old.was, old.by
 ), deactivated AS (
-    UPDATE booking_seats SET active = false WHERE booking_id IN (SELECT id FROM b) AND active
+    UPDATE booking_seats SET active = false
+    WHERE booking_id = ANY($1::uuid[]) AND booking_id IN (SELECT id FROM b) AND active
 ), offers AS (
     UPDATE waitlist_entries w SET status = CASE WHEN b.by = 'owner' THEN 'left' ELSE 'expired' END, updated_at = $3
-    FROM b WHERE w.offer_booking_id = b.id AND w.status = 'offered'
+    FROM b WHERE w.offer_booking_id = ANY($1::uuid[]) AND w.offer_booking_id = b.id AND w.status = 'offered'
 ), expired_notes AS (` + holdExpiredNoteSQL("(SELECT * FROM b WHERE $4::text = 'expired')", "$3") + `
 ), cancelled_notes AS (` + cancelledNoteSQL("(SELECT * FROM b WHERE $4::text = 'cancelled' AND was = 'confirmed')", "x.by", "$3") + `
 ), freed AS (

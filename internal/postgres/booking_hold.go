@@ -84,10 +84,12 @@ func (s *BookingStore) Hold(ctx context.Context, b booking.HoldBatch) (booking.H
 		res   booking.HoldResults
 		hooks []uuid.UUID
 	)
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		res, hooks, err = s.hold(ctx, tx, b)
-		return err
+	_, err := retryOnConflict(ctx, func() (struct{}, error) {
+		return struct{}{}, inPipeline(ctx, s.pool, func(p *pipeline) error {
+			var err error
+			res, hooks, err = s.hold(ctx, p, b)
+			return err
+		})
 	})
 	if err != nil {
 		return booking.HoldResults{}, fmt.Errorf("hold batch event=%s holds=%d: %w", b.EventID, len(b.Holds), err)
@@ -96,8 +98,8 @@ func (s *BookingStore) Hold(ctx context.Context, b booking.HoldBatch) (booking.H
 	return res, nil
 }
 
-// hold runs a hold batch in tx.
-func (s *BookingStore) hold(ctx context.Context, tx pgx.Tx, b booking.HoldBatch) (booking.HoldResults, []uuid.UUID, error) {
+// hold runs a hold batch in the transaction p.
+func (s *BookingStore) hold(ctx context.Context, p *pipeline, b booking.HoldBatch) (booking.HoldResults, []uuid.UUID, error) {
 	n := len(b.Holds)
 	res := booking.HoldResults{Bookings: make([]booking.Booking, n), Refusals: make([]error, n)}
 	ranges := b.Ranges()
@@ -109,7 +111,7 @@ func (s *BookingStore) hold(ctx context.Context, tx pgx.Tx, b booking.HoldBatch)
 	}
 
 	// 1. Lock the event, the seats asked for, and a window per range.
-	sale, specific, pool, err := s.lockForHolds(ctx, tx, b, ranges, want)
+	sale, specific, pool, err := lockForHolds(ctx, p, b, ranges, want)
 	if err != nil {
 		return res, nil, err
 	}
@@ -133,7 +135,7 @@ func (s *BookingStore) hold(ctx context.Context, tx pgx.Tx, b booking.HoldBatch)
 	// 2. Short: look before the hints and among lapsed holds, and decide
 	// again on everything found.
 	if len(alloc.Short) > 0 {
-		more, err := s.lockMore(ctx, tx, b, alloc.Short, want)
+		more, err := lockMore(ctx, p, b, alloc.Short, want)
 		if err != nil {
 			return res, nil, err
 		}
@@ -147,11 +149,16 @@ func (s *BookingStore) hold(ctx context.Context, tx pgx.Tx, b booking.HoldBatch)
 	}
 	res.Short = alloc.Short
 
-	// 3. Write.
+	// 3. Write, and commit in the same round trip.
 	w := newHoldWrite(b, sale.currency, alloc)
-	hooks, err := writeHolds(ctx, tx, w, s.hooks.on())
-	if err != nil {
-		return res, nil, err
+	var hooks []uuid.UUID
+	if batch := w.queue(s.hooks.on()); batch.Len() > 0 {
+		if err := p.exchange(ctx, batch, true, func(r pgx.BatchResults) error {
+			hooks, err = w.read(r, s.hooks.on())
+			return err
+		}); err != nil {
+			return res, nil, err
+		}
 	}
 	for i := range b.Holds {
 		res.Bookings[i], res.Refusals[i] = w.outcome(i)
@@ -167,9 +174,8 @@ type lockedSale struct {
 }
 
 // lockForHolds is round trip 1 of a hold batch.
-func (s *BookingStore) lockForHolds(ctx context.Context, tx pgx.Tx, b booking.HoldBatch, ranges []booking.Range,
-	want map[booking.Range]int) (lockedSale, map[uuid.UUID]booking.LockedSeat, []booking.LockedSeat, error) {
-	var sale lockedSale
+func lockForHolds(ctx context.Context, p *pipeline, b booking.HoldBatch, ranges []booking.Range,
+	want map[booking.Range]int) (sale lockedSale, specific map[uuid.UUID]booking.LockedSeat, pool []booking.LockedSeat, err error) {
 	batch := &pgx.Batch{}
 	batch.Queue(saleLockSQL, b.EventID)
 	ids := b.SeatIDs()
@@ -179,40 +185,36 @@ func (s *BookingStore) lockForHolds(ctx context.Context, tx pgx.Tx, b booking.Ho
 	for _, r := range ranges {
 		batch.Queue(freeWindowSQL, b.EventID, max(r.Lo, b.From[r]), r.Hi, windowSize(b, r, want[r]))
 	}
-	res := tx.SendBatch(ctx, batch)
-	defer res.Close()
-
 	sale.EventID = b.EventID
-	err := res.QueryRow().Scan(&sale.Status, &sale.StartsAt, &sale.SalesStart, &sale.SalesEnd, &sale.currency)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-	case err != nil:
-		return sale, nil, nil, fmt.Errorf("lock event: %w", err)
-	default:
-		sale.found = true
-	}
-	specific := map[uuid.UUID]booking.LockedSeat{}
-	if len(ids) > 0 {
-		seats, err := collectSeats(res)
-		if err != nil {
-			return sale, nil, nil, fmt.Errorf("lock seats: %w", err)
+	specific = map[uuid.UUID]booking.LockedSeat{}
+	err = p.exchange(ctx, batch, false, func(res pgx.BatchResults) error {
+		err := res.QueryRow().Scan(&sale.Status, &sale.StartsAt, &sale.SalesStart, &sale.SalesEnd, &sale.currency)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("lock event: %w", err)
+		default:
+			sale.found = true
 		}
-		for _, seat := range seats {
-			specific[seat.ID] = seat
+		if len(ids) > 0 {
+			seats, err := collectSeats(res)
+			if err != nil {
+				return fmt.Errorf("lock seats: %w", err)
+			}
+			for _, seat := range seats {
+				specific[seat.ID] = seat
+			}
 		}
-	}
-	var pool []booking.LockedSeat
-	for range ranges {
-		seats, err := collectSeats(res)
-		if err != nil {
-			return sale, nil, nil, fmt.Errorf("lock free seats: %w", err)
+		for range ranges {
+			seats, err := collectSeats(res)
+			if err != nil {
+				return fmt.Errorf("lock free seats: %w", err)
+			}
+			pool = mergeSeats(pool, seats)
 		}
-		pool = mergeSeats(pool, seats)
-	}
-	if err := res.Close(); err != nil {
-		return sale, nil, nil, fmt.Errorf("lock seats: %w", err)
-	}
-	return sale, specific, pool, nil
+		return nil
+	})
+	return sale, specific, pool, err
 }
 
 // collectSeats reads the next result of res as locked seats.
@@ -238,32 +240,27 @@ func windowSize(b booking.HoldBatch, r booking.Range, want int) int {
 // lockMore is round trip 2 of a hold batch: for each range that came up
 // short, the available seats before where its scan started, and the seats
 // of lapsed holds.
-func (s *BookingStore) lockMore(ctx context.Context, tx pgx.Tx, b booking.HoldBatch, short, want map[booking.Range]int) ([]booking.LockedSeat, error) {
+func lockMore(ctx context.Context, p *pipeline, b booking.HoldBatch, short, want map[booking.Range]int) ([]booking.LockedSeat, error) {
 	batch := &pgx.Batch{}
-	queued := 0
 	for r := range short {
 		n := windowSize(b, r, want[r])
 		if from := b.From[r]; from > r.Lo {
 			batch.Queue(freeWindowSQL, b.EventID, r.Lo, from-1, n)
-			queued++
 		}
 		batch.Queue(lapsedSeatsSQL, b.EventID, r.Lo, r.Hi, b.Now, n)
-		queued++
 	}
-	res := tx.SendBatch(ctx, batch)
-	defer res.Close()
 	var more []booking.LockedSeat
-	for range queued {
-		seats, err := collectSeats(res)
-		if err != nil {
-			return nil, fmt.Errorf("lock more seats: %w", err)
+	err := p.exchange(ctx, batch, false, func(res pgx.BatchResults) error {
+		for range batch.Len() {
+			seats, err := collectSeats(res)
+			if err != nil {
+				return fmt.Errorf("lock more seats: %w", err)
+			}
+			more = mergeSeats(more, seats)
 		}
-		more = mergeSeats(more, seats)
-	}
-	if err := res.Close(); err != nil {
-		return nil, fmt.Errorf("lock more seats: %w", err)
-	}
-	return more, nil
+		return nil
+	})
+	return more, err
 }
 
 // mergeSeats adds seats to pool, each seat once, keeping position order.
@@ -377,7 +374,7 @@ WITH claimed AS (
     UPDATE seats s SET status = 'held', booking_id = x.booking_id, held_until = bk.expires_at, hold_seq = s.hold_seq + 1
     FROM unnest($15::uuid[], $16::uuid[], $17::bigint[]) AS x(seat_id, booking_id, price)
     JOIN bk ON bk.id = x.booking_id
-    WHERE s.id = x.seat_id
+    WHERE s.id = ANY($15::uuid[]) AND s.id = x.seat_id
     RETURNING s.id, s.hold_seq, x.booking_id, x.price
 ), ins AS (
     INSERT INTO booking_seats (booking_id, seat_id, hold_seq, price_cents)
@@ -390,10 +387,11 @@ SELECT 'key', user_id, key FROM claimed`
 // heldHooksSQL records booking.held for the bookings $1 made at $2.
 var heldHooksSQL = bookingHookSQL(notify.TypeBookingHeld, "$2", `b.id = ANY($1::uuid[])`)
 
-// writeHolds is round trip 3 of a hold batch (also used by waitlist
-// offers): the lapsed holds taken over end, then the holds are written.
-// It returns the ids of the webhooks recorded.
-func writeHolds(ctx context.Context, tx pgx.Tx, w *holdWrite, hooksOn bool) ([]uuid.UUID, error) {
+// queue queues the write of a hold batch (round trip 3; waitlist offers
+// use it too): the lapsed holds taken over end, then the holds are
+// written, then their webhooks are recorded. It fills in the write's
+// arrays; read reads the results in the same order.
+func (w *holdWrite) queue(hooksOn bool) *pgx.Batch {
 	var (
 		ids, users, bookingOf, seatIDs []uuid.UUID
 		quantities                     []int32
@@ -427,25 +425,27 @@ func writeHolds(ctx context.Context, tx pgx.Tx, w *holdWrite, hooksOn bool) ([]u
 		}
 	}
 	w.written, w.claimed = map[uuid.UUID]bool{}, map[keyID]bool{}
-	if len(ids) == 0 && len(kKeys) == 0 {
-		return nil, nil
-	}
 	b := &pgx.Batch{}
-	stale := ending{status: "expired", ids: w.stale}
+	if len(ids) == 0 && len(kKeys) == 0 {
+		return b
+	}
 	if len(w.stale) > 0 {
-		stale.queue(b, w.now, hooksOn)
+		ending{status: "expired", ids: w.stale}.queue(b, w.now, hooksOn)
 	}
 	b.Queue(writeHoldsSQL, w.eventID, w.now, w.currency, ids, users, quantities, totals, expires,
 		kUsers, kKeys, kHashes, kStatus, kBodies, keys, seatIDs, bookingOf, prices)
 	if hooksOn {
 		b.Queue(heldHooksSQL, ids, w.now)
 	}
-	res := tx.SendBatch(ctx, b)
-	defer res.Close()
+	return b
+}
 
+// read reads the results of queue's statements: which bookings were
+// written, which keys recorded, and the ids of the webhooks recorded.
+func (w *holdWrite) read(res pgx.BatchResults, hooksOn bool) ([]uuid.UUID, error) {
 	var hooks []uuid.UUID
 	if len(w.stale) > 0 {
-		_, staleHooks, err := stale.read(res, hooksOn)
+		_, staleHooks, err := ending{status: "expired", ids: w.stale}.read(res, hooksOn)
 		if err != nil {
 			return nil, err
 		}
@@ -480,9 +480,6 @@ func writeHolds(ctx context.Context, tx pgx.Tx, w *holdWrite, hooksOn bool) ([]u
 			return nil, fmt.Errorf("record holds: %w", err)
 		}
 		hooks = append(hooks, held...)
-	}
-	if err := res.Close(); err != nil {
-		return nil, fmt.Errorf("write holds: %w", err)
 	}
 	return hooks, nil
 }

@@ -39,13 +39,23 @@ FOR UPDATE OF b`
 // lifecycleSeatsSQL reads the seats of the bookings $1: as listed in the
 // booking, and as they stand, with whether each is still the booking's
 // under the hold sequence it took it with.
+//
+// The seats are looked up one by one through a LATERAL subquery that the
+// planner may not flatten (OFFSET 0): the batch is always a few bookings,
+// and a plan cached while the tables were small must not turn the lookup
+// into a scan of every seat.
 const lifecycleSeatsSQL = `
-SELECT bs.booking_id, s.id, sec.name, s.row_label, s.number, s.label, bs.price_cents, s.status, s.held_until,
+SELECT bs.booking_id, s.id, s.section, s.row_label, s.number, s.label, bs.price_cents, s.status, s.held_until,
        s.booking_id IS NOT DISTINCT FROM bs.booking_id,
        bs.active AND s.booking_id = bs.booking_id AND s.hold_seq = bs.hold_seq AND s.status = 'held'
 FROM booking_seats bs
-JOIN seats s ON s.id = bs.seat_id
-JOIN sections sec ON sec.id = s.section_id
+CROSS JOIN LATERAL (
+    SELECT s.id, sec.name AS section, s.row_label, s.number, s.label, s.status, s.held_until, s.booking_id,
+           s.hold_seq, s.position
+    FROM seats s JOIN sections sec ON sec.id = s.section_id
+    WHERE s.id = bs.seat_id
+    OFFSET 0
+) s
 WHERE bs.booking_id = ANY($1::uuid[])
 ORDER BY bs.booking_id, s.position`
 
@@ -53,19 +63,21 @@ ORDER BY bs.booking_id, s.position`
 // $2) at $3 and books their seats; the waitlist offers among them are
 // fulfilled and their owners told. The caller has checked, under the row
 // locks, that every seat is still the booking's under its hold sequence.
+// Every table is reached by key (= ANY of the ids): a plan cached for
+// arrays of any size stays an index lookup.
 var confirmSQL = `
-WITH c AS (
-    SELECT * FROM unnest($1::uuid[], $2::text[]) AS c(id, ref)
-), booked AS (
+WITH booked AS (
     UPDATE seats SET status = 'booked', held_until = NULL
-    WHERE booking_id IN (SELECT id FROM c) AND status = 'held'
+    WHERE booking_id = ANY($1::uuid[]) -- all held: checked under the row locks
 ), confirmed AS (
     UPDATE bookings b SET status = 'confirmed', confirmed_at = $3, updated_at = $3, payment_reference = c.ref
-    FROM c WHERE b.id = c.id AND b.status = 'pending'
+    FROM unnest($1::uuid[], $2::text[]) AS c(id, ref)
+    WHERE b.id = ANY($1::uuid[]) AND b.id = c.id AND b.status = 'pending'
     RETURNING b.id, b.user_id, b.event_id, b.quantity
 ), fulfilled AS (
     UPDATE waitlist_entries SET status = 'fulfilled', updated_at = $3
-    WHERE offer_booking_id IN (SELECT id FROM confirmed) AND status = 'offered'
+    WHERE offer_booking_id = ANY($1::uuid[]) AND status = 'offered'
+      AND offer_booking_id IN (SELECT id FROM confirmed)
 ), note AS (` + noteSQL("booking_confirmed", `SELECT c.user_id, 'Booking confirmed' AS title,
         format('Your booking of %s seat(s) for %s is confirmed.', c.quantity, e.name) AS body,
         jsonb_build_object('booking_id', c.id, 'event_id', c.event_id) AS data, $3::timestamptz AS at
@@ -84,10 +96,12 @@ func (s *BookingStore) Settle(ctx context.Context, now time.Time, changes []book
 		outs  []booking.ChangeOutcome
 		hooks []uuid.UUID
 	)
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		outs, hooks, err = s.settle(ctx, tx, now, changes)
-		return err
+	_, err := retryOnConflict(ctx, func() (struct{}, error) {
+		return struct{}{}, inPipeline(ctx, s.pool, func(p *pipeline) error {
+			var err error
+			outs, hooks, err = s.settle(ctx, p, now, changes)
+			return err
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("settle %d booking change(s): %w", len(changes), err)
@@ -96,13 +110,13 @@ func (s *BookingStore) Settle(ctx context.Context, now time.Time, changes []book
 	return outs, nil
 }
 
-// settle runs a lifecycle batch in tx.
-func (s *BookingStore) settle(ctx context.Context, tx pgx.Tx, now time.Time, changes []booking.Change) ([]booking.ChangeOutcome, []uuid.UUID, error) {
+// settle runs a lifecycle batch in the transaction p.
+func (s *BookingStore) settle(ctx context.Context, p *pipeline, now time.Time, changes []booking.Change) ([]booking.ChangeOutcome, []uuid.UUID, error) {
 	ids := make([]uuid.UUID, len(changes))
 	for i, c := range changes {
 		ids[i] = c.BookingID
 	}
-	states, owns, locked, err := lockBookings(ctx, tx, ids, now)
+	states, owns, locked, err := lockBookings(ctx, p, ids, now)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -152,31 +166,30 @@ func (s *BookingStore) settle(ctx context.Context, tx pgx.Tx, now time.Time, cha
 	}
 	var hooks []uuid.UUID
 	if b.Len() > 0 {
-		res := tx.SendBatch(ctx, b)
-		if len(confirm) > 0 {
-			if _, err := collectIDs(res.Query()); err != nil {
-				res.Close()
-				return nil, nil, fmt.Errorf("confirm: %w", err)
+		err := p.exchange(ctx, b, true, func(res pgx.BatchResults) error {
+			if len(confirm) > 0 {
+				if _, err := collectIDs(res.Query()); err != nil {
+					return fmt.Errorf("confirm: %w", err)
+				}
+				if hooksOn {
+					ids, err := collectIDs(res.Query())
+					if err != nil {
+						return fmt.Errorf("record confirmations: %w", err)
+					}
+					hooks = append(hooks, ids...)
+				}
 			}
-			if hooksOn {
-				ids, err := collectIDs(res.Query())
+			for _, e := range endings {
+				_, ids, err := e.read(res, hooksOn)
 				if err != nil {
-					res.Close()
-					return nil, nil, fmt.Errorf("record confirmations: %w", err)
+					return err
 				}
 				hooks = append(hooks, ids...)
 			}
-		}
-		for _, e := range endings {
-			_, ids, err := e.read(res, hooksOn)
-			if err != nil {
-				res.Close()
-				return nil, nil, err
-			}
-			hooks = append(hooks, ids...)
-		}
-		if err := res.Close(); err != nil {
-			return nil, nil, fmt.Errorf("settle: %w", err)
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
 		}
 	}
 
@@ -199,71 +212,67 @@ func (s *BookingStore) settle(ctx context.Context, tx pgx.Tx, now time.Time, cha
 // the bookings hold or own (returned), then the bookings, and reads their
 // state, and for each seat of each booking whether the booking still holds
 // or owns it.
-func lockBookings(ctx context.Context, tx pgx.Tx, ids []uuid.UUID, now time.Time) (
+func lockBookings(ctx context.Context, p *pipeline, ids []uuid.UUID, now time.Time) (
 	states map[uuid.UUID]booking.BookingState, owns map[uuid.UUID][]bool, locked []uuid.UUID, err error) {
 	b := &pgx.Batch{}
 	b.Queue(lifecycleLockSQL, ids)
 	b.Queue(lifecycleBookingsSQL, ids)
 	b.Queue(lifecycleSeatsSQL, ids)
-	res := tx.SendBatch(ctx, b)
-	defer res.Close()
-
-	locked, err = collectIDs(res.Query())
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("lock seats: %w", err)
-	}
 	states, owns = map[uuid.UUID]booking.BookingState{}, map[uuid.UUID][]bool{}
-	rows, err := res.Query()
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("lock bookings: %w", err)
-	}
-	for rows.Next() {
-		var (
-			st     booking.BookingState
-			starts time.Time
-		)
-		if err := rows.Scan(&st.Booking.ID, &st.Booking.EventID, &st.Booking.UserID, &st.Booking.Status,
-			&st.Booking.Quantity, &st.Booking.TotalCents, &st.Booking.Currency, &st.Booking.ExpiresAt,
-			&st.Booking.PaymentReference, &st.Booking.CreatedAt, &st.Booking.ConfirmedAt, &st.Booking.CancelledAt,
-			&starts); err != nil {
-			rows.Close()
-			return nil, nil, nil, fmt.Errorf("lock bookings: %w", err)
+	err = p.exchange(ctx, b, false, func(res pgx.BatchResults) error {
+		var err error
+		if locked, err = collectIDs(res.Query()); err != nil {
+			return fmt.Errorf("lock seats: %w", err)
 		}
-		st.Found, st.StartsAt = true, starts
-		states[st.Booking.ID] = st
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, nil, fmt.Errorf("lock bookings: %w", err)
-	}
-	rows, err = res.Query()
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("read booking seats: %w", err)
-	}
-	for rows.Next() {
-		var (
-			bookingID      uuid.UUID
-			seat           booking.Seat
-			heldUntil      *time.Time
-			theirs, fenced bool
-		)
-		if err := rows.Scan(&bookingID, &seat.ID, &seat.Section, &seat.Row, &seat.Number, &seat.Label,
-			&seat.PriceCents, &seat.Status, &heldUntil, &theirs, &fenced); err != nil {
-			rows.Close()
-			return nil, nil, nil, fmt.Errorf("read booking seats: %w", err)
+		rows, err := res.Query()
+		if err != nil {
+			return fmt.Errorf("lock bookings: %w", err)
 		}
-		seat.Status = publicStatus(seat.Status, heldUntil, now)
-		st := states[bookingID]
-		st.Booking.Seats = append(st.Booking.Seats, seat)
-		if fenced {
-			st.Fenced++
+		for rows.Next() {
+			var st booking.BookingState
+			if err := rows.Scan(&st.Booking.ID, &st.Booking.EventID, &st.Booking.UserID, &st.Booking.Status,
+				&st.Booking.Quantity, &st.Booking.TotalCents, &st.Booking.Currency, &st.Booking.ExpiresAt,
+				&st.Booking.PaymentReference, &st.Booking.CreatedAt, &st.Booking.ConfirmedAt, &st.Booking.CancelledAt,
+				&st.StartsAt); err != nil {
+				rows.Close()
+				return fmt.Errorf("lock bookings: %w", err)
+			}
+			st.Found = true
+			states[st.Booking.ID] = st
 		}
-		owns[bookingID] = append(owns[bookingID], theirs)
-		states[bookingID] = st
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, nil, fmt.Errorf("read booking seats: %w", err)
-	}
-	return states, owns, locked, res.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("lock bookings: %w", err)
+		}
+		if rows, err = res.Query(); err != nil {
+			return fmt.Errorf("read booking seats: %w", err)
+		}
+		for rows.Next() {
+			var (
+				bookingID      uuid.UUID
+				seat           booking.Seat
+				heldUntil      *time.Time
+				theirs, fenced bool
+			)
+			if err := rows.Scan(&bookingID, &seat.ID, &seat.Section, &seat.Row, &seat.Number, &seat.Label,
+				&seat.PriceCents, &seat.Status, &heldUntil, &theirs, &fenced); err != nil {
+				rows.Close()
+				return fmt.Errorf("read booking seats: %w", err)
+			}
+			seat.Status = publicStatus(seat.Status, heldUntil, now)
+			st := states[bookingID]
+			st.Booking.Seats = append(st.Booking.Seats, seat)
+			if fenced {
+				st.Fenced++
+			}
+			owns[bookingID] = append(owns[bookingID], theirs)
+			states[bookingID] = st
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read booking seats: %w", err)
+		}
+		return nil
+	})
+	return states, owns, locked, err
 }
 
 // publicStatus is a seat's state as buyers see it: a held seat whose hold

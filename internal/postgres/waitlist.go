@@ -288,7 +288,12 @@ func (s *WaitlistStore) offer(ctx context.Context, tx pgx.Tx, r waitlist.OfferRe
 		// cleanup's sweep looks again).
 		return nil, nil, nil
 	}
-	hooks, err := writeHolds(ctx, tx, newHoldWrite(b, sale.currency, alloc), s.hooks.on())
+	w := newHoldWrite(b, sale.currency, alloc)
+	res := tx.SendBatch(ctx, w.queue(s.hooks.on()))
+	hooks, err := w.read(res, s.hooks.on())
+	if cerr := res.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("hold seats: %w", err)
 	}
