@@ -33,7 +33,7 @@ lint: ## go vet, gofmt check, and staticcheck when it installs
 		$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...; \
 	else echo "staticcheck unavailable; skipped"; fi
 
-bench: ## Short on-sale load test (rush, contention, waiting room) with baselines and invariant checks
+bench: ## Short on-sale load test (single, rush, contention, waiting room) with baselines and invariant checks
 	@scripts/bench.sh
 
 migrate: build ## Apply pending migrations to DATABASE_URL

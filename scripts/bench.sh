@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # make bench: start a fresh evently against the local Postgres and Redis,
-# run a short version of the three on-sale scenarios through its HTTP API,
+# run a short version of the four on-sale scenarios through its HTTP API,
 # check the booking invariants in Postgres, and print the report next to
-# the physical-limit baselines (pgbench, redis-benchmark). About two
-# minutes on a 2-core machine. Sizes can be raised through the environment:
+# the physical-limit baselines (pgbench, redis-benchmark). A few minutes
+# on a 2-core machine. Sizes can be raised through the environment:
 #   BENCH_BUYERS (300) BENCH_SEATS (6000) BENCH_FRONT_ROW (200)
+#   BENCH_SINGLE_BUYERS (500) BENCH_SINGLE_SEATS (6000), for single only
 #   BENCH_JOINERS (5000) BENCH_ADMIT (6000) BENCH_POLL (2s) BENCH_MAX (60s)
+#   BENCH_SCENARIOS (single,rush,contention,waitroom)
 # The full-size run of the README:
 #   BENCH_BUYERS=1000 BENCH_SEATS=20000 BENCH_JOINERS=50000 BENCH_ADMIT=60000 \
 #   BENCH_POLL=10s BENCH_MAX=180s make bench
@@ -50,13 +52,25 @@ echo "== evently-load against http://127.0.0.1:$port"
   -admin-email "$admin_email" -admin-password "$admin_password" \
   -database-url "$DATABASE_URL" \
   -buyers "${BENCH_BUYERS:-300}" -seats "${BENCH_SEATS:-6000}" -front-row "${BENCH_FRONT_ROW:-200}" \
+  -single-buyers "${BENCH_SINGLE_BUYERS:-500}" -single-seats "${BENCH_SINGLE_SEATS:-6000}" \
   -joiners "${BENCH_JOINERS:-5000}" -admit-per-minute "${BENCH_ADMIT:-6000}" \
   -poll-every "${BENCH_POLL:-2s}" \
-  -scenario "${BENCH_SCENARIOS:-rush,contention,waitroom}" -max-duration "${BENCH_MAX:-60s}" \
+  -scenario "${BENCH_SCENARIOS:-single,rush,contention,waitroom}" -max-duration "${BENCH_MAX:-60s}" \
   -json "$out/report.json" | tee "$out/report.txt"
 
+# figure SCENARIO NAME: one figure of the JSON report, empty when absent.
+figure() {
+  python3 -c 'import json,sys; r=[x for x in json.load(open(sys.argv[1])) if x["scenario"]==sys.argv[2]]; print(r[0]["figures"].get(sys.argv[3], "") if r else "")' \
+    "$out/report.json" "$1" "$2" 2>/dev/null || true
+}
 hold=$(awk '/^pgbench_hold_tps/ {print $2}' "$out/baseline.txt")
-rush=$(python3 -c 'import json,sys; r=[x for x in json.load(open(sys.argv[1])) if x["scenario"]=="rush"]; print(r[0]["figures"]["holds_per_second"] if r else "")' "$out/report.json" 2>/dev/null || true)
+pair=$(awk '/^pgbench_hold_confirm_pairs_per_s/ {print $2}' "$out/baseline.txt")
+rush=$(figure rush holds_per_second)
+single=$(figure single bookings_per_second)
+echo
 if [[ -n "$hold" && -n "$rush" ]]; then
-  awk -v r="$rush" -v h="$hold" 'BEGIN { printf "\nrush holds/s %.0f = %.0f%% of pgbench hold TPS %.0f\n", r, 100*r/h, h }'
+  awk -v r="$rush" -v h="$hold" 'BEGIN { printf "rush holds/s %.0f = %.0f%% of pgbench hold TPS %.0f\n", r, 100*r/h, h }'
+fi
+if [[ -n "$pair" && -n "$single" ]]; then
+  awk -v s="$single" -v p="$pair" 'BEGIN { if (p > 0) printf "single bookings/s %.0f = %.1fx pgbench hold+confirm pairs/s %.0f\n", s, s/p, p }'
 fi

@@ -37,17 +37,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("evently-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		cfg       loadgen.Config
-		scenarios string
-		dbURL     string
-		jsonOut   string
+		cfg          loadgen.Config
+		scenarios    string
+		dbURL        string
+		jsonOut      string
+		singleBuyers int
+		singleSeats  int
 	)
 	fs.StringVar(&cfg.BaseURL, "url", "http://127.0.0.1:8080", "Evently's base URL")
 	fs.StringVar(&cfg.AdminEmail, "admin-email", getenv("EVENTLY_ADMIN_EMAIL"), "an admin's e-mail (creates the events)")
 	fs.StringVar(&cfg.AdminPassword, "admin-password", getenv("EVENTLY_ADMIN_PASSWORD"), "that admin's password")
-	fs.StringVar(&scenarios, "scenario", "rush,contention,waitroom", "comma-separated scenarios: rush, contention, waitroom")
-	fs.IntVar(&cfg.Buyers, "buyers", 1000, "concurrent virtual buyers (rush, contention)")
-	fs.IntVar(&cfg.Seats, "seats", 20000, "general-admission seats of the rush event")
+	fs.StringVar(&scenarios, "scenario", "rush,contention,waitroom", "comma-separated scenarios: single, rush, contention, waitroom")
+	fs.IntVar(&cfg.Buyers, "buyers", 1000, "concurrent virtual buyers (rush, contention; single unless -single-buyers)")
+	fs.IntVar(&cfg.Seats, "seats", 20000, "general-admission seats of the rush event (and of single unless -single-seats)")
+	fs.IntVar(&singleBuyers, "single-buyers", 0, "concurrent buyers of the single scenario (0: -buyers)")
+	fs.IntVar(&singleSeats, "single-seats", 0, "seats of the single scenario's event (0: -seats)")
 	fs.Float64Var(&cfg.ConfirmRatio, "confirm", 0.7, "share of rush holds that are confirmed (the rest are cancelled)")
 	fs.IntVar(&cfg.FrontRow, "front-row", 200, "seats fought over in the contention scenario")
 	fs.IntVar(&cfg.Joiners, "joiners", 50000, "users joining the waiting room")
@@ -84,12 +88,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 			return out, err
 		}
+		cfg.Commits = func(ctx context.Context) (int64, error) { return postgres.Commits(ctx, pool) }
+		cfg.CommitsLag = 11 * time.Second // Postgres publishes an idle session's counts within 10s
 	}
 
 	var reports []loadgen.Report
 	failed := false
 	for _, sc := range strings.Split(scenarios, ",") {
-		rep, err := loadgen.Run(ctx, cfg, strings.TrimSpace(sc))
+		sc = strings.TrimSpace(sc)
+		rep, err := loadgen.Run(ctx, scenarioConfig(cfg, sc, singleBuyers, singleSeats), sc)
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", sc, err)
 		}
@@ -110,4 +117,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return errors.New("server errors or broken invariants (see above)")
 	}
 	return nil
+}
+
+// scenarioConfig is cfg as scenario sc runs: the single scenario takes its
+// own buyers and seats when they are given.
+func scenarioConfig(cfg loadgen.Config, sc string, singleBuyers, singleSeats int) loadgen.Config {
+	if sc == "single" {
+		if singleBuyers > 0 {
+			cfg.Buyers = singleBuyers
+		}
+		if singleSeats > 0 {
+			cfg.Seats = singleSeats
+		}
+	}
+	return cfg
 }

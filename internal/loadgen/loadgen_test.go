@@ -14,9 +14,9 @@ import (
 	"github.com/evently/evently/internal/postgres"
 )
 
-// TestScenariosAgainstARealServer runs small versions of the rush and
-// contention scenarios against a whole evently: everything sells, nothing
-// answers 5xx, and the invariants read from Postgres hold.
+// TestScenariosAgainstARealServer runs small versions of the single, rush
+// and contention scenarios against a whole evently: everything sells,
+// nothing answers 5xx, and the invariants read from Postgres hold.
 func TestScenariosAgainstARealServer(t *testing.T) {
 	t.Parallel()
 	env := apptest.Start(t,
@@ -39,7 +39,7 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 			return out, err
 		},
 	}
-	for _, sc := range []string{"rush", "contention"} {
+	for _, sc := range []string{"single", "rush", "contention"} {
 		rep, err := loadgen.Run(context.Background(), cfg, sc)
 		if err != nil {
 			t.Fatalf("%s: %v", sc, err)
@@ -48,6 +48,10 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 			t.Errorf("%s: %d server errors, invariants checked %v, broken %v", sc, rep.ServerError, rep.Checked, rep.Invariants)
 		}
 		switch sc {
+		case "single":
+			if rep.Figures["sold_out"] != true || rep.Figures["bookings"] != int64(60) || rep.Figures["tickets_sold"] != int64(60) {
+				t.Errorf("single: %v", rep.Figures)
+			}
 		case "rush":
 			if rep.Figures["sold_out"] != true || rep.Figures["tickets_sold"] != int64(60) {
 				t.Errorf("rush: %v", rep.Figures)

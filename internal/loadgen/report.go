@@ -178,8 +178,12 @@ func formatFigure(v any) string {
 	switch x := v.(type) {
 	case float64:
 		return fmt.Sprintf("%.1f", x)
+	case ratio:
+		return fmt.Sprintf("%.2f", float64(x))
 	case Latency:
 		return fmt.Sprintf("n=%d p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms", x.Count, x.P50, x.P95, x.P99, x.Max)
+	case BatchSizes:
+		return fmt.Sprintf("%d batches of %d requests: mean %.2f, p50 %.2f, p99 %.2f", x.Batches, x.Requests, x.Mean, x.P50, x.P99)
 	default:
 		return fmt.Sprint(v)
 	}

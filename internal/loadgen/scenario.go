@@ -19,7 +19,8 @@ type Config struct {
 	AdminPassword string
 	// Buyers is the number of concurrent virtual buyers (one account each).
 	Buyers int
-	// Seats is the rush event's general-admission capacity.
+	// Seats is the general-admission capacity of the rush and single
+	// events.
 	Seats int
 	// ConfirmRatio is the share of holds confirmed in the rush; the others
 	// are abandoned (cancelled, as a buyer closing the tab would, after the
@@ -39,6 +40,14 @@ type Config struct {
 	// Invariants, when set, reads the booking rules of an event straight
 	// from Postgres and returns the broken ones.
 	Invariants func(ctx context.Context, eventID string) ([]string, error)
+	// Commits, when set, returns how many transactions have committed in
+	// Evently's database so far; the single scenario divides the tickets
+	// it sold by the difference over its buying phase.
+	Commits func(ctx context.Context) (int64, error)
+	// CommitsLag is how long the database may take to count a commit
+	// (Postgres publishes an idle session's counts up to 10s late): the
+	// closing Commits reading waits this long after the buying phase.
+	CommitsLag time.Duration
 	// Seed makes the buyers' choices repeatable.
 	Seed uint64
 	// JWTSecret, when set, is the server's EVENTLY_JWT_SECRET: waiting-room
@@ -46,7 +55,7 @@ type Config struct {
 	JWTSecret []byte
 }
 
-// Run runs one scenario ("rush", "contention" or "waitroom").
+// Run runs one scenario ("single", "rush", "contention" or "waitroom").
 func Run(ctx context.Context, cfg Config, scenario string) (Report, error) {
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
@@ -64,6 +73,8 @@ func Run(ctx context.Context, cfg Config, scenario string) (Report, error) {
 		err error
 	)
 	switch scenario {
+	case "single":
+		rep, err = r.single(ctx)
 	case "rush":
 		rep, err = r.rush(ctx)
 	case "contention":
@@ -71,7 +82,7 @@ func Run(ctx context.Context, cfg Config, scenario string) (Report, error) {
 	case "waitroom":
 		rep, err = r.waitroom(ctx)
 	default:
-		return Report{}, fmt.Errorf("unknown scenario %q (rush, contention, waitroom)", scenario)
+		return Report{}, fmt.Errorf("unknown scenario %q (single, rush, contention, waitroom)", scenario)
 	}
 	if err != nil {
 		return rep, err
