@@ -44,7 +44,7 @@ func (s *Server) router() chi.Router {
 	r.Get("/docs", s.docs)
 
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Use(s.authenticate)
+		r.Use(s.authenticate, s.checkRequestText)
 
 		// Accounts.
 		r.Group(func(r chi.Router) {

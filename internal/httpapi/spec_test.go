@@ -83,3 +83,24 @@ func TestDriftIsDetected(t *testing.T) {
 		t.Errorf("drift = %v, want the undocumented route", missing)
 	}
 }
+
+// TestEveryAPIOperationDocumentsBadInput: the input rule (input.go) applies
+// to the query and text headers of every /api/v1 request, so every such
+// operation can answer 400 and the spec must say so.
+func TestEveryAPIOperationDocumentsBadInput(t *testing.T) {
+	t.Parallel()
+	doc, err := LoadSpec(api.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, item := range doc.Paths.Map() {
+		if !strings.HasPrefix(path, "/api/v1/") {
+			continue
+		}
+		for method, op := range item.Operations() {
+			if op.Responses.Status(http.StatusBadRequest) == nil {
+				t.Errorf("%s %s documents no 400 response", method, path)
+			}
+		}
+	}
+}
