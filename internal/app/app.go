@@ -49,6 +49,9 @@ type Options struct {
 	Listener net.Listener
 	// WrapHandler, when set, wraps the API handler (for instrumentation).
 	WrapHandler func(http.Handler) http.Handler
+	// RevocationTTL is how long the process trusts its list of recent
+	// token changes (0: account.DefaultRevocationTTL); tests shorten it.
+	RevocationTTL time.Duration
 }
 
 // App is one running Evently process.
@@ -166,7 +169,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	}
 
 	tokens := auth.NewTokens(cfg.JWTSecret, accessTokenTTL, time.Now)
-	accounts := account.NewService(postgres.NewUserStore(a.pool), tokens, time.Now)
+	users := postgres.NewUserStore(a.pool)
+	accounts := account.NewService(users, tokens, time.Now)
 	if err := bootstrapAdmin(ctx, accounts, cfg, logger); err != nil {
 		return nil, err
 	}
@@ -179,6 +183,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		},
 		Registry:    reg,
 		Tokens:      tokens,
+		Revocations: account.NewRevocations(users, accessTokenTTL, opts.RevocationTTL, time.Now),
 		Spec:        api.Spec,
 		CORSOrigins: cfg.CORSOrigins,
 

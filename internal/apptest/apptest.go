@@ -55,6 +55,12 @@ func WithHandlerWrapper(wrap func(http.Handler) http.Handler) Option {
 	return func(_ map[string]string, o *app.Options) { o.WrapHandler = wrap }
 }
 
+// WithRevocationTTL sets how long the process trusts its list of recent
+// token changes, so that a test sees a demotion take effect quickly.
+func WithRevocationTTL(d time.Duration) Option {
+	return func(_ map[string]string, o *app.Options) { o.RevocationTTL = d }
+}
+
 // Start boots Evently on 127.0.0.1 with a random port and stops it when t
 // ends, failing t if the process did not shut down cleanly.
 func Start(t testing.TB, opts ...Option) *Env {

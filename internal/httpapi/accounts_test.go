@@ -431,7 +431,7 @@ func TestAdminUsersForbidden(t *testing.T) {
 
 func TestAdminChangesRole(t *testing.T) {
 	t.Parallel()
-	env, admin := startWithAdmin(t)
+	env, admin := startWithAdmin(t, apptest.WithRevocationTTL(time.Millisecond))
 	if admin.User.Role != "admin" || admin.User.Name != "Administrator" {
 		t.Fatalf("bootstrap admin = %+v, want role admin", admin.User)
 	}
@@ -456,8 +456,9 @@ func TestAdminChangesRole(t *testing.T) {
 		t.Fatalf("PATCH role admin again = %d %s, want 200", r.Status, r.Body)
 	}
 
-	// The old access token still says user; the next refresh says admin.
-	wantProblem(t, "GET /admin/users with the old token", env.Get(t, "/api/v1/admin/users", u.AccessToken), http.StatusForbidden, "forbidden", "")
+	// The change revoked the old access token; the next refresh says admin.
+	wantProblem(t, "GET /admin/users with the old token", env.Get(t, "/api/v1/admin/users", u.AccessToken), http.StatusUnauthorized, "unauthorized", "")
+	wantProblem(t, "GET /me with the old token", env.Get(t, "/api/v1/me", u.AccessToken), http.StatusUnauthorized, "unauthorized", "")
 	r = env.Post(t, "/api/v1/auth/refresh", "", map[string]string{"refresh_token": u.RefreshToken})
 	var promoted sessionBody
 	r.Decode(t, &promoted)
@@ -475,13 +476,72 @@ func TestAdminChangesRole(t *testing.T) {
 	if r.Status != http.StatusOK {
 		t.Fatalf("demote the other admin = %d %s, want 200", r.Status, r.Body)
 	}
+	wantProblem(t, "the demoted admin's old token", patch(admin.AccessToken, u.User.ID, map[string]string{"role": "user"}),
+		http.StatusUnauthorized, "unauthorized", "")
 
-	wantProblem(t, "non-UUID id", patch(admin.AccessToken, "not-a-uuid", map[string]string{"role": "user"}), http.StatusNotFound, "not_found", "")
-	wantProblem(t, "unknown id", patch(admin.AccessToken, uuid.NewString(), map[string]string{"role": "user"}), http.StatusNotFound, "not_found", "")
-	wantProblem(t, "bad role", patch(admin.AccessToken, u.User.ID, map[string]string{"role": "root"}), http.StatusBadRequest, "validation_failed", "role")
-	wantProblem(t, "no role", patch(admin.AccessToken, u.User.ID, map[string]string{}), http.StatusBadRequest, "validation_failed", "role")
-	wantProblem(t, "unknown field", patch(admin.AccessToken, u.User.ID, map[string]string{"role": "user", "name": "x"}), http.StatusBadRequest, "validation_failed", "name")
-	wantProblem(t, "malformed JSON", patch(admin.AccessToken, u.User.ID, "{"), http.StatusBadRequest, "malformed_json", "")
+	tok := promoted.AccessToken
+	wantProblem(t, "non-UUID id", patch(tok, "not-a-uuid", map[string]string{"role": "user"}), http.StatusNotFound, "not_found", "")
+	wantProblem(t, "unknown id", patch(tok, uuid.NewString(), map[string]string{"role": "user"}), http.StatusNotFound, "not_found", "")
+	wantProblem(t, "bad role", patch(tok, u.User.ID, map[string]string{"role": "root"}), http.StatusBadRequest, "validation_failed", "role")
+	wantProblem(t, "no role", patch(tok, u.User.ID, map[string]string{}), http.StatusBadRequest, "validation_failed", "role")
+	wantProblem(t, "unknown field", patch(tok, u.User.ID, map[string]string{"role": "user", "name": "x"}), http.StatusBadRequest, "validation_failed", "name")
+	wantProblem(t, "malformed JSON", patch(tok, u.User.ID, "{"), http.StatusBadRequest, "malformed_json", "")
+}
+
+// TestDemotionRevokesAdminTokens: a demoted admin's access token, still
+// unexpired, loses admin rights within the revocation TTL — it can neither
+// list users nor promote its owner again — and a refresh gives a user's
+// token.
+func TestDemotionRevokesAdminTokens(t *testing.T) {
+	t.Parallel()
+	const ttl = 200 * time.Millisecond
+	env, root := startWithAdmin(t, apptest.WithRevocationTTL(ttl))
+	u := register(t, env, "eve@example.com", password, "Eve")
+	patch := func(token, id, role string) *apptest.Response {
+		return env.Do(t, apptest.Request{Method: http.MethodPatch, Path: "/api/v1/admin/users/" + id, Token: token,
+			Body: map[string]string{"role": role}})
+	}
+	if r := patch(root.AccessToken, u.User.ID, "admin"); r.Status != http.StatusOK {
+		t.Fatalf("promote = %d %s", r.Status, r.Body)
+	}
+	time.Sleep(ttl + 50*time.Millisecond)
+	r := env.Post(t, "/api/v1/auth/refresh", "", map[string]string{"refresh_token": u.RefreshToken})
+	var eve sessionBody
+	r.Decode(t, &eve)
+	if r := env.Get(t, "/api/v1/admin/users", eve.AccessToken); r.Status != http.StatusOK {
+		t.Fatalf("GET /admin/users as the new admin = %d %s, want 200", r.Status, r.Body)
+	}
+
+	if r := patch(root.AccessToken, u.User.ID, "user"); r.Status != http.StatusOK {
+		t.Fatalf("demote = %d %s", r.Status, r.Body)
+	}
+	deadline := time.Now().Add(ttl + 2*time.Second)
+	for {
+		r := env.Get(t, "/api/v1/admin/users", eve.AccessToken)
+		if r.Status == http.StatusUnauthorized {
+			break
+		}
+		if r.Status != http.StatusOK || time.Now().After(deadline) {
+			t.Fatalf("GET /admin/users with the demoted admin's token = %d %s, want 401 within %v", r.Status, r.Body, ttl)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wantProblem(t, "re-promotion with the old token", patch(eve.AccessToken, u.User.ID, "admin"), http.StatusUnauthorized, "unauthorized", "")
+	wantProblem(t, "GET /me with the old token", env.Get(t, "/api/v1/me", eve.AccessToken), http.StatusUnauthorized, "unauthorized", "")
+
+	r = env.Post(t, "/api/v1/auth/refresh", "", map[string]string{"refresh_token": eve.RefreshToken})
+	var demoted sessionBody
+	r.Decode(t, &demoted)
+	if demoted.User.Role != "user" {
+		t.Fatalf("refreshed session = %+v, want role user", demoted.User)
+	}
+	wantProblem(t, "GET /admin/users as the demoted user", env.Get(t, "/api/v1/admin/users", demoted.AccessToken), http.StatusForbidden, "forbidden", "")
+	if r := env.Get(t, "/api/v1/me", demoted.AccessToken); r.Status != http.StatusOK {
+		t.Fatalf("GET /me with the new token = %d %s, want 200", r.Status, r.Body)
+	}
+	if r := env.Get(t, "/api/v1/admin/users", root.AccessToken); r.Status != http.StatusOK {
+		t.Fatalf("GET /admin/users as the admin who demoted = %d %s, want 200", r.Status, r.Body)
+	}
 }
 
 func TestAdminListsUsers(t *testing.T) {

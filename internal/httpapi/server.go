@@ -32,6 +32,9 @@ type Options struct {
 	Spec []byte
 	// Tokens verifies the bearer tokens of authenticated requests.
 	Tokens *auth.Tokens
+	// Revocations, when set, refuses verified tokens that a change to their
+	// account revoked, and gives the others the account's current role.
+	Revocations TokenCheck
 	// CORSOrigins lists the browser origins allowed to call the API; empty
 	// disables CORS, "*" allows any origin.
 	CORSOrigins []string
@@ -61,6 +64,13 @@ type Options struct {
 	Analytics AnalyticsService
 }
 
+// TokenCheck decides whether a verified access token still stands
+// (account.Revocations is one): it returns the principal with the
+// account's current role, or an Unauthorized error.
+type TokenCheck interface {
+	Check(ctx context.Context, p auth.Principal) (auth.Principal, error)
+}
+
 // Server holds the API's dependencies; Handler returns its routes.
 type Server struct {
 	logger   *slog.Logger
@@ -71,6 +81,7 @@ type Server struct {
 	docsHTML []byte
 	cors     []string
 	tokens   *auth.Tokens
+	revoked  TokenCheck
 
 	accounts        AccountService
 	authRate        int
@@ -107,6 +118,7 @@ func New(opts Options) (*Server, error) {
 		docsHTML: docs,
 		cors:     opts.CORSOrigins,
 		tokens:   opts.Tokens,
+		revoked:  opts.Revocations,
 
 		accounts:        opts.Accounts,
 		authRate:        opts.AuthRatePerMinute,
