@@ -65,6 +65,10 @@ type App struct {
 	scheduler *worker.Scheduler
 	http      *http.Server
 	listener  net.Listener
+	// metrics serves /metrics on metricsListener; nil when /metrics is on
+	// the API's listener (EVENTLY_METRICS_ADDR=api).
+	metrics         *http.Server
+	metricsListener net.Listener
 }
 
 // New connects to Postgres (creating the database and applying migrations
@@ -181,11 +185,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 			{Name: "postgres", Ping: a.pool.Ping},
 			{Name: "redis", Ping: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }},
 		},
-		Registry:    reg,
-		Tokens:      tokens,
-		Revocations: account.NewRevocations(users, accessTokenTTL, opts.RevocationTTL, time.Now),
-		Spec:        api.Spec,
-		CORSOrigins: cfg.CORSOrigins,
+		Registry:     reg,
+		MetricsOnAPI: cfg.MetricsAddr == "",
+		Tokens:       tokens,
+		Revocations:  account.NewRevocations(users, accessTokenTTL, opts.RevocationTTL, time.Now),
+		Spec:         api.Spec,
+		CORSOrigins:  cfg.CORSOrigins,
 
 		Accounts:          accounts,
 		AuthRatePerMinute: cfg.AuthRatePerMinute,
@@ -220,6 +225,19 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 			return nil, fmt.Errorf("listen on PORT %d: %w", cfg.Port, err)
 		}
 	}
+	if cfg.MetricsAddr != "" {
+		if a.metricsListener, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			_ = a.listener.Close()
+			return nil, fmt.Errorf("listen on EVENTLY_METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		a.metrics = &http.Server{
+			Handler:           apiServer.MetricsHandler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+	}
 	return a, nil
 }
 
@@ -245,6 +263,15 @@ func newAnalytics(store *postgres.AnalyticsStore) *analytics.Service {
 // Addr is the address the API listens on.
 func (a *App) Addr() net.Addr { return a.listener.Addr() }
 
+// MetricsAddr is the address /metrics is served on alone, or nil when it
+// is served on the API's listener.
+func (a *App) MetricsAddr() net.Addr {
+	if a.metricsListener == nil {
+		return nil
+	}
+	return a.metricsListener.Addr()
+}
+
 // Run starts the worker, the scheduler and the HTTP server, and blocks
 // until ctx is cancelled or one of them fails. It then shuts down in order
 // (HTTP → scheduler → worker → pools) within cfg.ShutdownTimeout and
@@ -267,6 +294,15 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	if a.metrics != nil {
+		g.Go(func() error {
+			a.logger.Info("metrics server listening", "addr", a.metricsListener.Addr().String())
+			if err := a.metrics.Serve(a.metricsListener); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("metrics server: %w", err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		return a.shutdown()
@@ -281,6 +317,11 @@ func (a *App) shutdown() error {
 	var errs []error
 	if err := a.http.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	if a.metrics != nil {
+		if err := a.metrics.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("metrics server shutdown: %w", err))
+		}
 	}
 	if err := a.scheduler.Shutdown(ctx); err != nil {
 		errs = append(errs, err)

@@ -34,6 +34,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"LogLevel", c.LogLevel, slog.LevelInfo},
 		{"LogFormat", c.LogFormat, "json"},
 		{"JWTSecretGenerated", c.JWTSecretGenerated, true},
+		{"MetricsAddr", c.MetricsAddr, "127.0.0.1:9090"},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -88,6 +89,7 @@ func TestLoadRejectsBadValuesNamingTheVariable(t *testing.T) {
 		"REDIS_URL":                    "http://x",
 		"EVENTLY_WEBHOOK_URL":          "ftp://x",
 		"EVENTLY_SHUTDOWN_TIMEOUT":     "0s",
+		"EVENTLY_METRICS_ADDR":         "9090",
 	}
 	for name, value := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -97,6 +99,30 @@ func TestLoadRejectsBadValuesNamingTheVariable(t *testing.T) {
 				t.Fatalf("Load(%s=%q) error = %v, want one naming %s", name, value, err, name)
 			}
 		})
+	}
+}
+
+func TestLoadMetricsAddr(t *testing.T) {
+	t.Parallel()
+	for value, want := range map[string]string{
+		"":               "127.0.0.1:9090",
+		":9100":          ":9100",
+		"0.0.0.0:9090":   "0.0.0.0:9090",
+		"[::1]:9090":     "[::1]:9090",
+		"127.0.0.1:0":    "127.0.0.1:0",
+		"api":            "",
+		" api ":          "",
+		"localhost:9090": "localhost:9090",
+	} {
+		c, err := config.Load(env(map[string]string{"EVENTLY_METRICS_ADDR": value}))
+		if err != nil || c.MetricsAddr != want {
+			t.Errorf("Load(EVENTLY_METRICS_ADDR=%q).MetricsAddr = %q, %v; want %q", value, c.MetricsAddr, err, want)
+		}
+	}
+	for _, bad := range []string{"9090", "host", ":http", ":70000", "api2"} {
+		if _, err := config.Load(env(map[string]string{"EVENTLY_METRICS_ADDR": bad})); err == nil {
+			t.Errorf("Load(EVENTLY_METRICS_ADDR=%q) accepted", bad)
+		}
 	}
 }
 

@@ -28,6 +28,9 @@ type Options struct {
 	Checks []Check
 	// Registry receives the API's metrics; /metrics serves everything in it.
 	Registry *prometheus.Registry
+	// MetricsOnAPI serves /metrics on the API's routes (Handler); without
+	// it, only MetricsHandler serves it.
+	MetricsOnAPI bool
 	// Spec is the OpenAPI document served at /openapi.yaml and /docs.
 	Spec []byte
 	// Tokens verifies the bearer tokens of authenticated requests.
@@ -77,11 +80,13 @@ type Server struct {
 	checks   []Check
 	registry *prometheus.Registry
 	metrics  *httpMetrics
-	spec     []byte
-	docsHTML []byte
-	cors     []string
-	tokens   *auth.Tokens
-	revoked  TokenCheck
+	// metricsOnAPI: /metrics is one of the API's routes.
+	metricsOnAPI bool
+	spec         []byte
+	docsHTML     []byte
+	cors         []string
+	tokens       *auth.Tokens
+	revoked      TokenCheck
 
 	accounts        AccountService
 	authRate        int
@@ -114,11 +119,13 @@ func New(opts Options) (*Server, error) {
 		checks:   opts.Checks,
 		registry: opts.Registry,
 		metrics:  newHTTPMetrics(opts.Registry),
-		spec:     opts.Spec,
-		docsHTML: docs,
-		cors:     opts.CORSOrigins,
-		tokens:   opts.Tokens,
-		revoked:  opts.Revocations,
+
+		metricsOnAPI: opts.MetricsOnAPI,
+		spec:         opts.Spec,
+		docsHTML:     docs,
+		cors:         opts.CORSOrigins,
+		tokens:       opts.Tokens,
+		revoked:      opts.Revocations,
 
 		accounts:        opts.Accounts,
 		authRate:        opts.AuthRatePerMinute,
