@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evently/evently/internal/logging"
 	"github.com/evently/evently/internal/schedule"
 )
 
@@ -120,8 +121,8 @@ func Load(getenv func(string) string) (Config, error) {
 // whole Config can be logged at start-up.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("database_url", RedactURL(c.DatabaseURL)),
-		slog.String("redis_url", RedactURL(c.RedisURL)),
+		slog.String("database_url", logging.RedactURL(c.DatabaseURL)),
+		slog.String("redis_url", logging.RedactURL(c.RedisURL)),
 		slog.Int("port", c.Port),
 		slog.String("metrics_addr", c.MetricsAddr),
 		slog.Bool("jwt_secret_generated", c.JWTSecretGenerated),
@@ -129,7 +130,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("hold_ttl", c.HoldTTL),
 		slog.Duration("waitlist_offer_ttl", c.WaitlistOfferTTL),
 		slog.String("cleanup_schedule", c.CleanupSchedule),
-		slog.String("webhook_url", RedactURL(c.WebhookURL)),
+		slog.String("webhook_url", logging.RedactURL(c.WebhookURL)),
 		slog.Bool("auto_migrate", c.AutoMigrate),
 		slog.Int("auth_rate_per_minute", c.AuthRatePerMinute),
 		slog.String("trusted_ip_header", c.TrustedIPHeader),
@@ -138,18 +139,6 @@ func (c Config) LogValue() slog.Value {
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),
 	)
-}
-
-// RedactURL hides the password and any secret-looking query values of a URL.
-func RedactURL(raw string) string {
-	if raw == "" {
-		return ""
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable)"
-	}
-	return u.Redacted()
 }
 
 type parser struct {

@@ -147,12 +147,12 @@ func TestLoadPairsSecrets(t *testing.T) {
 func TestSecretsNeverLogged(t *testing.T) {
 	t.Parallel()
 	c, err := config.Load(env(map[string]string{
-		"DATABASE_URL":           "postgres://app:pg-pass-123@db:5432/evently",
+		"DATABASE_URL":           "postgres://app:pg-pass-123@db:5432/evently?sslmode=require&password=pg-query-pass-222",
 		"REDIS_URL":              "redis://:redis-pass-456@cache:6379/0",
 		"EVENTLY_JWT_SECRET":     "jwt-secret-jwt-secret-jwt-secret-789",
 		"EVENTLY_ADMIN_EMAIL":    "admin@example.com",
 		"EVENTLY_ADMIN_PASSWORD": "admin-pass-000",
-		"EVENTLY_WEBHOOK_URL":    "https://hooks.example/x",
+		"EVENTLY_WEBHOOK_URL":    "https://hooks.example/x?token=hook-token-333",
 		"EVENTLY_WEBHOOK_SECRET": "webhook-secret-111",
 	}))
 	if err != nil {
@@ -160,7 +160,8 @@ func TestSecretsNeverLogged(t *testing.T) {
 	}
 	var buf strings.Builder
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "config", c)
-	for _, secret := range []string{"pg-pass-123", "redis-pass-456", "jwt-secret", "admin-pass-000", "webhook-secret-111"} {
+	for _, secret := range []string{"pg-pass-123", "pg-query-pass-222", "redis-pass-456", "jwt-secret", "admin-pass-000",
+		"webhook-secret-111", "hook-token-333"} {
 		if strings.Contains(buf.String(), secret) {
 			t.Errorf("logged config contains %q: %s", secret, buf.String())
 		}
