@@ -175,6 +175,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	tokens := auth.NewTokens(cfg.JWTSecret, accessTokenTTL, time.Now)
 	users := postgres.NewUserStore(a.pool)
 	accounts := account.NewService(users, tokens, time.Now)
+	accounts.ThrottleLogins(redis.NewLoginThrottle(a.rdb, account.DefaultThrottlePolicy, func(err error) {
+		logger.Warn("login throttle unavailable: failed logins are limited per address only", "err", err)
+	}))
 	if err := bootstrapAdmin(ctx, accounts, cfg, logger); err != nil {
 		return nil, err
 	}

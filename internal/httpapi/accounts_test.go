@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -663,8 +664,12 @@ func TestAuthRateLimitTrustedHeader(t *testing.T) {
 	env := apptest.Start(t,
 		apptest.WithEnv("EVENTLY_AUTH_RATE_PER_MINUTE", "2"),
 		apptest.WithEnv("EVENTLY_TRUSTED_IP_HEADER", "X-Forwarded-For"))
-	creds := map[string]string{"email": "nobody@example.com", "password": password}
+	// A new e-mail each time, so that only the per-address limit counts
+	// (failures for one account are throttled on their own).
+	n := 0
 	loginFrom := func(xff ...string) *apptest.Response {
+		n++
+		creds := map[string]string{"email": fmt.Sprintf("nobody%d@example.com", n), "password": password}
 		return env.Do(t, apptest.Request{Method: http.MethodPost, Path: "/api/v1/auth/login", Body: creds,
 			Header: http.Header{"X-Forwarded-For": xff}})
 	}
@@ -710,4 +715,24 @@ func TestBootstrapAdminIdempotent(t *testing.T) {
 	if len(list.Data) != 1 {
 		t.Fatalf("users named root = %+v, want one", list.Data)
 	}
+}
+
+// TestLoginThrottledPerAccount: after five failed logins for one e-mail
+// (from any address), logins to it wait — 429 with Retry-After, even with
+// the right password — while other accounts are untouched.
+func TestLoginThrottledPerAccount(t *testing.T) {
+	t.Parallel()
+	env := apptest.Start(t)
+	register(t, env, "jo@example.com", password, "Jo")
+	register(t, env, "sam@example.com", password, "Sam")
+	for i := range 5 {
+		r := env.Post(t, "/api/v1/auth/login", "", map[string]string{"email": "jo@example.com", "password": fmt.Sprintf("guess-%d-guess", i)})
+		wantProblem(t, fmt.Sprintf("failure %d", i+1), r, http.StatusUnauthorized, "invalid_credentials", "")
+	}
+	r := env.Post(t, "/api/v1/auth/login", "", map[string]string{"email": "JO@example.com", "password": password})
+	wantProblem(t, "login after five failures", r, http.StatusTooManyRequests, "rate_limited", "")
+	if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 5 {
+		t.Errorf("Retry-After = %q, want 1 to 5 seconds", r.Header.Get("Retry-After"))
+	}
+	login(t, env, "sam@example.com", password)
 }
