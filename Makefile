@@ -21,6 +21,7 @@ run: build ## Start evently against DATABASE_URL / REDIS_URL (starting the compo
 	@echo "Evently API:  http://localhost:$(PORT)/api/v1"
 	@echo "API docs:     http://localhost:$(PORT)/docs"
 	@echo "Readiness:    http://localhost:$(PORT)/readyz"
+	@echo "Metrics:      http://$${EVENTLY_METRICS_ADDR:-127.0.0.1:9090}/metrics (EVENTLY_METRICS_ADDR)"
 	EVENTLY_LOG_FORMAT=$${EVENTLY_LOG_FORMAT:-text} ./$(BIN) serve
 
 test: ## Run every test (race detector on) against real Postgres and Redis

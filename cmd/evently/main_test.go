@@ -97,6 +97,7 @@ func TestSIGTERMExitsZero(t *testing.T) {
 		"DATABASE_URL="+pgtest.NewURL(t),
 		"REDIS_URL="+redistest.NewURL(t),
 		fmt.Sprintf("PORT=%d", port),
+		"EVENTLY_METRICS_ADDR=127.0.0.1:0",
 	)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs

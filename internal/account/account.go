@@ -39,13 +39,16 @@ type User struct {
 	Role  auth.Role
 	// PasswordHash is the PHC-formatted argon2id hash of the password.
 	PasswordHash string
+	// TokenVersion rises with every change that must revoke the access
+	// tokens already issued (a change of role).
+	TokenVersion int
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 }
 
 // Principal is the identity an access token of u carries.
 func (u User) Principal() auth.Principal {
-	return auth.Principal{UserID: u.ID, Role: u.Role}
+	return auth.Principal{UserID: u.ID, Role: u.Role, Version: u.TokenVersion}
 }
 
 // RefreshToken is the stored form of a refresh token: the SHA-256 of its
@@ -80,8 +83,12 @@ type Store interface {
 	UserByEmail(ctx context.Context, email string) (User, error)
 	// ListUsers returns at most q.Limit users, newest first.
 	ListUsers(ctx context.Context, q ListQuery) ([]User, error)
-	// SetRole changes a user's role (apperr.NotFound for no such user).
+	// SetRole changes a user's role (apperr.NotFound for no such user). A
+	// change raises the user's token version, revoking their access tokens.
 	SetRole(ctx context.Context, id uuid.UUID, role auth.Role, now time.Time) (User, error)
+	// TokenChanges returns the users whose token version rose within the
+	// last `within` (by the store's clock), with their current standing.
+	TokenChanges(ctx context.Context, within time.Duration) (map[uuid.UUID]Standing, error)
 
 	// CreateRefreshToken stores a refresh token.
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error

@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -293,5 +294,80 @@ func TestLoginUnknownEmailCostsAHash(t *testing.T) {
 	unknown, wrong := measure("nobody@example.com"), measure("a@example.com")
 	if unknown < wrong/3 {
 		t.Errorf("unknown e-mail answered in %v, wrong password in %v: want about the same", unknown, wrong)
+	}
+}
+
+func TestThrottlePolicyDelay(t *testing.T) {
+	t.Parallel()
+	p := DefaultThrottlePolicy
+	want := map[int]time.Duration{0: 0, 4: 0, 5: 5 * time.Second, 6: 10 * time.Second, 7: 20 * time.Second,
+		10: 160 * time.Second, 11: 5 * time.Minute, 1000: 5 * time.Minute}
+	for n, d := range want {
+		if got := p.Delay(n); got != d {
+			t.Errorf("Delay(%d) = %v, want %v", n, got, d)
+		}
+	}
+}
+
+// memThrottle is a LoginThrottle in memory.
+type memThrottle struct {
+	mu       sync.Mutex
+	failures map[string]int
+}
+
+func (m *memThrottle) Wait(_ context.Context, key string) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return DefaultThrottlePolicy.Delay(m.failures[key])
+}
+
+func (m *memThrottle) Failed(_ context.Context, key string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.failures[key]++
+}
+
+func (m *memThrottle) Succeeded(_ context.Context, key string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.failures, key)
+}
+
+func TestLoginThrottled(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestService()
+	th := &memThrottle{failures: map[string]int{}}
+	s.ThrottleLogins(th)
+	ctx := context.Background()
+	if _, err := s.Register(ctx, Registration{Email: "kim@example.com", Password: "password-1", Name: "Kim"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range LoginFreeFailures {
+		if _, err := s.Login(ctx, "KIM@example.com", "wrong-password"); !apperr.Is(err, apperr.InvalidCredentials) {
+			t.Fatalf("failure %d = %v, want invalid_credentials", i+1, err)
+		}
+	}
+	_, err := s.Login(ctx, "kim@example.com", "password-1")
+	var ae *apperr.Error
+	if !errors.As(err, &ae) || ae.Code != apperr.RateLimited || ae.RetryAfter != LoginDelayBase {
+		t.Fatalf("login after %d failures = %v, want rate_limited for %v even with the right password", LoginFreeFailures, err, LoginDelayBase)
+	}
+	// Unknown e-mails count the same way.
+	for range LoginFreeFailures {
+		_, _ = s.Login(ctx, "nobody@example.com", "x-password")
+	}
+	if _, err := s.Login(ctx, "nobody@example.com", "x-password"); !apperr.Is(err, apperr.RateLimited) {
+		t.Errorf("unknown e-mail after %d failures = %v, want rate_limited", LoginFreeFailures, err)
+	}
+	// Once the wait is over (forgotten here), the right password works and
+	// clears the count.
+	th.mu.Lock()
+	th.failures[throttleKey("kim@example.com")] = LoginFreeFailures - 1
+	th.mu.Unlock()
+	if _, err := s.Login(ctx, "kim@example.com", "password-1"); err != nil {
+		t.Fatalf("login = %v", err)
+	}
+	if n := th.failures[throttleKey("kim@example.com")]; n != 0 {
+		t.Errorf("failures after a success = %d, want 0", n)
 	}
 }

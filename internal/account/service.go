@@ -40,6 +40,7 @@ type Service struct {
 	tokens    TokenIssuer
 	now       func() time.Time
 	passwords *passwords
+	throttle  LoginThrottle // nil: logins are not throttled per account
 }
 
 // NewService returns the accounts service. tokens may be nil for a service
@@ -95,6 +96,12 @@ func (s *Service) Login(ctx context.Context, email, password string) (Session, e
 	if utf8.RuneCountInString(password) > MaxPasswordLen || utf8.RuneCountInString(email) > MaxEmailLen {
 		return Session{}, invalidCredentials() // no such password can exist
 	}
+	key := throttleKey(email)
+	if s.throttle != nil {
+		if wait := s.throttle.Wait(ctx, key); wait > 0 {
+			return Session{}, loginThrottled(wait)
+		}
+	}
 	u, found, err := s.loginUser(ctx, email)
 	if err != nil {
 		return Session{}, err
@@ -103,16 +110,28 @@ func (s *Service) Login(ctx context.Context, email, password string) (Session, e
 		if err := s.passwords.burn(ctx, password); err != nil {
 			return Session{}, err
 		}
-		return Session{}, invalidCredentials()
+		return Session{}, s.loginFailed(ctx, key)
 	}
 	ok, err := s.passwords.verify(ctx, u.PasswordHash, password)
 	if err != nil {
 		return Session{}, fmt.Errorf("verify password of user=%s: %w", u.ID, err)
 	}
 	if !ok {
-		return Session{}, invalidCredentials()
+		return Session{}, s.loginFailed(ctx, key)
+	}
+	if s.throttle != nil {
+		s.throttle.Succeeded(ctx, key)
 	}
 	return s.startSession(ctx, u)
+}
+
+// loginFailed counts a failed login to the account of key and returns the
+// answer to it.
+func (s *Service) loginFailed(ctx context.Context, key string) error {
+	if s.throttle != nil {
+		s.throttle.Failed(ctx, key)
+	}
+	return invalidCredentials()
 }
 
 // loginUser finds the user of a login's e-mail. An invalid e-mail, which

@@ -49,6 +49,9 @@ type Options struct {
 	Listener net.Listener
 	// WrapHandler, when set, wraps the API handler (for instrumentation).
 	WrapHandler func(http.Handler) http.Handler
+	// RevocationTTL is how long the process trusts its list of recent
+	// token changes (0: account.DefaultRevocationTTL); tests shorten it.
+	RevocationTTL time.Duration
 }
 
 // App is one running Evently process.
@@ -62,6 +65,10 @@ type App struct {
 	scheduler *worker.Scheduler
 	http      *http.Server
 	listener  net.Listener
+	// metrics serves /metrics on metricsListener; nil when /metrics is on
+	// the API's listener (EVENTLY_METRICS_ADDR=api).
+	metrics         *http.Server
+	metricsListener net.Listener
 }
 
 // New connects to Postgres (creating the database and applying migrations
@@ -166,7 +173,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	}
 
 	tokens := auth.NewTokens(cfg.JWTSecret, accessTokenTTL, time.Now)
-	accounts := account.NewService(postgres.NewUserStore(a.pool), tokens, time.Now)
+	users := postgres.NewUserStore(a.pool)
+	accounts := account.NewService(users, tokens, time.Now)
+	accounts.ThrottleLogins(redis.NewLoginThrottle(a.rdb, account.DefaultThrottlePolicy, func(err error) {
+		logger.Warn("login throttle unavailable: failed logins are limited per address only", "err", err)
+	}))
 	if err := bootstrapAdmin(ctx, accounts, cfg, logger); err != nil {
 		return nil, err
 	}
@@ -177,10 +188,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 			{Name: "postgres", Ping: a.pool.Ping},
 			{Name: "redis", Ping: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }},
 		},
-		Registry:    reg,
-		Tokens:      tokens,
-		Spec:        api.Spec,
-		CORSOrigins: cfg.CORSOrigins,
+		Registry:     reg,
+		MetricsOnAPI: cfg.MetricsAddr == "",
+		Tokens:       tokens,
+		Revocations:  account.NewRevocations(users, accessTokenTTL, opts.RevocationTTL, time.Now),
+		Spec:         api.Spec,
+		CORSOrigins:  cfg.CORSOrigins,
 
 		Accounts:          accounts,
 		AuthRatePerMinute: cfg.AuthRatePerMinute,
@@ -215,6 +228,19 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 			return nil, fmt.Errorf("listen on PORT %d: %w", cfg.Port, err)
 		}
 	}
+	if cfg.MetricsAddr != "" {
+		if a.metricsListener, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			_ = a.listener.Close()
+			return nil, fmt.Errorf("listen on EVENTLY_METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		a.metrics = &http.Server{
+			Handler:           apiServer.MetricsHandler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+	}
 	return a, nil
 }
 
@@ -240,6 +266,15 @@ func newAnalytics(store *postgres.AnalyticsStore) *analytics.Service {
 // Addr is the address the API listens on.
 func (a *App) Addr() net.Addr { return a.listener.Addr() }
 
+// MetricsAddr is the address /metrics is served on alone, or nil when it
+// is served on the API's listener.
+func (a *App) MetricsAddr() net.Addr {
+	if a.metricsListener == nil {
+		return nil
+	}
+	return a.metricsListener.Addr()
+}
+
 // Run starts the worker, the scheduler and the HTTP server, and blocks
 // until ctx is cancelled or one of them fails. It then shuts down in order
 // (HTTP → scheduler → worker → pools) within cfg.ShutdownTimeout and
@@ -262,6 +297,15 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	if a.metrics != nil {
+		g.Go(func() error {
+			a.logger.Info("metrics server listening", "addr", a.metricsListener.Addr().String())
+			if err := a.metrics.Serve(a.metricsListener); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("metrics server: %w", err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		return a.shutdown()
@@ -276,6 +320,11 @@ func (a *App) shutdown() error {
 	var errs []error
 	if err := a.http.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	if a.metrics != nil {
+		if err := a.metrics.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("metrics server shutdown: %w", err))
+		}
 	}
 	if err := a.scheduler.Shutdown(ctx); err != nil {
 		errs = append(errs, err)

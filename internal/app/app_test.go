@@ -95,9 +95,10 @@ func TestReadyzFollowsDependencies(t *testing.T) {
 func TestShutdownFinishesInFlightRequests(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{
-		"DATABASE_URL":       pgtest.NewURL(t),
-		"REDIS_URL":          redistest.NewURL(t),
-		"EVENTLY_JWT_SECRET": "test-secret-test-secret-test-secret-0123",
+		"DATABASE_URL":         pgtest.NewURL(t),
+		"REDIS_URL":            redistest.NewURL(t),
+		"EVENTLY_JWT_SECRET":   "test-secret-test-secret-test-secret-0123",
+		"EVENTLY_METRICS_ADDR": "127.0.0.1:0",
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {

@@ -6,6 +6,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is the stable, machine-readable kind of an error. Clients see it as
@@ -54,6 +55,9 @@ type Error struct {
 	// Extra holds additional members of the problem document (e.g. the
 	// seat_ids of seat_unavailable).
 	Extra map[string]any
+	// RetryAfter, when positive, is how long the client should wait before
+	// trying again (the Retry-After of a rate_limited answer).
+	RetryAfter time.Duration
 	// Err is the underlying cause, if any; it is logged, never shown.
 	Err error
 }

@@ -34,7 +34,10 @@ import (
 
 // Env is one running Evently process and what a test needs to talk to it.
 type Env struct {
-	URL         string
+	URL string
+	// MetricsURL is the base URL of the listener that serves /metrics, the
+	// same as URL when it is served on the API's (EVENTLY_METRICS_ADDR=api).
+	MetricsURL  string
 	DatabaseURL string
 	RedisURL    string
 	Config      config.Config
@@ -55,6 +58,12 @@ func WithHandlerWrapper(wrap func(http.Handler) http.Handler) Option {
 	return func(_ map[string]string, o *app.Options) { o.WrapHandler = wrap }
 }
 
+// WithRevocationTTL sets how long the process trusts its list of recent
+// token changes, so that a test sees a demotion take effect quickly.
+func WithRevocationTTL(d time.Duration) Option {
+	return func(_ map[string]string, o *app.Options) { o.RevocationTTL = d }
+}
+
 // Start boots Evently on 127.0.0.1 with a random port and stops it when t
 // ends, failing t if the process did not shut down cleanly.
 func Start(t testing.TB, opts ...Option) *Env {
@@ -63,6 +72,8 @@ func Start(t testing.TB, opts ...Option) *Env {
 		"EVENTLY_JWT_SECRET":           "test-secret-test-secret-test-secret-0123",
 		"EVENTLY_AUTH_RATE_PER_MINUTE": "0",
 		"EVENTLY_LOG_LEVEL":            "warn",
+		// /metrics on a listener of its own, on any free port.
+		"EVENTLY_METRICS_ADDR": "127.0.0.1:0",
 	}
 	var appOpts app.Options
 	for _, o := range opts {
@@ -105,8 +116,13 @@ func Start(t testing.TB, opts ...Option) *Env {
 			t.Errorf("apptest: evently did not shut down within 30s")
 		}
 	})
+	metricsURL := "http://" + ln.Addr().String()
+	if addr := a.MetricsAddr(); addr != nil {
+		metricsURL = "http://" + addr.String()
+	}
 	return &Env{
 		URL:         "http://" + ln.Addr().String(),
+		MetricsURL:  metricsURL,
 		DatabaseURL: env["DATABASE_URL"],
 		RedisURL:    env["REDIS_URL"],
 		Config:      cfg,
@@ -223,6 +239,22 @@ func (e *Env) Do(t testing.TB, req Request) *Response {
 		e.checkSpec(t, hr, raw, out)
 	}
 	return out
+}
+
+// Metrics returns the text of GET /metrics, failing t unless it answers
+// 200.
+func (e *Env) Metrics(t testing.TB) string {
+	t.Helper()
+	resp, err := e.client.Get(e.MetricsURL + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics = %d, %v", resp.StatusCode, err)
+	}
+	return string(b)
 }
 
 // Get is Do for a GET.

@@ -29,6 +29,10 @@ func (r Role) Valid() bool { return r == RoleUser || r == RoleAdmin }
 type Principal struct {
 	UserID uuid.UUID
 	Role   Role
+	// Version is the account's token version when the token was issued.
+	// Changing the account's role raises its version, and a token of an
+	// older version is revoked (see account.Revocations).
+	Version int
 }
 
 // IsAdmin reports whether the caller is an admin.
@@ -72,7 +76,8 @@ func NewTokens(secret []byte, ttl time.Duration, now func() time.Time) *Tokens {
 func (t *Tokens) TTL() time.Duration { return t.ttl }
 
 type claims struct {
-	Role Role `json:"role"`
+	Role    Role `json:"role"`
+	Version int  `json:"ver,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -80,7 +85,8 @@ type claims struct {
 func (t *Tokens) Issue(p Principal) (string, error) {
 	now := t.now()
 	c := claims{
-		Role: p.Role,
+		Role:    p.Role,
+		Version: p.Version,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    issuer,
 			Subject:   p.UserID.String(),
@@ -110,8 +116,8 @@ func (t *Tokens) Verify(token string) (Principal, error) {
 		return Principal{}, ErrInvalidToken
 	}
 	id, err := uuid.Parse(c.Subject)
-	if err != nil || !c.Role.Valid() {
+	if err != nil || !c.Role.Valid() || c.Version < 0 {
 		return Principal{}, ErrInvalidToken
 	}
-	return Principal{UserID: id, Role: c.Role}, nil
+	return Principal{UserID: id, Role: c.Role, Version: c.Version}, nil
 }

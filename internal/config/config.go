@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/evently/evently/internal/logging"
 	"github.com/evently/evently/internal/schedule"
 )
 
@@ -21,6 +23,9 @@ type Config struct {
 	DatabaseURL string
 	RedisURL    string
 	Port        int
+	// MetricsAddr is the host:port of the listener that serves /metrics
+	// alone; empty: /metrics is served on the API's listener.
+	MetricsAddr string
 
 	JWTSecret []byte
 	// JWTSecretGenerated reports that EVENTLY_JWT_SECRET was unset and a
@@ -53,6 +58,12 @@ type Config struct {
 const (
 	DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/evently?sslmode=disable"
 	DefaultRedisURL    = "redis://127.0.0.1:6379/0"
+	// DefaultMetricsAddr keeps /metrics off the public API: only a scraper
+	// on the same host (or in the same container) reaches it.
+	DefaultMetricsAddr = "127.0.0.1:9090"
+	// MetricsOnAPI is the EVENTLY_METRICS_ADDR value that serves /metrics
+	// on the API's listener, to whoever reaches the API.
+	MetricsOnAPI = "api"
 )
 
 // Load reads the configuration through getenv. Every invalid value is
@@ -63,6 +74,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DatabaseURL:       p.url("DATABASE_URL", DefaultDatabaseURL, "postgres", "postgresql"),
 		RedisURL:          p.url("REDIS_URL", DefaultRedisURL, "redis", "rediss"),
 		Port:              p.port("PORT", 8080),
+		MetricsAddr:       p.listenAddr("EVENTLY_METRICS_ADDR", DefaultMetricsAddr, MetricsOnAPI),
 		AdminEmail:        strings.TrimSpace(getenv("EVENTLY_ADMIN_EMAIL")),
 		AdminPassword:     getenv("EVENTLY_ADMIN_PASSWORD"),
 		HoldTTL:           p.duration("EVENTLY_HOLD_TTL", 10*time.Minute),
@@ -109,15 +121,16 @@ func Load(getenv func(string) string) (Config, error) {
 // whole Config can be logged at start-up.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("database_url", RedactURL(c.DatabaseURL)),
-		slog.String("redis_url", RedactURL(c.RedisURL)),
+		slog.String("database_url", logging.RedactURL(c.DatabaseURL)),
+		slog.String("redis_url", logging.RedactURL(c.RedisURL)),
 		slog.Int("port", c.Port),
+		slog.String("metrics_addr", c.MetricsAddr),
 		slog.Bool("jwt_secret_generated", c.JWTSecretGenerated),
 		slog.String("admin_email", c.AdminEmail),
 		slog.Duration("hold_ttl", c.HoldTTL),
 		slog.Duration("waitlist_offer_ttl", c.WaitlistOfferTTL),
 		slog.String("cleanup_schedule", c.CleanupSchedule),
-		slog.String("webhook_url", RedactURL(c.WebhookURL)),
+		slog.String("webhook_url", logging.RedactURL(c.WebhookURL)),
 		slog.Bool("auto_migrate", c.AutoMigrate),
 		slog.Int("auth_rate_per_minute", c.AuthRatePerMinute),
 		slog.String("trusted_ip_header", c.TrustedIPHeader),
@@ -126,18 +139,6 @@ func (c Config) LogValue() slog.Value {
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),
 	)
-}
-
-// RedactURL hides the password and any secret-looking query values of a URL.
-func RedactURL(raw string) string {
-	if raw == "" {
-		return ""
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable)"
-	}
-	return u.Redacted()
 }
 
 type parser struct {
@@ -185,6 +186,24 @@ func (p *parser) port(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+// listenAddr reads a host:port to listen on (an empty host: every
+// interface; port 0: any free port); the value onAPI yields "".
+func (p *parser) listenAddr(name, def, onAPI string) string {
+	v, ok := p.lookup(name)
+	if !ok {
+		return def
+	}
+	if v == onAPI {
+		return ""
+	}
+	_, port, err := net.SplitHostPort(v)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		p.fail(name, "%q is neither a host:port to listen on (such as 127.0.0.1:9090 or :9090) nor %q", v, onAPI)
+		return def
+	}
+	return v
 }
 
 func (p *parser) duration(name string, def time.Duration) time.Duration {

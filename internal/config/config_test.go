@@ -34,6 +34,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"LogLevel", c.LogLevel, slog.LevelInfo},
 		{"LogFormat", c.LogFormat, "json"},
 		{"JWTSecretGenerated", c.JWTSecretGenerated, true},
+		{"MetricsAddr", c.MetricsAddr, "127.0.0.1:9090"},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -88,6 +89,7 @@ func TestLoadRejectsBadValuesNamingTheVariable(t *testing.T) {
 		"REDIS_URL":                    "http://x",
 		"EVENTLY_WEBHOOK_URL":          "ftp://x",
 		"EVENTLY_SHUTDOWN_TIMEOUT":     "0s",
+		"EVENTLY_METRICS_ADDR":         "9090",
 	}
 	for name, value := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -97,6 +99,30 @@ func TestLoadRejectsBadValuesNamingTheVariable(t *testing.T) {
 				t.Fatalf("Load(%s=%q) error = %v, want one naming %s", name, value, err, name)
 			}
 		})
+	}
+}
+
+func TestLoadMetricsAddr(t *testing.T) {
+	t.Parallel()
+	for value, want := range map[string]string{
+		"":               "127.0.0.1:9090",
+		":9100":          ":9100",
+		"0.0.0.0:9090":   "0.0.0.0:9090",
+		"[::1]:9090":     "[::1]:9090",
+		"127.0.0.1:0":    "127.0.0.1:0",
+		"api":            "",
+		" api ":          "",
+		"localhost:9090": "localhost:9090",
+	} {
+		c, err := config.Load(env(map[string]string{"EVENTLY_METRICS_ADDR": value}))
+		if err != nil || c.MetricsAddr != want {
+			t.Errorf("Load(EVENTLY_METRICS_ADDR=%q).MetricsAddr = %q, %v; want %q", value, c.MetricsAddr, err, want)
+		}
+	}
+	for _, bad := range []string{"9090", "host", ":http", ":70000", "api2"} {
+		if _, err := config.Load(env(map[string]string{"EVENTLY_METRICS_ADDR": bad})); err == nil {
+			t.Errorf("Load(EVENTLY_METRICS_ADDR=%q) accepted", bad)
+		}
 	}
 }
 
@@ -121,12 +147,12 @@ func TestLoadPairsSecrets(t *testing.T) {
 func TestSecretsNeverLogged(t *testing.T) {
 	t.Parallel()
 	c, err := config.Load(env(map[string]string{
-		"DATABASE_URL":           "postgres://app:pg-pass-123@db:5432/evently",
+		"DATABASE_URL":           "postgres://app:pg-pass-123@db:5432/evently?sslmode=require&password=pg-query-pass-222",
 		"REDIS_URL":              "redis://:redis-pass-456@cache:6379/0",
 		"EVENTLY_JWT_SECRET":     "jwt-secret-jwt-secret-jwt-secret-789",
 		"EVENTLY_ADMIN_EMAIL":    "admin@example.com",
 		"EVENTLY_ADMIN_PASSWORD": "admin-pass-000",
-		"EVENTLY_WEBHOOK_URL":    "https://hooks.example/x",
+		"EVENTLY_WEBHOOK_URL":    "https://hooks.example/x?token=hook-token-333",
 		"EVENTLY_WEBHOOK_SECRET": "webhook-secret-111",
 	}))
 	if err != nil {
@@ -134,7 +160,8 @@ func TestSecretsNeverLogged(t *testing.T) {
 	}
 	var buf strings.Builder
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "config", c)
-	for _, secret := range []string{"pg-pass-123", "redis-pass-456", "jwt-secret", "admin-pass-000", "webhook-secret-111"} {
+	for _, secret := range []string{"pg-pass-123", "pg-query-pass-222", "redis-pass-456", "jwt-secret", "admin-pass-000",
+		"webhook-secret-111", "hook-token-333"} {
 		if strings.Contains(buf.String(), secret) {
 			t.Errorf("logged config contains %q: %s", secret, buf.String())
 		}

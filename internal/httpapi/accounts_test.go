@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -231,9 +232,14 @@ func TestLogin(t *testing.T) {
 	long := env.Post(t, "/api/v1/auth/login", "", map[string]string{"email": "grace@example.com", "password": strings.Repeat("p", 1000)})
 	wantProblem(t, "overlong password", long, http.StatusUnauthorized, "invalid_credentials", "")
 
-	for _, email := range []string{"grace@example.com\x00", "\x00", "grace@example.com ", "Grace <grace@example.com>"} {
+	for _, email := range []string{"grace@example.com ", "Grace <grace@example.com>"} {
 		r := env.Post(t, "/api/v1/auth/login", "", map[string]string{"email": email, "password": password})
 		wantProblem(t, fmt.Sprintf("login as %q", email), r, http.StatusUnauthorized, "invalid_credentials", "")
+	}
+	// A NUL is no text at all: the input rule refuses it before any lookup.
+	for _, email := range []string{"grace@example.com\x00", "\x00"} {
+		r := env.Post(t, "/api/v1/auth/login", "", map[string]string{"email": email, "password": password})
+		wantProblem(t, fmt.Sprintf("login as %q", email), r, http.StatusBadRequest, "validation_failed", "email")
 	}
 
 	r := env.Post(t, "/api/v1/auth/login", "", map[string]string{"email": "grace@example.com"})
@@ -426,7 +432,7 @@ func TestAdminUsersForbidden(t *testing.T) {
 
 func TestAdminChangesRole(t *testing.T) {
 	t.Parallel()
-	env, admin := startWithAdmin(t)
+	env, admin := startWithAdmin(t, apptest.WithRevocationTTL(time.Millisecond))
 	if admin.User.Role != "admin" || admin.User.Name != "Administrator" {
 		t.Fatalf("bootstrap admin = %+v, want role admin", admin.User)
 	}
@@ -451,8 +457,9 @@ func TestAdminChangesRole(t *testing.T) {
 		t.Fatalf("PATCH role admin again = %d %s, want 200", r.Status, r.Body)
 	}
 
-	// The old access token still says user; the next refresh says admin.
-	wantProblem(t, "GET /admin/users with the old token", env.Get(t, "/api/v1/admin/users", u.AccessToken), http.StatusForbidden, "forbidden", "")
+	// The change revoked the old access token; the next refresh says admin.
+	wantProblem(t, "GET /admin/users with the old token", env.Get(t, "/api/v1/admin/users", u.AccessToken), http.StatusUnauthorized, "unauthorized", "")
+	wantProblem(t, "GET /me with the old token", env.Get(t, "/api/v1/me", u.AccessToken), http.StatusUnauthorized, "unauthorized", "")
 	r = env.Post(t, "/api/v1/auth/refresh", "", map[string]string{"refresh_token": u.RefreshToken})
 	var promoted sessionBody
 	r.Decode(t, &promoted)
@@ -470,13 +477,72 @@ func TestAdminChangesRole(t *testing.T) {
 	if r.Status != http.StatusOK {
 		t.Fatalf("demote the other admin = %d %s, want 200", r.Status, r.Body)
 	}
+	wantProblem(t, "the demoted admin's old token", patch(admin.AccessToken, u.User.ID, map[string]string{"role": "user"}),
+		http.StatusUnauthorized, "unauthorized", "")
 
-	wantProblem(t, "non-UUID id", patch(admin.AccessToken, "not-a-uuid", map[string]string{"role": "user"}), http.StatusNotFound, "not_found", "")
-	wantProblem(t, "unknown id", patch(admin.AccessToken, uuid.NewString(), map[string]string{"role": "user"}), http.StatusNotFound, "not_found", "")
-	wantProblem(t, "bad role", patch(admin.AccessToken, u.User.ID, map[string]string{"role": "root"}), http.StatusBadRequest, "validation_failed", "role")
-	wantProblem(t, "no role", patch(admin.AccessToken, u.User.ID, map[string]string{}), http.StatusBadRequest, "validation_failed", "role")
-	wantProblem(t, "unknown field", patch(admin.AccessToken, u.User.ID, map[string]string{"role": "user", "name": "x"}), http.StatusBadRequest, "validation_failed", "name")
-	wantProblem(t, "malformed JSON", patch(admin.AccessToken, u.User.ID, "{"), http.StatusBadRequest, "malformed_json", "")
+	tok := promoted.AccessToken
+	wantProblem(t, "non-UUID id", patch(tok, "not-a-uuid", map[string]string{"role": "user"}), http.StatusNotFound, "not_found", "")
+	wantProblem(t, "unknown id", patch(tok, uuid.NewString(), map[string]string{"role": "user"}), http.StatusNotFound, "not_found", "")
+	wantProblem(t, "bad role", patch(tok, u.User.ID, map[string]string{"role": "root"}), http.StatusBadRequest, "validation_failed", "role")
+	wantProblem(t, "no role", patch(tok, u.User.ID, map[string]string{}), http.StatusBadRequest, "validation_failed", "role")
+	wantProblem(t, "unknown field", patch(tok, u.User.ID, map[string]string{"role": "user", "name": "x"}), http.StatusBadRequest, "validation_failed", "name")
+	wantProblem(t, "malformed JSON", patch(tok, u.User.ID, "{"), http.StatusBadRequest, "malformed_json", "")
+}
+
+// TestDemotionRevokesAdminTokens: a demoted admin's access token, still
+// unexpired, loses admin rights within the revocation TTL — it can neither
+// list users nor promote its owner again — and a refresh gives a user's
+// token.
+func TestDemotionRevokesAdminTokens(t *testing.T) {
+	t.Parallel()
+	const ttl = 200 * time.Millisecond
+	env, root := startWithAdmin(t, apptest.WithRevocationTTL(ttl))
+	u := register(t, env, "eve@example.com", password, "Eve")
+	patch := func(token, id, role string) *apptest.Response {
+		return env.Do(t, apptest.Request{Method: http.MethodPatch, Path: "/api/v1/admin/users/" + id, Token: token,
+			Body: map[string]string{"role": role}})
+	}
+	if r := patch(root.AccessToken, u.User.ID, "admin"); r.Status != http.StatusOK {
+		t.Fatalf("promote = %d %s", r.Status, r.Body)
+	}
+	time.Sleep(ttl + 50*time.Millisecond)
+	r := env.Post(t, "/api/v1/auth/refresh", "", map[string]string{"refresh_token": u.RefreshToken})
+	var eve sessionBody
+	r.Decode(t, &eve)
+	if r := env.Get(t, "/api/v1/admin/users", eve.AccessToken); r.Status != http.StatusOK {
+		t.Fatalf("GET /admin/users as the new admin = %d %s, want 200", r.Status, r.Body)
+	}
+
+	if r := patch(root.AccessToken, u.User.ID, "user"); r.Status != http.StatusOK {
+		t.Fatalf("demote = %d %s", r.Status, r.Body)
+	}
+	deadline := time.Now().Add(ttl + 2*time.Second)
+	for {
+		r := env.Get(t, "/api/v1/admin/users", eve.AccessToken)
+		if r.Status == http.StatusUnauthorized {
+			break
+		}
+		if r.Status != http.StatusOK || time.Now().After(deadline) {
+			t.Fatalf("GET /admin/users with the demoted admin's token = %d %s, want 401 within %v", r.Status, r.Body, ttl)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wantProblem(t, "re-promotion with the old token", patch(eve.AccessToken, u.User.ID, "admin"), http.StatusUnauthorized, "unauthorized", "")
+	wantProblem(t, "GET /me with the old token", env.Get(t, "/api/v1/me", eve.AccessToken), http.StatusUnauthorized, "unauthorized", "")
+
+	r = env.Post(t, "/api/v1/auth/refresh", "", map[string]string{"refresh_token": eve.RefreshToken})
+	var demoted sessionBody
+	r.Decode(t, &demoted)
+	if demoted.User.Role != "user" {
+		t.Fatalf("refreshed session = %+v, want role user", demoted.User)
+	}
+	wantProblem(t, "GET /admin/users as the demoted user", env.Get(t, "/api/v1/admin/users", demoted.AccessToken), http.StatusForbidden, "forbidden", "")
+	if r := env.Get(t, "/api/v1/me", demoted.AccessToken); r.Status != http.StatusOK {
+		t.Fatalf("GET /me with the new token = %d %s, want 200", r.Status, r.Body)
+	}
+	if r := env.Get(t, "/api/v1/admin/users", root.AccessToken); r.Status != http.StatusOK {
+		t.Fatalf("GET /admin/users as the admin who demoted = %d %s, want 200", r.Status, r.Body)
+	}
 }
 
 func TestAdminListsUsers(t *testing.T) {
@@ -598,8 +664,12 @@ func TestAuthRateLimitTrustedHeader(t *testing.T) {
 	env := apptest.Start(t,
 		apptest.WithEnv("EVENTLY_AUTH_RATE_PER_MINUTE", "2"),
 		apptest.WithEnv("EVENTLY_TRUSTED_IP_HEADER", "X-Forwarded-For"))
-	creds := map[string]string{"email": "nobody@example.com", "password": password}
+	// A new e-mail each time, so that only the per-address limit counts
+	// (failures for one account are throttled on their own).
+	n := 0
 	loginFrom := func(xff ...string) *apptest.Response {
+		n++
+		creds := map[string]string{"email": fmt.Sprintf("nobody%d@example.com", n), "password": password}
 		return env.Do(t, apptest.Request{Method: http.MethodPost, Path: "/api/v1/auth/login", Body: creds,
 			Header: http.Header{"X-Forwarded-For": xff}})
 	}
@@ -645,4 +715,24 @@ func TestBootstrapAdminIdempotent(t *testing.T) {
 	if len(list.Data) != 1 {
 		t.Fatalf("users named root = %+v, want one", list.Data)
 	}
+}
+
+// TestLoginThrottledPerAccount: after five failed logins for one e-mail
+// (from any address), logins to it wait — 429 with Retry-After, even with
+// the right password — while other accounts are untouched.
+func TestLoginThrottledPerAccount(t *testing.T) {
+	t.Parallel()
+	env := apptest.Start(t)
+	register(t, env, "jo@example.com", password, "Jo")
+	register(t, env, "sam@example.com", password, "Sam")
+	for i := range 5 {
+		r := env.Post(t, "/api/v1/auth/login", "", map[string]string{"email": "jo@example.com", "password": fmt.Sprintf("guess-%d-guess", i)})
+		wantProblem(t, fmt.Sprintf("failure %d", i+1), r, http.StatusUnauthorized, "invalid_credentials", "")
+	}
+	r := env.Post(t, "/api/v1/auth/login", "", map[string]string{"email": "JO@example.com", "password": password})
+	wantProblem(t, "login after five failures", r, http.StatusTooManyRequests, "rate_limited", "")
+	if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 5 {
+		t.Errorf("Retry-After = %q, want 1 to 5 seconds", r.Header.Get("Retry-After"))
+	}
+	login(t, env, "sam@example.com", password)
 }

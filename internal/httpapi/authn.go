@@ -9,8 +9,10 @@ import (
 )
 
 // authenticate reads an optional bearer token. A request without one goes
-// on anonymously; a request with an invalid one is refused (401), so that a
-// client never silently loses its identity.
+// on anonymously; a request with an invalid or revoked one is refused
+// (401), so that a client never silently loses its identity. The caller's
+// role is the account's current one, not the one the token was issued
+// with (see TokenCheck).
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
@@ -28,6 +30,15 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 			writeError(w, r, s.logger, apperr.New(apperr.Unauthorized, "The access token is invalid or has expired."))
 			return
+		}
+		if s.revoked != nil {
+			if p, err = s.revoked.Check(r.Context(), p); err != nil {
+				if apperr.Is(err, apperr.Unauthorized) {
+					w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+				}
+				writeError(w, r, s.logger, err)
+				return
+			}
 		}
 		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
 	})

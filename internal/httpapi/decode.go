@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,7 +24,9 @@ type validator interface {
 // decode reads a JSON request body into a T, enforcing the contract's rules:
 // a JSON content type (415), at most 1 MiB (413), well-formed JSON holding a
 // single value (400 malformed_json), no unknown fields and fields of the
-// right types (400 validation_failed), then T's own validation, if any.
+// right types (400 validation_failed), the input rule of input.go (every
+// string valid UTF-8 without NUL, every integer within its column: 400
+// validation_failed naming each field), then T's own validation, if any.
 func decode[T any](w http.ResponseWriter, r *http.Request) (T, error) {
 	var v T
 	if err := decodeInto(w, r, &v, false); err != nil {
@@ -53,23 +56,41 @@ func decodeInto(w http.ResponseWriter, r *http.Request, dst any, optional bool) 
 	if r.ContentLength > maxBodyBytes {
 		return tooLarge()
 	}
-	body := http.MaxBytesReader(w, r.Body, maxBodyBytes)
-	dec := json.NewDecoder(body)
+	var raw []byte
+	if !empty {
+		var err error
+		if raw, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes)); err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return tooLarge()
+			}
+			return apperr.Wrap(err, apperr.MalformedJSON, "The request body could not be read to its end.")
+		}
+	}
+	if optional && len(bytes.TrimSpace(raw)) == 0 {
+		return validate(dst)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		if errors.Is(err, io.EOF) && optional {
-			return validate(dst)
-		}
 		return decodeError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return tooLarge()
-		}
 		return apperr.New(apperr.MalformedJSON, "The body must hold a single JSON value.")
 	}
+	if err := checkInput(raw, dst); err != nil {
+		return err
+	}
 	return validate(dst)
+}
+
+// checkInput applies the input rule to a decoded JSON value and its raw
+// text.
+func checkInput(raw []byte, dst any) error {
+	var v apperr.Validator
+	checkJSONText(&v, raw)
+	checkIntRanges(&v, dst)
+	return v.Err()
 }
 
 func validate(dst any) error {

@@ -144,7 +144,9 @@ func encodeCursor[C any](c C) (string, error) {
 }
 
 // decodeCursor reverses encodeCursor, refusing anything that is not a
-// complete, valid C (unknown fields included).
+// complete, valid C (unknown fields included), or that breaks the input
+// rule: a forged cursor is input like any other, so its strings must be
+// text Postgres accepts and its integers must fit their columns.
 func decodeCursor[C any](s string) (C, error) {
 	var c C
 	bad := apperr.Invalid(apperr.FieldError{Field: "cursor", Message: "is not a cursor that this list gave"})
@@ -158,6 +160,9 @@ func decodeCursor[C any](s string) (C, error) {
 		return c, bad
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return c, bad
+	}
+	if checkInput(b, &c) != nil {
 		return c, bad
 	}
 	if v, ok := any(&c).(validator); ok && v.Validate() != nil {

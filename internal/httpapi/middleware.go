@@ -86,6 +86,19 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	return m
 }
 
+// methodLabel is a request method as a metric label: one of the methods
+// HTTP defines, or OTHER. A client can send any token as a method, and
+// every distinct label value is a new time series kept for the life of
+// the process; likewise routes are labelled by pattern, never by path.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
+}
+
 // accessLog logs one line per request and records its metrics. It runs
 // inside chi's router so that the matched route pattern is known.
 func accessLog(logger *slog.Logger, m *httpMetrics) func(http.Handler) http.Handler {
@@ -103,7 +116,7 @@ func accessLog(logger *slog.Logger, m *httpMetrics) func(http.Handler) http.Hand
 			if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
 				route = rc.RoutePattern()
 			}
-			m.duration.WithLabelValues(route, r.Method, strconv.Itoa(status)).Observe(elapsed.Seconds())
+			m.duration.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(status)).Observe(elapsed.Seconds())
 			level := slog.LevelInfo
 			if status >= 500 {
 				level = slog.LevelError

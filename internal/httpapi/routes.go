@@ -11,9 +11,37 @@ import (
 )
 
 // Handler returns the API's routes, every one of which is listed in the
-// OpenAPI spec (a test keeps the two equal).
+// OpenAPI spec (a test keeps the two equal, with MetricsHandler's).
 func (s *Server) Handler() http.Handler {
 	return s.router()
+}
+
+// MetricsHandler serves GET /metrics alone, for a listener of its own
+// (EVENTLY_METRICS_ADDR), so that the metrics are not public.
+func (s *Server) MetricsHandler() http.Handler {
+	return s.metricsRouter()
+}
+
+func (s *Server) metricsRouter() chi.Router {
+	r := chi.NewRouter()
+	r.Use(requestID, recoverer(s.logger))
+	s.problemRoutes(r)
+	r.Method(http.MethodGet, "/metrics", s.metricsEndpoint())
+	return r
+}
+
+func (s *Server) metricsEndpoint() http.Handler {
+	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
+}
+
+// problemRoutes answers unknown paths and methods with problem documents.
+func (s *Server) problemRoutes(r chi.Router) {
+	r.NotFound(s.api(func(http.ResponseWriter, *http.Request) error {
+		return apperr.New(apperr.NotFound, "No such resource.")
+	}))
+	r.MethodNotAllowed(s.api(func(http.ResponseWriter, *http.Request) error {
+		return apperr.New(apperr.MethodNotAllowed, "Method not allowed on this resource.")
+	}))
 }
 
 func (s *Server) router() chi.Router {
@@ -29,22 +57,19 @@ func (s *Server) router() chi.Router {
 			MaxAge:           600,
 		}))
 	}
-	r.NotFound(s.api(func(http.ResponseWriter, *http.Request) error {
-		return apperr.New(apperr.NotFound, "No such resource.")
-	}))
-	r.MethodNotAllowed(s.api(func(http.ResponseWriter, *http.Request) error {
-		return apperr.New(apperr.MethodNotAllowed, "Method not allowed on this resource.")
-	}))
+	s.problemRoutes(r)
 
 	// Operations.
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
-	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	if s.metricsOnAPI {
+		r.Method(http.MethodGet, "/metrics", s.metricsEndpoint())
+	}
 	r.Get("/openapi.yaml", s.openapi)
 	r.Get("/docs", s.docs)
 
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Use(s.authenticate)
+		r.Use(s.authenticate, s.checkRequestText)
 
 		// Accounts.
 		r.Group(func(r chi.Router) {

@@ -28,10 +28,16 @@ type Options struct {
 	Checks []Check
 	// Registry receives the API's metrics; /metrics serves everything in it.
 	Registry *prometheus.Registry
+	// MetricsOnAPI serves /metrics on the API's routes (Handler); without
+	// it, only MetricsHandler serves it.
+	MetricsOnAPI bool
 	// Spec is the OpenAPI document served at /openapi.yaml and /docs.
 	Spec []byte
 	// Tokens verifies the bearer tokens of authenticated requests.
 	Tokens *auth.Tokens
+	// Revocations, when set, refuses verified tokens that a change to their
+	// account revoked, and gives the others the account's current role.
+	Revocations TokenCheck
 	// CORSOrigins lists the browser origins allowed to call the API; empty
 	// disables CORS, "*" allows any origin.
 	CORSOrigins []string
@@ -61,16 +67,26 @@ type Options struct {
 	Analytics AnalyticsService
 }
 
+// TokenCheck decides whether a verified access token still stands
+// (account.Revocations is one): it returns the principal with the
+// account's current role, or an Unauthorized error.
+type TokenCheck interface {
+	Check(ctx context.Context, p auth.Principal) (auth.Principal, error)
+}
+
 // Server holds the API's dependencies; Handler returns its routes.
 type Server struct {
 	logger   *slog.Logger
 	checks   []Check
 	registry *prometheus.Registry
 	metrics  *httpMetrics
-	spec     []byte
-	docsHTML []byte
-	cors     []string
-	tokens   *auth.Tokens
+	// metricsOnAPI: /metrics is one of the API's routes.
+	metricsOnAPI bool
+	spec         []byte
+	docsHTML     []byte
+	cors         []string
+	tokens       *auth.Tokens
+	revoked      TokenCheck
 
 	accounts        AccountService
 	authRate        int
@@ -103,10 +119,13 @@ func New(opts Options) (*Server, error) {
 		checks:   opts.Checks,
 		registry: opts.Registry,
 		metrics:  newHTTPMetrics(opts.Registry),
-		spec:     opts.Spec,
-		docsHTML: docs,
-		cors:     opts.CORSOrigins,
-		tokens:   opts.Tokens,
+
+		metricsOnAPI: opts.MetricsOnAPI,
+		spec:         opts.Spec,
+		docsHTML:     docs,
+		cors:         opts.CORSOrigins,
+		tokens:       opts.Tokens,
+		revoked:      opts.Revocations,
 
 		accounts:        opts.Accounts,
 		authRate:        opts.AuthRatePerMinute,

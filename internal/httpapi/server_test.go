@@ -23,7 +23,7 @@ import (
 // routing and plumbing.
 type stubAccounts struct{ AccountService }
 
-func newTestServer(t *testing.T) *Server {
+func newTestServer(t testing.TB) *Server {
 	t.Helper()
 	s, err := New(Options{
 		Logger:   logging.Discard(),

@@ -62,7 +62,10 @@ func diff(a, b []string) []string {
 // documented but not served.
 func TestSpecMatchesRouter(t *testing.T) {
 	t.Parallel()
-	routes := routeSet(t, newTestServer(t).router())
+	s := newTestServer(t)
+	routes := append(routeSet(t, s.router()), routeSet(t, s.metricsRouter())...)
+	slices.Sort(routes)
+	routes = slices.Compact(routes)
 	spec := specSet(t)
 	if missing := diff(routes, spec); len(missing) > 0 {
 		t.Errorf("routes missing from api/openapi.yaml:\n  %s", strings.Join(missing, "\n  "))
@@ -81,5 +84,26 @@ func TestDriftIsDetected(t *testing.T) {
 	missing := diff(routeSet(t, r), specSet(t))
 	if !slices.Equal(missing, []string{"GET /api/v1/undocumented/{id}"}) {
 		t.Errorf("drift = %v, want the undocumented route", missing)
+	}
+}
+
+// TestEveryAPIOperationDocumentsBadInput: the input rule (input.go) applies
+// to the query and text headers of every /api/v1 request, so every such
+// operation can answer 400 and the spec must say so.
+func TestEveryAPIOperationDocumentsBadInput(t *testing.T) {
+	t.Parallel()
+	doc, err := LoadSpec(api.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, item := range doc.Paths.Map() {
+		if !strings.HasPrefix(path, "/api/v1/") {
+			continue
+		}
+		for method, op := range item.Operations() {
+			if op.Responses.Status(http.StatusBadRequest) == nil {
+				t.Errorf("%s %s documents no 400 response", method, path)
+			}
+		}
 	}
 }

@@ -187,13 +187,13 @@ func TestWaitingRoomAdmitsInOrder(t *testing.T) {
 	}
 
 	// Per-event metrics.
-	r := f.env.Get(t, "/metrics", "")
+	metrics := f.env.Metrics(t)
 	for _, m := range []string{"waiting", "active", "admitted_total", "admitted_last_minute", "admit_per_minute"} {
-		if !strings.Contains(string(r.Body), "evently_waitroom_"+m+`{event_id="`+e.ID+`"}`) {
+		if !strings.Contains(metrics, "evently_waitroom_"+m+`{event_id="`+e.ID+`"}`) {
 			t.Errorf("/metrics has no evently_waitroom_%s for the event", m)
 		}
 	}
-	if !strings.Contains(string(r.Body), `evently_waitroom_admitted_total{event_id="`+e.ID+`"} 5`) {
+	if !strings.Contains(metrics, `evently_waitroom_admitted_total{event_id="`+e.ID+`"} 5`) {
 		t.Errorf("/metrics does not report 5 admitted")
 	}
 }

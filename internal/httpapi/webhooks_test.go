@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -356,5 +357,40 @@ func TestNoWebhooksWithoutURL(t *testing.T) {
 	f.env.Get(t, "/api/v1/admin/webhooks/deliveries", f.admin).Decode(t, &deliveries)
 	if len(deliveries.Data) != 0 {
 		t.Errorf("deliveries listed without a URL: %+v", deliveries.Data)
+	}
+}
+
+// TestWebhookURLSecretsStayHidden: a token in the webhook URL's query
+// must not reach what operators read: a failed attempt's last_error shows
+// the URL with the token redacted.
+func TestWebhookURLSecretsStayHidden(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close() // nothing listens there: every attempt fails to connect
+	const token = "tok-s3cr3t-42"
+	f := newFixture(t, apptest.WithEnv("EVENTLY_WEBHOOK_URL", "http://hook:pw-s3cr3t@"+closed+"/hooks?team=7&token="+token),
+		apptest.WithEnv("EVENTLY_WEBHOOK_SECRET", "whsec_test_0123456789"))
+	e := f.publish(t, gaEvent(1))
+	f.hold(t, f.buyers(t, 1)[0], map[string]any{"event_id": e.ID, "quantity": 1})
+
+	var d webhookDeliveryJSON
+	eventually(t, 20*time.Second, "a failed attempt", func() bool {
+		var page listJSON[webhookDeliveryJSON]
+		f.env.Get(t, "/api/v1/admin/webhooks/deliveries", f.admin).Decode(t, &page)
+		if len(page.Data) == 1 && page.Data[0].LastError != nil {
+			d = page.Data[0]
+			return true
+		}
+		return false
+	})
+	if strings.Contains(*d.LastError, token) || strings.Contains(*d.LastError, "pw-s3cr3t") {
+		t.Errorf("last_error shows a secret of the URL: %s", *d.LastError)
+	}
+	if !strings.Contains(*d.LastError, "token=xxxxx") {
+		t.Errorf("last_error = %q, want the URL with its token redacted", *d.LastError)
 	}
 }

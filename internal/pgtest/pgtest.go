@@ -49,7 +49,7 @@ func NewURL(t testing.TB) string {
 	server := testenv.PostgresURL(t)
 	admin, err := pgx.Connect(ctx, server)
 	if err != nil {
-		t.Fatalf("pgtest: connect to %s: %v", redact(server), err)
+		t.Fatalf("pgtest: connect to %s: %v", logging.RedactURL(server), err)
 	}
 	defer admin.Close(ctx)
 
@@ -164,14 +164,6 @@ func withDatabase(server, name string) string {
 	}
 	u.Path = "/" + name
 	return u.String()
-}
-
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	return u.Redacted()
 }
 
 func randomHex(n int) string {

@@ -28,12 +28,12 @@ var _ account.Store = (*UserStore)(nil)
 // NewUserStore returns the accounts' store on pool.
 func NewUserStore(pool *pgxpool.Pool) *UserStore { return &UserStore{pool: pool} }
 
-const userColumns = `id, email::text, name, role, password_hash, created_at, updated_at`
+const userColumns = `id, email::text, name, role, password_hash, token_version, created_at, updated_at`
 
 func scanUser(row pgx.Row) (account.User, error) {
 	var u account.User
 	var role string
-	err := row.Scan(&u.ID, &u.Email, &u.Name, &role, &u.PasswordHash, &u.CreatedAt, &u.UpdatedAt)
+	err := row.Scan(&u.ID, &u.Email, &u.Name, &role, &u.PasswordHash, &u.TokenVersion, &u.CreatedAt, &u.UpdatedAt)
 	u.Role = auth.Role(role)
 	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
 	return u, err
@@ -113,17 +113,51 @@ func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// SetRole implements account.Store; updated_at moves only on a change.
+// SetRole implements account.Store; updated_at, token_version and
+// token_changed_at (by the database's clock, which TokenChanges reads
+// against) move only on a change.
 func (s *UserStore) SetRole(ctx context.Context, id uuid.UUID, role auth.Role, now time.Time) (account.User, error) {
 	u, err := scanUser(s.pool.QueryRow(ctx, `
 		UPDATE users
-		SET role = $2, updated_at = CASE WHEN role = $2 THEN updated_at ELSE $3 END
+		SET role = $2,
+		    updated_at = CASE WHEN role = $2 THEN updated_at ELSE $3 END,
+		    token_version = CASE WHEN role = $2 THEN token_version ELSE token_version + 1 END,
+		    token_changed_at = CASE WHEN role = $2 THEN token_changed_at ELSE now() END
 		WHERE id = $1
 		RETURNING `+userColumns, id, string(role), now))
 	if err != nil {
 		return account.User{}, userError(err, "set role of user="+id.String())
 	}
 	return u, nil
+}
+
+// TokenChanges implements account.Store through the partial index on
+// token_changed_at: the rows are the few accounts changed lately.
+func (s *UserStore) TokenChanges(ctx context.Context, within time.Duration) (map[uuid.UUID]account.Standing, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, role, token_version FROM users
+		WHERE token_changed_at > now() - make_interval(secs => $1)`, within.Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("read token changes: %w", err)
+	}
+	defer rows.Close()
+	out := map[uuid.UUID]account.Standing{}
+	for rows.Next() {
+		var (
+			id   uuid.UUID
+			role string
+			st   account.Standing
+		)
+		if err := rows.Scan(&id, &role, &st.TokenVersion); err != nil {
+			return nil, fmt.Errorf("read token changes: %w", err)
+		}
+		st.Role = auth.Role(role)
+		out[id] = st
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read token changes: %w", err)
+	}
+	return out, nil
 }
 
 func userError(err error, op string) error {

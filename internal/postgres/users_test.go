@@ -64,6 +64,46 @@ func TestUserStore(t *testing.T) {
 	}
 }
 
+// TestRoleChangeRaisesTokenVersion: a change of role raises the token
+// version and lists the account among the recent token changes; setting
+// the same role changes neither.
+func TestRoleChangeRaisesTokenVersion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := postgres.NewUserStore(pgtest.New(t))
+	ada, bob := newUser("ada@example.com", "Ada"), newUser("bob@example.com", "Bob")
+	for _, u := range []account.User{ada, bob} {
+		if err := store.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if changes, err := store.TokenChanges(ctx, time.Hour); err != nil || len(changes) != 0 {
+		t.Fatalf("TokenChanges() before any change = %v, %v; want none", changes, err)
+	}
+	now := time.Now().UTC()
+	if u, err := store.SetRole(ctx, ada.ID, auth.RoleUser, now); err != nil || u.TokenVersion != 0 {
+		t.Fatalf("SetRole(same role) = %+v, %v; want token version 0", u, err)
+	}
+	if u, err := store.SetRole(ctx, ada.ID, auth.RoleAdmin, now); err != nil || u.TokenVersion != 1 {
+		t.Fatalf("SetRole(admin) = %+v, %v; want token version 1", u, err)
+	}
+	if u, err := store.SetRole(ctx, ada.ID, auth.RoleUser, now); err != nil || u.TokenVersion != 2 || u.Role != auth.RoleUser {
+		t.Fatalf("SetRole(user) = %+v, %v; want user, token version 2", u, err)
+	}
+	if u, err := store.UserByID(ctx, ada.ID); err != nil || u.TokenVersion != 2 || u.Principal().Version != 2 {
+		t.Fatalf("UserByID() = %+v, %v; want token version 2", u, err)
+	}
+	changes, err := store.TokenChanges(ctx, time.Hour)
+	want := map[uuid.UUID]account.Standing{ada.ID: {Role: auth.RoleUser, TokenVersion: 2}}
+	if err != nil || len(changes) != 1 || changes[ada.ID] != want[ada.ID] {
+		t.Fatalf("TokenChanges() = %v, %v; want %v", changes, err, want)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if changes, err := store.TokenChanges(ctx, 10*time.Millisecond); err != nil || len(changes) != 0 {
+		t.Fatalf("TokenChanges(within 10ms, 50ms later) = %v, %v; want none", changes, err)
+	}
+}
+
 func TestListUsers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -208,6 +248,7 @@ func TestAccountQueriesUseIndexes(t *testing.T) {
 		{`SELECT * FROM users WHERE (email::text ILIKE '%lovelace%' OR name ILIKE '%lovelace%')`, "users_email_trgm"},
 		{`SELECT * FROM refresh_tokens WHERE token_hash = '\x00'::bytea FOR UPDATE`, "refresh_tokens_token_hash_key"},
 		{`UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = '0192f3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d' AND revoked_at IS NULL`, "refresh_tokens_family_id"},
+		{`SELECT id, role, token_version FROM users WHERE token_changed_at > now() - make_interval(secs => 960)`, "users_token_changed_at"},
 	}
 	for _, tc := range tests {
 		rows, err := conn.Query(ctx, "EXPLAIN "+tc.query)

@@ -9,11 +9,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
+	"github.com/evently/evently/internal/logging"
 	"github.com/evently/evently/internal/notify"
 )
 
@@ -89,14 +91,18 @@ func WebhookHandler(d Deliverer) asynq.Handler {
 
 // HTTPSender posts webhooks to one URL.
 type HTTPSender struct {
-	url    string
+	url string
+	// shown is url as errors may show it (logging.RedactURL): a receiver's
+	// URL often carries a token, and errors reach the logs and the
+	// operators' list of deliveries.
+	shown  string
 	client *http.Client
 }
 
 // NewHTTPSender returns a sender to url with a 10 s timeout per attempt.
 // Redirects are not followed: a receiver answers where it was configured.
 func NewHTTPSender(url string) *HTTPSender {
-	return &HTTPSender{url: url, client: &http.Client{
+	return &HTTPSender{url: url, shown: logging.RedactURL(url), client: &http.Client{
 		Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
@@ -108,7 +114,7 @@ func NewHTTPSender(url string) *HTTPSender {
 func (s *HTTPSender) Send(ctx context.Context, id uuid.UUID, body []byte, signature string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, s.hide(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Evently-Webhooks/1")
@@ -116,9 +122,19 @@ func (s *HTTPSender) Send(ctx context.Context, id uuid.UUID, body []byte, signat
 	req.Header.Set("Evently-Webhook-Id", id.String())
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, s.hide(err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	return resp.StatusCode, nil
+}
+
+// hide replaces the URL that net/http errors quote (the whole URL, query
+// included) with its redacted form.
+func (s *HTTPSender) hide(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = s.shown
+	}
+	return err
 }

@@ -1,0 +1,135 @@
+package account
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evently/evently/internal/apperr"
+	"github.com/evently/evently/internal/auth"
+)
+
+// Standing is what an account's access tokens are worth now: its current
+// role and token version.
+type Standing struct {
+	Role         auth.Role
+	TokenVersion int
+}
+
+// DefaultRevocationTTL is how long a process trusts its list of recent
+// token changes before reading it again: a demotion takes effect within
+// this time on every replica.
+const DefaultRevocationTTL = 2 * time.Second
+
+// Revocations decides whether an access token still stands. An access
+// token is signed and self-contained, so without a check a demoted admin
+// would keep admin rights until the token expired. Every change that
+// must revoke tokens (a change of role) raises the account's token
+// version, and a token of an older version is refused.
+//
+// Only the accounts whose version rose within the access tokens' lifetime
+// can have a token of an older version still unexpired, so Revocations
+// keeps just those — read with one query at most every ttl, however many
+// users and requests there are — and checks each request against them in
+// memory. For any other account the token's role is the current role.
+type Revocations struct {
+	store  Store
+	window time.Duration // how far back a change can concern a live token
+	ttl    time.Duration
+	now    func() time.Time
+
+	mu      sync.Mutex
+	changed map[uuid.UUID]Standing
+	expires time.Time
+	loading chan struct{} // closed when the load in progress ends
+	loadErr error
+}
+
+// NewRevocations returns the check for access tokens that live tokenTTL,
+// reading recent changes from store at most every ttl (0:
+// DefaultRevocationTTL).
+func NewRevocations(store Store, tokenTTL, ttl time.Duration, now func() time.Time) *Revocations {
+	if ttl <= 0 {
+		ttl = DefaultRevocationTTL
+	}
+	if now == nil {
+		now = time.Now
+	}
+	// A minute more than the tokens' lifetime, for clocks that disagree.
+	return &Revocations{store: store, window: tokenTTL + time.Minute, ttl: ttl, now: now}
+}
+
+// Check returns p with the account's current role, or an Unauthorized
+// error when p's token is older than the account's token version. It
+// fails (Unavailable) when the recent changes cannot be read: it never
+// lets a possibly revoked token through.
+func (r *Revocations) Check(ctx context.Context, p auth.Principal) (auth.Principal, error) {
+	changed, err := r.recent(ctx)
+	if err != nil {
+		return auth.Principal{}, apperr.Wrap(err, apperr.Unavailable, "The access token cannot be checked right now; try again.")
+	}
+	st, ok := changed[p.UserID]
+	if !ok {
+		return p, nil
+	}
+	if p.Version < st.TokenVersion {
+		return auth.Principal{}, apperr.New(apperr.Unauthorized,
+			"The access token was revoked by a change to the account; refresh the session or sign in again.")
+	}
+	p.Role = st.Role
+	return p, nil
+}
+
+// recent returns the accounts whose token version rose within the window,
+// reading them again once ttl has passed. Concurrent callers share one
+// read.
+func (r *Revocations) recent(ctx context.Context) (map[uuid.UUID]Standing, error) {
+	for {
+		r.mu.Lock()
+		if r.changed != nil && r.now().Before(r.expires) {
+			changed := r.changed
+			r.mu.Unlock()
+			return changed, nil
+		}
+		if wait := r.loading; wait != nil {
+			r.mu.Unlock()
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			r.mu.Lock()
+			err := r.loadErr
+			r.mu.Unlock()
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		done := make(chan struct{})
+		r.loading = done
+		r.mu.Unlock()
+
+		// The read outlives a caller that gives up: others wait for it.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		changed, err := r.store.TokenChanges(lctx, r.window)
+		cancel()
+
+		if err == nil && changed == nil {
+			changed = map[uuid.UUID]Standing{}
+		}
+		r.mu.Lock()
+		r.loading, r.loadErr = nil, err
+		if err == nil {
+			r.changed, r.expires = changed, r.now().Add(r.ttl)
+		}
+		r.mu.Unlock()
+		close(done)
+		if err != nil {
+			return nil, err
+		}
+		return changed, nil
+	}
+}

@@ -1,0 +1,125 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evently/evently/internal/apperr"
+	"github.com/evently/evently/internal/auth"
+)
+
+// changesStore serves TokenChanges from a map and counts the reads.
+type changesStore struct {
+	Store
+	mu      sync.Mutex
+	changes map[uuid.UUID]Standing
+	err     error
+	reads   atomic.Int32
+	window  time.Duration
+}
+
+func (s *changesStore) TokenChanges(_ context.Context, within time.Duration) (map[uuid.UUID]Standing, error) {
+	s.reads.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.window = within
+	if s.err != nil {
+		return nil, s.err
+	}
+	out := make(map[uuid.UUID]Standing, len(s.changes))
+	for k, v := range s.changes {
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (s *changesStore) set(id uuid.UUID, st Standing, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.changes == nil {
+		s.changes = map[uuid.UUID]Standing{}
+	}
+	if id != uuid.Nil {
+		s.changes[id] = st
+	}
+	s.err = err
+}
+
+func TestRevocations(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	store := &changesStore{}
+	r := NewRevocations(store, 15*time.Minute, 2*time.Second, clock)
+	admin := auth.Principal{UserID: uuid.New(), Role: auth.RoleAdmin}
+	other := auth.Principal{UserID: uuid.New(), Role: auth.RoleUser}
+
+	if p, err := r.Check(ctx, admin); err != nil || p != admin {
+		t.Fatalf("Check(unchanged account) = %+v, %v; want it as it is", p, err)
+	}
+	if store.window != 16*time.Minute {
+		t.Errorf("TokenChanges window = %v, want the tokens' lifetime and a minute", store.window)
+	}
+
+	// Demoted: within the TTL the old answer stands, after it the token is
+	// revoked.
+	store.set(admin.UserID, Standing{Role: auth.RoleUser, TokenVersion: 1}, nil)
+	now = now.Add(time.Second)
+	if p, err := r.Check(ctx, admin); err != nil || p != admin {
+		t.Fatalf("Check(within the TTL) = %+v, %v; want the cached answer", p, err)
+	}
+	now = now.Add(1500 * time.Millisecond)
+	if _, err := r.Check(ctx, admin); !apperr.Is(err, apperr.Unauthorized) {
+		t.Fatalf("Check(older version after a demotion) = %v, want unauthorized", err)
+	}
+	// A token issued since carries the new version and the current role.
+	fresh := admin
+	fresh.Version = 1
+	if p, err := r.Check(ctx, fresh); err != nil || p.Role != auth.RoleUser {
+		t.Fatalf("Check(current version) = %+v, %v; want role user", p, err)
+	}
+	if p, err := r.Check(ctx, other); err != nil || p != other {
+		t.Fatalf("Check(other account) = %+v, %v; want it as it is", p, err)
+	}
+	if n := store.reads.Load(); n != 2 {
+		t.Errorf("TokenChanges read %d times, want 2 (once per TTL)", n)
+	}
+
+	// When the changes cannot be read, nothing passes.
+	store.set(uuid.Nil, Standing{}, errors.New("database down"))
+	now = now.Add(3 * time.Second)
+	if _, err := r.Check(ctx, other); !apperr.Is(err, apperr.Unavailable) {
+		t.Fatalf("Check(store failing) = %v, want unavailable", err)
+	}
+	store.set(uuid.Nil, Standing{}, nil)
+	if _, err := r.Check(ctx, other); err != nil {
+		t.Fatalf("Check(store back) = %v", err)
+	}
+}
+
+func TestRevocationsShareOneRead(t *testing.T) {
+	t.Parallel()
+	store := &changesStore{}
+	r := NewRevocations(store, time.Minute, time.Hour, nil)
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := r.Check(context.Background(), auth.Principal{UserID: uuid.New(), Role: auth.RoleUser}); err != nil {
+				t.Errorf("Check() = %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := store.reads.Load(); n != 1 {
+		t.Errorf("50 concurrent checks read the changes %d times, want 1", n)
+	}
+}

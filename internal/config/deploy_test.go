@@ -1,0 +1,84 @@
+package config_test
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/evently/evently/internal/config"
+)
+
+// composeFile is the part of docker-compose.yml the checks read.
+type composeFile struct {
+	Services map[string]struct {
+		Ports       []string          `yaml:"ports"`
+		Environment map[string]string `yaml:"environment"`
+	} `yaml:"services"`
+}
+
+// interpolation is compose's ${VAR}, ${VAR:-default} and ${VAR:?message}.
+var interpolation = regexp.MustCompile(`\$\{(\w+)(?::([-?])([^}]*))?\}`)
+
+// TestComposeShipsNoSecretAndKeepsDataStoresPrivate: `docker compose up`
+// with nothing set must not run with a secret anyone can read here (a JWT
+// key that passes the length check, an admin password), and must publish
+// Postgres, Valkey and the metrics to this host's loopback only.
+func TestComposeShipsNoSecretAndKeepsDataStoresPrivate(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f composeFile
+	if err := yaml.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"postgres", "valkey"} {
+		svc, ok := f.Services[name]
+		if !ok {
+			t.Fatalf("no %s service", name)
+		}
+		for _, p := range svc.Ports {
+			if !strings.HasPrefix(p, "127.0.0.1:") {
+				t.Errorf("%s publishes %q: bind it to 127.0.0.1", name, p)
+			}
+		}
+	}
+	app := f.Services["evently"]
+	for _, p := range app.Ports {
+		if strings.HasSuffix(p, ":9090") && !strings.HasPrefix(p, "127.0.0.1:") {
+			t.Errorf("evently publishes the metrics port on every interface: %q", p)
+		}
+	}
+
+	// The environment as compose gives it when the operator set nothing.
+	env := map[string]string{}
+	required := map[string]bool{}
+	for k, v := range app.Environment {
+		env[k] = interpolation.ReplaceAllStringFunc(v, func(m string) string {
+			sub := interpolation.FindStringSubmatch(m)
+			if sub[2] == "?" {
+				required[k] = true
+			}
+			if sub[2] == "-" {
+				return sub[3]
+			}
+			return ""
+		})
+	}
+	if !required["EVENTLY_JWT_SECRET"] {
+		c, err := config.Load(func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatalf("compose environment with nothing set: %v", err)
+		}
+		if !c.JWTSecretGenerated {
+			t.Errorf("compose sets a fixed EVENTLY_JWT_SECRET (%q): leave it to the environment", env["EVENTLY_JWT_SECRET"])
+		}
+	}
+	if pw := env["EVENTLY_ADMIN_PASSWORD"]; pw != "" && !required["EVENTLY_ADMIN_PASSWORD"] {
+		t.Errorf("compose ships an admin password (%q)", pw)
+	}
+}
