@@ -35,6 +35,8 @@ export PORT=$port
 export EVENTLY_ADMIN_EMAIL=$admin_email EVENTLY_ADMIN_PASSWORD=$admin_password
 export EVENTLY_JWT_SECRET=bench-secret-bench-secret-bench-secret-0
 export EVENTLY_AUTH_RATE_PER_MINUTE=0 EVENTLY_LOG_LEVEL=warn EVENTLY_LOG_FORMAT=text
+# The load generator reads the batch-size histogram from the API port.
+export EVENTLY_METRICS_ADDR=api
 
 ./bin/evently serve >"$out/evently.log" 2>&1 &
 pid=$!

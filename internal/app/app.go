@@ -206,6 +206,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Notifications:     out.inbox,
 		Webhooks:          out.deliveries,
 		Analytics:         newAnalytics(analyticsStore),
+		Translate:         postgres.Translate,
 	})
 	if err != nil {
 		return nil, err

@@ -36,7 +36,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				if apperr.Is(err, apperr.Unauthorized) {
 					w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 				}
-				writeError(w, r, s.logger, err)
+				s.writeError(w, r, err)
 				return
 			}
 		}

@@ -178,7 +178,7 @@ func (s *Server) createBooking(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	if err != nil {
-		writeError(rec, r, s.logger, err)
+		s.writeError(rec, r, err)
 	}
 	if rec.status < 500 {
 		ctx := context.WithoutCancel(r.Context())
@@ -223,7 +223,7 @@ func (s *Server) holdAnswer(r *http.Request) func(booking.Booking, error) (int, 
 	return func(b booking.Booking, err error) (int, []byte) {
 		rec := &recorder{header: http.Header{}}
 		if err != nil {
-			writeError(rec, r, s.logger, err)
+			s.writeError(rec, r, err)
 		} else {
 			writeJSON(rec, http.StatusCreated, toBookingResponse(b))
 		}

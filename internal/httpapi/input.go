@@ -61,7 +61,7 @@ func (s *Server) checkRequestText(next http.Handler) http.Handler {
 			}
 		}
 		if err := v.Err(); err != nil {
-			writeError(w, r, s.logger, err)
+			s.writeError(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -65,6 +65,10 @@ type Options struct {
 	Webhooks WebhookDeliveries
 	// Analytics answers the admin reports.
 	Analytics AnalyticsService
+	// Translate, when set, gives errors a code before they are answered:
+	// the storage's "the database cannot answer right now" becomes 503
+	// unavailable with Retry-After instead of a 500.
+	Translate func(error) error
 }
 
 // TokenCheck decides whether a verified access token still stands
@@ -76,10 +80,11 @@ type TokenCheck interface {
 
 // Server holds the API's dependencies; Handler returns its routes.
 type Server struct {
-	logger   *slog.Logger
-	checks   []Check
-	registry *prometheus.Registry
-	metrics  *httpMetrics
+	logger    *slog.Logger
+	translate func(error) error
+	checks    []Check
+	registry  *prometheus.Registry
+	metrics   *httpMetrics
 	// metricsOnAPI: /metrics is one of the API's routes.
 	metricsOnAPI bool
 	spec         []byte
@@ -138,7 +143,18 @@ func New(opts Options) (*Server, error) {
 		notifications:   opts.Notifications,
 		webhooks:        opts.Webhooks,
 		analytics:       opts.Analytics,
+		translate:       opts.Translate,
 	}, nil
+}
+
+// writeError writes err as a problem document, after the translation the
+// server was given (errors of the storage that mean "try again" become
+// 503 unavailable).
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if s.translate != nil {
+		err = s.translate(err)
+	}
+	writeError(w, r, s.logger, err)
 }
 
 // apiFunc is a handler that returns its error instead of writing it.
@@ -148,7 +164,7 @@ type apiFunc func(w http.ResponseWriter, r *http.Request) error
 func (s *Server) api(fn apiFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := fn(w, r); err != nil {
-			writeError(w, r, s.logger, err)
+			s.writeError(w, r, err)
 		}
 	}
 }

@@ -205,7 +205,9 @@ type bookingRef struct {
 }
 
 // rush: buyers each hold 1–4 general-admission seats and confirm a share
-// of their holds (abandoning the rest) until the event is sold out.
+// of their holds (abandoning the rest) until the event is sold out. A buyer
+// stops after three sold-out answers in a row, but not while any buyer's
+// hold is still open: an abandoned hold gives its seats back.
 func (r *run) rush(ctx context.Context) (Report, error) {
 	e, err := r.createEvent(ctx, "Rush "+r.id, []map[string]any{{"name": "Floor", "price_cents": 5000, "capacity": r.cfg.Seats}}, nil)
 	if err != nil {
@@ -220,7 +222,10 @@ func (r *run) rush(ctx context.Context) (Report, error) {
 
 	var (
 		sold, held, lastSale atomic.Int64
-		wg                   sync.WaitGroup
+		// open counts holds not yet confirmed or cancelled: while any is
+		// open, seats may still come back, so buyers keep trying.
+		open atomic.Int64
+		wg   sync.WaitGroup
 	)
 	start := time.Now()
 	stop := make(chan struct{})
@@ -233,7 +238,7 @@ func (r *run) rush(ctx context.Context) (Report, error) {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(r.cfg.Seed, uint64(i)))
 			soldOut := 0
-			for ctx.Err() == nil && soldOut < 3 {
+			for ctx.Err() == nil && (soldOut < 3 || open.Load() > 0) {
 				q := 1 + rng.IntN(4)
 				var bk bookingRef
 				res, err := r.c.call(ctx, "POST /bookings", http.MethodPost, "/api/v1/bookings", b.AccessToken,
@@ -244,6 +249,7 @@ func (r *run) rush(ctx context.Context) (Report, error) {
 				case res.status == http.StatusCreated:
 					soldOut = 0
 					held.Add(1)
+					open.Add(1)
 					if rng.Float64() < r.cfg.ConfirmRatio {
 						res, err := r.c.call(ctx, "POST /bookings/{id}/confirm", http.MethodPost,
 							"/api/v1/bookings/"+bk.ID+"/confirm", b.AccessToken, nil, nil)
@@ -255,6 +261,7 @@ func (r *run) rush(ctx context.Context) (Report, error) {
 						_, _ = r.c.call(ctx, "POST /bookings/{id}/cancel", http.MethodPost,
 							"/api/v1/bookings/"+bk.ID+"/cancel", b.AccessToken, nil, nil)
 					}
+					open.Add(-1)
 				case res.code == "sold_out":
 					soldOut++
 					time.Sleep(20 * time.Millisecond)

@@ -350,7 +350,9 @@ func (w *holdWrite) outcome(i int) (booking.Booking, error) {
 // bookings ($4–$8, $14 their keys) whose key it recorded or that have none,
 // marks their seats ($15 seats, $16 their bookings, $17 prices) held and
 // lists them in booking_seats, each seat under its next hold sequence (a
-// fencing token). It returns the bookings inserted and the keys recorded.
+// fencing token). Unless every booking got exactly its seats, it fails
+// (booking_write_check). It returns the bookings inserted and the keys
+// recorded.
 // Params: $1 event, $2 now, $3 currency.
 const writeHoldsSQL = `
 WITH claimed AS (
@@ -379,10 +381,15 @@ WITH claimed AS (
 ), ins AS (
     INSERT INTO booking_seats (booking_id, seat_id, hold_seq, price_cents)
     SELECT booking_id, id, hold_seq, price FROM upd
+    RETURNING booking_id
+), checked AS (
+    SELECT booking_write_check(
+        (SELECT count(*) FROM ins) = (SELECT coalesce(sum(r.quantity), 0) FROM req r JOIN bk ON bk.id = r.id),
+        'a hold batch wrote seats that disagree with its bookings') AS ok
 )
-SELECT 'booking', id, NULL::text FROM bk
+SELECT 'booking', id, NULL::text FROM bk, checked
 UNION ALL
-SELECT 'key', user_id, key FROM claimed`
+SELECT 'key', user_id, key FROM claimed, checked`
 
 // heldHooksSQL records booking.held for the bookings $1 made at $2.
 var heldHooksSQL = bookingHookSQL(notify.TypeBookingHeld, "$2", `b.id = ANY($1::uuid[])`)

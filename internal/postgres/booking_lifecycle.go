@@ -62,13 +62,15 @@ ORDER BY bs.booking_id, s.position`
 // confirmSQL confirms the pending bookings $1 (with payment references
 // $2) at $3 and books their seats; the waitlist offers among them are
 // fulfilled and their owners told. The caller has checked, under the row
-// locks, that every seat is still the booking's under its hold sequence.
+// locks, that every seat is still the booking's under its hold sequence;
+// the statement fails unless it booked exactly the bookings' seats.
 // Every table is reached by key (= ANY of the ids): a plan cached for
 // arrays of any size stays an index lookup.
 var confirmSQL = `
 WITH booked AS (
     UPDATE seats SET status = 'booked', held_until = NULL
     WHERE booking_id = ANY($1::uuid[]) -- all held: checked under the row locks
+    RETURNING id
 ), confirmed AS (
     UPDATE bookings b SET status = 'confirmed', confirmed_at = $3, updated_at = $3, payment_reference = c.ref
     FROM unnest($1::uuid[], $2::text[]) AS c(id, ref)
@@ -82,8 +84,13 @@ WITH booked AS (
         format('Your booking of %s seat(s) for %s is confirmed.', c.quantity, e.name) AS body,
         jsonb_build_object('booking_id', c.id, 'event_id', c.event_id) AS data, $3::timestamptz AS at
         FROM confirmed c JOIN events e ON e.id = c.event_id`) + `
+), checked AS (
+    SELECT booking_write_check(
+        (SELECT count(*) FROM booked) = (SELECT coalesce(sum(quantity), 0) FROM confirmed)
+        AND (SELECT count(*) FROM confirmed) = cardinality($1::uuid[]),
+        'a confirmation batch booked seats that disagree with its bookings') AS ok
 )
-SELECT id FROM confirmed`
+SELECT id FROM confirmed, checked`
 
 // confirmedHooksSQL records booking.confirmed for the bookings $1
 // confirmed at $2.

@@ -375,10 +375,10 @@ func (s *EventStore) Seats(ctx context.Context, f event.SeatFilter) ([]event.Sea
 	return seats, nil
 }
 
-// lockEvent reads an event and its sections under FOR UPDATE. A booking
-// that takes the event row FOR KEY SHARE (to read its status and sales
-// window while holding seats) therefore serialises with every admin change
-// made through this store.
+// lockEvent reads an event and its sections under FOR UPDATE. A hold batch
+// takes the event row FOR SHARE (to read its status and sales window
+// before it locks seats), so it serialises with every admin change made
+// through this store, and both take the event before any seat.
 func lockEvent(ctx context.Context, tx pgx.Tx, id uuid.UUID) (event.Event, error) {
 	e, err := scanEvent(tx.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE id = $1 FOR UPDATE`, id))
 	if isNoRows(err) {
@@ -502,76 +502,97 @@ func (s *EventStore) CancelEvent(ctx context.Context, id uuid.UUID) (event.Event
 	return e, nil
 }
 
-// cancelEventBookingsSQL cancels every pending and confirmed booking of
-// event $1 and puts its seats back; the waitlist ends (its entries expire,
-// its offers are among the bookings cancelled); owners of confirmed
-// bookings are told theirs was cancelled, and every user holding or owning
-// seats that the event is cancelled. It returns the bookings cancelled.
-var cancelEventBookingsSQL = `
-WITH live AS (
-    SELECT id, user_id, status, expires_at FROM bookings
-    WHERE event_id = $1 AND status IN ('pending', 'confirmed')
-), b AS (
-    UPDATE bookings SET status = 'cancelled', cancelled_at = now(), updated_at = now()
-    FROM live WHERE bookings.id = live.id AND bookings.status IN ('pending', 'confirmed')
-    RETURNING bookings.id, bookings.user_id, bookings.event_id, bookings.quantity,
-              live.status AS was, live.expires_at
-), d AS (
-    UPDATE booking_seats SET active = false WHERE booking_id IN (SELECT id FROM b) AND active
-), entries AS (
-    UPDATE waitlist_entries SET status = 'expired', updated_at = now()
+// eventLiveBookingsSQL locks the live bookings of event $1 (in id order,
+// after its seats) and says, for each, whether its owner is to hear that
+// the event was cancelled: a sale, or a hold still running at $2.
+const eventLiveBookingsSQL = `
+SELECT id, status = 'confirmed' OR expires_at > $2 FROM bookings
+WHERE event_id = $1 AND status IN ('pending', 'confirmed')
+ORDER BY id
+FOR UPDATE`
+
+// eventCancelledSQL finishes an event's cancellation once its bookings
+// ended: the waitlist ends, the users $3 are told, and every seat still
+// held (by holds that lapsed earlier) is back to available. Params: $1
+// event, $2 now, $3 users.
+var eventCancelledSQL = `
+WITH entries AS (
+    UPDATE waitlist_entries SET status = 'expired', updated_at = $2
     WHERE event_id = $1 AND status IN ('waiting', 'offered')
-), booking_notes AS (` + cancelledNoteSQL("(SELECT * FROM b WHERE was = 'confirmed')", "'event'", "now()") + `
 ), event_notes AS (` + noteSQL("event_cancelled", `SELECT u.user_id, 'Event cancelled' AS title,
         format('%s on %s has been cancelled; your bookings for it are cancelled.', e.name,
                to_char(e.starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')) AS body,
-        jsonb_build_object('event_id', e.id) AS data, now() AS at
-        FROM (SELECT DISTINCT user_id FROM b WHERE was = 'confirmed' OR expires_at > now()) u
+        jsonb_build_object('event_id', e.id) AS data, $2::timestamptz AS at
+        FROM (SELECT DISTINCT unnest($3::uuid[]) AS user_id) u
         JOIN events e ON e.id = $1`) + `
-), freed AS (
-    UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL
-    WHERE event_id = $1 AND status <> 'available'
 )
-SELECT id FROM b`
+UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL
+WHERE event_id = $1 AND status <> 'available'`
 
-// The webhooks of an event's cancellation. Params: $1 event or booking
-// ids.
-var (
-	eventCancelledHookSQL = hookSQL(notify.TypeEventCancelled, `SELECT gen_uuid_v7() AS id, e.id AS subject,
-        now() AS at, `+eventJSON("now()")+` AS data FROM events e WHERE e.id = $1`)
-	bookingsCancelledHookSQL = bookingHookSQL(notify.TypeBookingCancelled, "now()",
-		`b.id = ANY($1::uuid[]) AND b.status = 'cancelled'`)
-)
+// eventCancelledHookSQL records event.cancelled for event $1 at $2.
+var eventCancelledHookSQL = hookSQL(notify.TypeEventCancelled, `SELECT gen_uuid_v7() AS id, e.id AS subject,
+        $2::timestamptz AS at, `+eventJSON("$2::timestamptz")+` AS data FROM events e WHERE e.id = $1`)
 
 // cancelEventBookings cancels every pending and confirmed booking of an
-// event being cancelled and puts its seats back. It first locks every seat
-// of the event: holds lock seats before they re-check the event's status,
-// so this waits for holds already in flight (whose bookings the next
-// statement then sees) and makes later ones find the event cancelled. It
-// returns the ids of the webhooks recorded.
+// event being cancelled (with every side effect of a cancellation: the
+// booking store's one ending) and puts its seats back. It first locks
+// every seat of the event: holds lock the event's row before its seats, so
+// holds in flight have committed by now (their bookings are seen) and
+// later ones find the event cancelled. Lock order: event, seats, bookings,
+// as every write. It returns the ids of the webhooks recorded.
 func (s *EventStore) cancelEventBookings(ctx context.Context, tx pgx.Tx, id uuid.UUID) ([]uuid.UUID, error) {
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM seats WHERE event_id = $1 ORDER BY id FOR UPDATE`, id); err != nil {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	seats, err := collectIDs(tx.Query(ctx, `SELECT id FROM seats WHERE event_id = $1 ORDER BY id FOR UPDATE`, id))
+	if err != nil {
 		return nil, fmt.Errorf("lock seats: %w", err)
 	}
-	cancelled, err := collectIDs(tx.Query(ctx, cancelEventBookingsSQL, id))
+	rows, err := tx.Query(ctx, eventLiveBookingsSQL, id, now)
 	if err != nil {
-		return nil, fmt.Errorf("cancel bookings: %w", err)
+		return nil, fmt.Errorf("lock bookings: %w", err)
+	}
+	end := ending{status: "cancelled", seats: seats}
+	var tell []uuid.UUID
+	byEvent := "event"
+	for rows.Next() {
+		var (
+			b      uuid.UUID
+			notify bool
+		)
+		if err := rows.Scan(&b, &notify); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("lock bookings: %w", err)
+		}
+		end.ids, end.by = append(end.ids, b), append(end.by, &byEvent)
+		if notify {
+			tell = append(tell, b)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("lock bookings: %w", err)
+	}
+	ended, hooks, err := end.end(ctx, tx, now, s.hooks.on())
+	if err != nil {
+		return nil, err
+	}
+	users := map[uuid.UUID]uuid.UUID{}
+	for _, e := range ended {
+		users[e.id] = e.user
+	}
+	var told []uuid.UUID
+	for _, b := range tell {
+		told = append(told, users[b])
+	}
+	if _, err := tx.Exec(ctx, eventCancelledSQL, id, now, told); err != nil {
+		return nil, fmt.Errorf("cancel event: %w", err)
 	}
 	if !s.hooks.on() {
 		return nil, nil
 	}
-	hooks, err := collectIDs(tx.Query(ctx, eventCancelledHookSQL, id))
+	more, err := collectIDs(tx.Query(ctx, eventCancelledHookSQL, id, now))
 	if err != nil {
 		return nil, fmt.Errorf("record event cancellation: %w", err)
 	}
-	if len(cancelled) > 0 {
-		more, err := collectIDs(tx.Query(ctx, bookingsCancelledHookSQL, cancelled))
-		if err != nil {
-			return nil, fmt.Errorf("record booking cancellations: %w", err)
-		}
-		hooks = append(hooks, more...)
-	}
-	return hooks, nil
+	return append(more, hooks...), nil
 }
 
 // DeleteEvent deletes the event's seats (through the (event_id, position)

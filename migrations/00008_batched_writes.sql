@@ -10,7 +10,25 @@ ALTER TABLE idempotency_keys
     ALTER COLUMN status_code SET NOT NULL,
     ALTER COLUMN response_body SET NOT NULL;
 
+-- booking_write_check aborts the statement (and its transaction) unless
+-- ok: a batch's write checks that it changed exactly the seats its
+-- bookings count, so that a fault in the allocator can never leave a
+-- booking without its seats — the batch fails and its requests are tried
+-- one by one.
+-- +goose StatementBegin
+CREATE FUNCTION booking_write_check(ok boolean, what text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF ok IS NOT TRUE THEN
+        RAISE EXCEPTION 'booking write check failed: %', what USING ERRCODE = 'P0001';
+    END IF;
+    RETURN true;
+END
+$$;
+-- +goose StatementEnd
+
 -- +goose Down
+DROP FUNCTION booking_write_check(boolean, text);
 ALTER TABLE idempotency_keys
     ALTER COLUMN status_code DROP NOT NULL,
     ALTER COLUMN response_body DROP NOT NULL;
