@@ -108,8 +108,12 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	for _, f := range ae.Fields {
 		p.Errors = append(p.Errors, fieldProblem{Field: f.Field, Message: f.Message})
 	}
-	if ae.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int((ae.RetryAfter+time.Second-1)/time.Second)))
+	retry := ae.RetryAfter
+	if status == http.StatusServiceUnavailable && retry <= 0 {
+		retry = time.Second // every 503 says when to come back
+	}
+	if retry > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -89,7 +89,8 @@ func TestDriftIsDetected(t *testing.T) {
 
 // TestEveryAPIOperationDocumentsBadInput: the input rule (input.go) applies
 // to the query and text headers of every /api/v1 request, so every such
-// operation can answer 400 and the spec must say so.
+// operation can answer 400 and the spec must say so; and every one can
+// meet a database that cannot answer (503).
 func TestEveryAPIOperationDocumentsBadInput(t *testing.T) {
 	t.Parallel()
 	doc, err := LoadSpec(api.Spec)
@@ -103,6 +104,11 @@ func TestEveryAPIOperationDocumentsBadInput(t *testing.T) {
 		for method, op := range item.Operations() {
 			if op.Responses.Status(http.StatusBadRequest) == nil {
 				t.Errorf("%s %s documents no 400 response", method, path)
+			}
+			// Every operation reads or writes the database, which can be
+			// restarting: 503 with Retry-After (postgres.Translate).
+			if op.Responses.Status(http.StatusServiceUnavailable) == nil {
+				t.Errorf("%s %s documents no 503 response", method, path)
 			}
 		}
 	}
