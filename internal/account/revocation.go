@@ -83,13 +83,20 @@ func (r *Revocations) Check(ctx context.Context, p auth.Principal) (auth.Princip
 }
 
 // recent returns the accounts whose token version rose within the window,
-// reading them again once ttl has passed. Concurrent callers share one
-// read.
+// read at most ttl ago. The list is read again ahead of time, in the
+// background, once three quarters of ttl have passed, so that requests
+// never queue behind the read while it is fresh; only when it has expired
+// (the read is slow or failing) do callers wait for one, shared, read.
 func (r *Revocations) recent(ctx context.Context) (map[uuid.UUID]Standing, error) {
 	for {
 		r.mu.Lock()
-		if r.changed != nil && r.now().Before(r.expires) {
+		now := r.now()
+		if r.changed != nil && now.Before(r.expires) {
 			changed := r.changed
+			if r.loading == nil && !now.Before(r.expires.Add(-r.ttl/4)) {
+				done := r.startLoad()
+				go r.load(context.WithoutCancel(ctx), done)
+			}
 			r.mu.Unlock()
 			return changed, nil
 		}
@@ -108,28 +115,36 @@ func (r *Revocations) recent(ctx context.Context) (map[uuid.UUID]Standing, error
 			}
 			continue
 		}
-		done := make(chan struct{})
-		r.loading = done
+		done := r.startLoad()
 		r.mu.Unlock()
-
-		// The read outlives a caller that gives up: others wait for it.
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		changed, err := r.store.TokenChanges(lctx, r.window)
-		cancel()
-
-		if err == nil && changed == nil {
-			changed = map[uuid.UUID]Standing{}
-		}
-		r.mu.Lock()
-		r.loading, r.loadErr = nil, err
-		if err == nil {
-			r.changed, r.expires = changed, r.now().Add(r.ttl)
-		}
-		r.mu.Unlock()
-		close(done)
-		if err != nil {
+		if err := r.load(ctx, done); err != nil {
 			return nil, err
 		}
-		return changed, nil
 	}
+}
+
+// startLoad marks a read in progress. r.mu is held.
+func (r *Revocations) startLoad() chan struct{} {
+	done := make(chan struct{})
+	r.loading = done
+	return done
+}
+
+// load reads the recent changes and publishes them (or the error) to the
+// callers waiting on done. The read outlives a caller that gives up.
+func (r *Revocations) load(ctx context.Context, done chan struct{}) error {
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	changed, err := r.store.TokenChanges(lctx, r.window)
+	cancel()
+	if err == nil && changed == nil {
+		changed = map[uuid.UUID]Standing{}
+	}
+	r.mu.Lock()
+	r.loading, r.loadErr = nil, err
+	if err == nil {
+		r.changed, r.expires = changed, r.now().Add(r.ttl)
+	}
+	r.mu.Unlock()
+	close(done)
+	return err
 }

@@ -123,3 +123,70 @@ func TestRevocationsShareOneRead(t *testing.T) {
 		t.Errorf("50 concurrent checks read the changes %d times, want 1", n)
 	}
 }
+
+// slowStore is a changesStore whose reads wait for a gate once armed.
+type slowStore struct {
+	changesStore
+	gate chan struct{}
+}
+
+func (s *slowStore) TokenChanges(ctx context.Context, within time.Duration) (map[uuid.UUID]Standing, error) {
+	s.mu.Lock()
+	gate := s.gate
+	s.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	return s.changesStore.TokenChanges(ctx, within)
+}
+
+// TestRevocationsRefreshAhead: in the last quarter of the TTL the list is
+// read again in the background, and requests do not wait for that read;
+// the new list serves them once it is in.
+func TestRevocationsRefreshAhead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var clock atomic.Int64
+	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := func() time.Time { return start.Add(time.Duration(clock.Load())) }
+	store := &slowStore{}
+	r := NewRevocations(store, 15*time.Minute, 2*time.Second, now)
+	admin := auth.Principal{UserID: uuid.New(), Role: auth.RoleAdmin}
+	if _, err := r.Check(ctx, admin); err != nil {
+		t.Fatal(err)
+	}
+	store.set(admin.UserID, Standing{Role: auth.RoleUser, TokenVersion: 1}, nil)
+	gate := make(chan struct{})
+	store.mu.Lock()
+	store.gate = gate
+	store.mu.Unlock()
+
+	clock.Store(int64(1600 * time.Millisecond)) // past three quarters of the TTL
+	done := make(chan error, 1)
+	go func() { _, err := r.Check(ctx, admin); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Check while refreshing ahead = %v, want the current list's answer", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Check waited for the background read")
+	}
+	close(gate)
+	deadline := time.Now().Add(5 * time.Second)
+	for store.reads.Load() < 2 || r.loadingNow() {
+		if time.Now().After(deadline) {
+			t.Fatal("the background read did not happen")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := r.Check(ctx, admin); !apperr.Is(err, apperr.Unauthorized) {
+		t.Errorf("after the background read, Check(old version) = %v, want unauthorized", err)
+	}
+}
+
+func (r *Revocations) loadingNow() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.loading != nil
+}

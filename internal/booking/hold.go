@@ -87,6 +87,10 @@ type PendingHold struct {
 	// TTL is the hold time: the hold expires TTL after the batch's Now.
 	TTL time.Duration
 	Key *IdempotencyKey
+
+	// probe is set on the one request a stale sold-out mark let through
+	// to ask Postgres again.
+	probe bool
 }
 
 // HoldBatch is the holds of one event that one transaction writes.
@@ -133,7 +137,15 @@ type HoldResults struct {
 	// Short are the ranges where a best-available hold was refused for
 	// want of seats, with the smallest quantity refused.
 	Short map[Range]int
+	// Free is, per range scanned, how many available seats the batch
+	// left (as its reads saw them); ranges with at least FreeCountLimit
+	// seats left are not listed.
+	Free map[Range]int
 }
+
+// FreeCountLimit bounds the count of free seats a hold batch makes per
+// range: past it, the exact figure does not matter.
+const FreeCountLimit = 1024
 
 // Hold creates a pending booking for the requested seats.
 func (s *Service) Hold(ctx context.Context, req HoldRequest) (Booking, error) {
@@ -182,9 +194,12 @@ func (s *Service) hold(ctx context.Context, req HoldRequest) (Booking, error) {
 	}
 	h.Quantity = req.Quantity
 	h.Range, h.Adjacent = sale.rangeOf(req.Section)
-	if s.memo.soldOut(req.EventID, h.Range, h.Quantity, now) {
+	refuse, probe := s.memo.soldOut(req.EventID, h.Range, h.Quantity, now)
+	if refuse || !s.memo.enqueue(req.EventID, h.Range, h.Quantity, now) {
 		return Booking{}, SoldOut(h.Quantity)
 	}
+	defer s.memo.dequeue(req.EventID, h.Range, h.Quantity)
+	h.probe = probe
 	return s.holds.Do(ctx, req.EventID, h)
 }
 
@@ -237,20 +252,47 @@ func (s *Service) holdSeats(ctx context.Context, eventID uuid.UUID, h PendingHol
 
 // runHolds is a hold batch of one event: one transaction for every hold
 // queued, then the batch's after-effects.
+//
+// Requests that queued while an earlier batch found their range sold out
+// are refused here, from the memo, without waiting for Postgres: when an
+// on-sale ends, the wave of buyers behind the batch that sold the last
+// seat is answered at once.
 func (s *Service) runHolds(ctx context.Context, eventID uuid.UUID, holds []PendingHold) []batch.Result[Booking] {
 	start := time.Now()
-	b := HoldBatch{EventID: eventID, Now: s.now(), Holds: holds}
+	now := s.now()
+	out := make([]batch.Result[Booking], len(holds))
+	var (
+		keep []PendingHold
+		idx  []int // keep[j] is holds[idx[j]]
+	)
+	for i, h := range holds {
+		if len(h.SeatIDs) == 0 && !h.probe {
+			if refuse, _ := s.memo.soldOut(eventID, h.Range, h.Quantity, now); refuse {
+				out[i].Err = SoldOut(h.Quantity)
+				continue
+			}
+		}
+		keep, idx = append(keep, h), append(idx, i)
+	}
+	if len(keep) == 0 {
+		return out
+	}
+	b := HoldBatch{EventID: eventID, Now: now, Holds: keep}
 	b.From = s.memo.from(eventID, b.Ranges(), b.Now)
 	epoch := s.memo.epoch(eventID)
-	res, err := s.store.Hold(ctx, b)
-	if err != nil {
-		return s.retryHolds(ctx, b, err)
+	var got []batch.Result[Booking]
+	if res, err := s.store.Hold(ctx, b); err != nil {
+		got = s.retryHolds(ctx, b, err)
+	} else {
+		s.observe.Batched("hold", len(keep), time.Since(start))
+		s.afterHolds(ctx, b, res, epoch)
+		got = make([]batch.Result[Booking], len(keep))
+		for j := range keep {
+			got[j] = batch.Result[Booking]{Value: res.Bookings[j], Err: res.Refusals[j]}
+		}
 	}
-	s.observe.Batched("hold", len(holds), time.Since(start))
-	s.afterHolds(ctx, b, res, epoch)
-	out := make([]batch.Result[Booking], len(holds))
-	for i := range holds {
-		out[i] = batch.Result[Booking]{Value: res.Bookings[i], Err: res.Refusals[i]}
+	for j, i := range idx {
+		out[i] = got[j]
 	}
 	return out
 }
@@ -317,6 +359,13 @@ func (s *Service) afterHolds(ctx context.Context, b HoldBatch, res HoldResults, 
 	}
 	for r, q := range res.Short {
 		s.memo.markSoldOut(b.EventID, r, q, b.Now, epoch)
+	}
+	for _, r := range b.Ranges() {
+		n, ok := res.Free[r]
+		if !ok {
+			n = -1
+		}
+		s.memo.setFree(b.EventID, r, n, b.Now, epoch)
 	}
 	if len(locks) > 0 && s.breaker.closed() {
 		lctx, cancel := context.WithTimeout(ctx, lockTimeout)

@@ -30,6 +30,12 @@ type memo struct {
 	soldTTL time.Duration
 	hints   map[rangeKey]hintMark
 	sold    map[rangeKey]soldMark
+	// free is, per range, how many seats the last batch left free (as
+	// read), and demand how many seats the best-available requests of the
+	// range waiting or in a batch ask for: a request whose range is
+	// entirely spoken for by the requests ahead of it is refused at once.
+	free   map[rangeKey]freeMark
+	demand map[rangeKey]int
 	// freed counts, per event, the seats released in this process: a batch
 	// notes it before it reads Postgres, so that a sold-out mark it makes
 	// afterwards allows for seats released while it ran (which its reads
@@ -47,6 +53,11 @@ type hintMark struct {
 	at  time.Time
 }
 
+type freeMark struct {
+	n  int
+	at time.Time
+}
+
 type soldMark struct {
 	quantity int
 	at       time.Time
@@ -60,7 +71,7 @@ const memoLimit = 10000
 
 func newMemo(hintTTL, soldTTL time.Duration) *memo {
 	return &memo{hintTTL: hintTTL, soldTTL: soldTTL, hints: map[rangeKey]hintMark{}, sold: map[rangeKey]soldMark{},
-		freed: map[uuid.UUID]int{}}
+		free: map[rangeKey]freeMark{}, demand: map[rangeKey]int{}, freed: map[uuid.UUID]int{}}
 }
 
 // fresh reports whether something marked at at is younger than ttl at now
@@ -70,21 +81,68 @@ func fresh(at, now time.Time, ttl time.Duration) bool {
 }
 
 // soldOut reports whether a request for quantity seats of r is surely
-// refused, and lets one probe through per soldTTL when the mark is stale.
-func (m *memo) soldOut(event uuid.UUID, r Range, quantity int, now time.Time) bool {
+// refused. When the mark is stale, it lets one request through per
+// soldTTL as a probe (probe true), whose batch renews or clears the mark.
+func (m *memo) soldOut(event uuid.UUID, r Range, quantity int, now time.Time) (refuse, probe bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	k := rangeKey{event, r}
 	e, ok := m.sold[k]
 	switch {
 	case !ok || quantity < e.quantity:
-		return false
+		return false, false
 	case fresh(e.at, now, m.soldTTL), !e.probing.IsZero() && fresh(e.probing, now, m.soldTTL):
-		return true
+		return true, false
 	}
 	e.probing = now
 	m.sold[k] = e
-	return false
+	return false, true
+}
+
+// enqueue counts a best-available request of quantity seats into its
+// range's demand, unless the range's free seats (counted by the last
+// batch, at most soldTTL ago) are all spoken for by the requests already
+// waiting: then it refuses (false), and the request is answered sold out
+// without queueing for Postgres. Seats released in this process count at
+// once; a request ahead that gives up or fails leaves its seats to the
+// next batch, which counts afresh. A request that was enqueued is
+// dequeued when answered.
+func (m *memo) enqueue(event uuid.UUID, r Range, quantity int, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := rangeKey{event, r}
+	if f, ok := m.free[k]; ok && f.n >= 0 && fresh(f.at, now, m.soldTTL) && m.demand[k]+quantity > f.n {
+		return false
+	}
+	m.demand[k] += quantity
+	return true
+}
+
+// dequeue takes an answered request out of its range's demand.
+func (m *memo) dequeue(event uuid.UUID, r Range, quantity int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := rangeKey{event, r}
+	if m.demand[k] -= quantity; m.demand[k] <= 0 {
+		delete(m.demand, k)
+	}
+}
+
+// setFree records that a batch that started at epoch left n seats of r
+// free (n < 0: many), allowing for seats released since epoch.
+func (m *memo) setFree(event uuid.UUID, r Range, n int, now time.Time, epoch int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := rangeKey{event, r}
+	d := m.freed[event] - epoch
+	if n < 0 || d < 0 {
+		delete(m.free, k)
+		return
+	}
+	if len(m.free) > memoLimit {
+		clear(m.free)
+	}
+	m.free[k] = freeMark{n: n + d, at: now}
 }
 
 // epoch is the event's count of seats released in this process, to be
@@ -147,6 +205,12 @@ func (m *memo) released(event uuid.UUID, n int) {
 		if k.event == event {
 			e.quantity += n
 			m.sold[k] = e
+		}
+	}
+	for k, f := range m.free {
+		if k.event == event {
+			f.n += n
+			m.free[k] = f
 		}
 	}
 }

@@ -67,6 +67,11 @@ ORDER BY s.position
 LIMIT $4
 FOR UPDATE OF s SKIP LOCKED`
 
+// freeCountSQL counts up to $4 available seats of event $1 between
+// positions $2 and $3 (those the batch is about to take included).
+const freeCountSQL = `SELECT count(*) FROM (
+    SELECT 1 FROM seats WHERE event_id = $1 AND status = 'available' AND position BETWEEN $2 AND $3 LIMIT $4) free`
+
 // lapsedSeatsSQL locks up to $5 seats of event $1 between positions $2 and
 // $3 whose hold lapsed before $4, found through the held_until index
 // (which holds only the few seats whose hold ran out before the cleanup
@@ -111,7 +116,7 @@ func (s *BookingStore) hold(ctx context.Context, p *pipeline, b booking.HoldBatc
 	}
 
 	// 1. Lock the event, the seats asked for, and a window per range.
-	sale, specific, pool, err := lockForHolds(ctx, p, b, ranges, want)
+	sale, specific, pool, counts, err := lockForHolds(ctx, p, b, ranges, want)
 	if err != nil {
 		return res, nil, err
 	}
@@ -148,6 +153,7 @@ func (s *BookingStore) hold(ctx context.Context, p *pipeline, b booking.HoldBatc
 		}
 	}
 	res.Short = alloc.Short
+	res.Free = freeLeft(ranges, counts, alloc)
 
 	// 3. Write, and commit in the same round trip.
 	w := newHoldWrite(b, sale.currency, alloc)
@@ -166,6 +172,29 @@ func (s *BookingStore) hold(ctx context.Context, p *pipeline, b booking.HoldBatc
 	return res, hooks, nil
 }
 
+// freeLeft is, per range counted, the available seats the allocation
+// leaves: the count (which saw the seats the batch takes as available)
+// minus the seats it gives in the range. Ranges counted at the limit are
+// left out.
+func freeLeft(ranges []booking.Range, counts map[booking.Range]int, a booking.Allocation) map[booking.Range]int {
+	out := map[booking.Range]int{}
+	for _, r := range ranges {
+		n, ok := counts[r]
+		if !ok || n >= booking.FreeCountLimit {
+			continue
+		}
+		for _, seats := range a.Seats {
+			for _, s := range seats {
+				if s.Status == "available" && r.Lo <= s.Position && s.Position <= r.Hi {
+					n--
+				}
+			}
+		}
+		out[r] = max(n, 0)
+	}
+	return out
+}
+
 // lockedSale is the sale facts read under the event's share lock.
 type lockedSale struct {
 	booking.Sale
@@ -175,7 +204,8 @@ type lockedSale struct {
 
 // lockForHolds is round trip 1 of a hold batch.
 func lockForHolds(ctx context.Context, p *pipeline, b booking.HoldBatch, ranges []booking.Range,
-	want map[booking.Range]int) (sale lockedSale, specific map[uuid.UUID]booking.LockedSeat, pool []booking.LockedSeat, err error) {
+	want map[booking.Range]int) (sale lockedSale, specific map[uuid.UUID]booking.LockedSeat, pool []booking.LockedSeat,
+	counts map[booking.Range]int, err error) {
 	batch := &pgx.Batch{}
 	batch.Queue(saleLockSQL, b.EventID)
 	ids := b.SeatIDs()
@@ -184,7 +214,9 @@ func lockForHolds(ctx context.Context, p *pipeline, b booking.HoldBatch, ranges 
 	}
 	for _, r := range ranges {
 		batch.Queue(freeWindowSQL, b.EventID, max(r.Lo, b.From[r]), r.Hi, windowSize(b, r, want[r]))
+		batch.Queue(freeCountSQL, b.EventID, r.Lo, r.Hi, booking.FreeCountLimit)
 	}
+	counts = map[booking.Range]int{}
 	sale.EventID = b.EventID
 	specific = map[uuid.UUID]booking.LockedSeat{}
 	err = p.exchange(ctx, batch, false, func(res pgx.BatchResults) error {
@@ -205,16 +237,21 @@ func lockForHolds(ctx context.Context, p *pipeline, b booking.HoldBatch, ranges 
 				specific[seat.ID] = seat
 			}
 		}
-		for range ranges {
+		for _, r := range ranges {
 			seats, err := collectSeats(res)
 			if err != nil {
 				return fmt.Errorf("lock free seats: %w", err)
 			}
 			pool = mergeSeats(pool, seats)
+			var n int
+			if err := res.QueryRow().Scan(&n); err != nil {
+				return fmt.Errorf("count free seats: %w", err)
+			}
+			counts[r] = n
 		}
 		return nil
 	})
-	return sale, specific, pool, err
+	return sale, specific, pool, counts, err
 }
 
 // collectSeats reads the next result of res as locked seats.
