@@ -195,9 +195,10 @@ func NewService(store Store, locks Locks, o Options) *Service {
 		// One change per booking per batch: a second one sees the first's
 		// result.
 		Distinct: func(c Change) any { return c.BookingID },
-		// Changes of every event share this queue: two batches at once
-		// keep one slow batch from stalling the rest.
-		Parallel: 2,
+		// Changes of every event share this queue, one batch at a time:
+		// a second batch running beside the first would take only what
+		// arrived meanwhile, and measured fewer confirmations per second
+		// and a longer tail at 50 buyers.
 	})
 	return s
 }
