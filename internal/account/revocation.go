@@ -42,7 +42,7 @@ type Revocations struct {
 
 	mu      sync.Mutex
 	changed map[uuid.UUID]Standing
-	expires time.Time
+	readAt  time.Time     // when the read that returned changed began
 	loading chan struct{} // closed when the load in progress ends
 	loadErr error
 }
@@ -83,17 +83,19 @@ func (r *Revocations) Check(ctx context.Context, p auth.Principal) (auth.Princip
 }
 
 // recent returns the accounts whose token version rose within the window,
-// read at most ttl ago. The list is read again ahead of time, in the
-// background, once three quarters of ttl have passed, so that requests
-// never queue behind the read while it is fresh; only when it has expired
-// (the read is slow or failing) do callers wait for one, shared, read.
+// from a read that began less than ttl before the caller asked: a change
+// committed before a request reaches it within ttl, whatever reads were in
+// flight. The list is read again ahead of time, in the background, once
+// three quarters of ttl have passed, so that requests never queue behind
+// the read while it is fresh; only when it is stale (the read is slow or
+// failing) do callers wait for one, shared, read.
 func (r *Revocations) recent(ctx context.Context) (map[uuid.UUID]Standing, error) {
+	asked := r.now()
 	for {
 		r.mu.Lock()
-		now := r.now()
-		if r.changed != nil && now.Before(r.expires) {
+		if r.changed != nil && asked.Before(r.readAt.Add(r.ttl)) {
 			changed := r.changed
-			if r.loading == nil && !now.Before(r.expires.Add(-r.ttl/4)) {
+			if r.loading == nil && !r.now().Before(r.readAt.Add(r.ttl*3/4)) {
 				done := r.startLoad()
 				go r.load(context.WithoutCancel(ctx), done)
 			}
@@ -134,6 +136,7 @@ func (r *Revocations) startLoad() chan struct{} {
 // callers waiting on done. The read outlives a caller that gives up.
 func (r *Revocations) load(ctx context.Context, done chan struct{}) error {
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	began := r.now()
 	changed, err := r.store.TokenChanges(lctx, r.window)
 	cancel()
 	if err == nil && changed == nil {
@@ -142,7 +145,7 @@ func (r *Revocations) load(ctx context.Context, done chan struct{}) error {
 	r.mu.Lock()
 	r.loading, r.loadErr = nil, err
 	if err == nil {
-		r.changed, r.expires = changed, r.now().Add(r.ttl)
+		r.changed, r.readAt = changed, began
 	}
 	r.mu.Unlock()
 	close(done)

@@ -190,3 +190,55 @@ func (r *Revocations) loadingNow() bool {
 	defer r.mu.Unlock()
 	return r.loading != nil
 }
+
+// snapshotStore takes its answer when a read begins and, for the first
+// read, holds it until gate closes: a read in flight while the account
+// changes.
+type snapshotStore struct {
+	changesStore
+	gate  chan struct{}
+	first atomic.Bool
+}
+
+func (s *snapshotStore) TokenChanges(ctx context.Context, within time.Duration) (map[uuid.UUID]Standing, error) {
+	out, err := s.changesStore.TokenChanges(ctx, within)
+	if s.first.CompareAndSwap(false, true) {
+		<-s.gate
+	}
+	return out, err
+}
+
+// TestRevocationsNeverServeAStaleRead: a read that began before a change
+// and ends after it does not answer a request that came more than the TTL
+// after the read began; that request reads again and sees the change.
+func TestRevocationsNeverServeAStaleRead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var clock atomic.Int64
+	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := func() time.Time { return start.Add(time.Duration(clock.Load())) }
+	store := &snapshotStore{gate: make(chan struct{})}
+	r := NewRevocations(store, 15*time.Minute, 2*time.Second, now)
+	admin := auth.Principal{UserID: uuid.New(), Role: auth.RoleAdmin}
+
+	first := make(chan error, 1)
+	go func() { _, err := r.Check(ctx, admin); first <- err }()
+	for store.reads.Load() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	// The read in flight saw no change; the admin is demoted now, and the
+	// next request comes later than the TTL after that read began.
+	store.set(admin.UserID, Standing{Role: auth.RoleUser, TokenVersion: 1}, nil)
+	clock.Store(int64(3 * time.Second))
+	second := make(chan error, 1)
+	go func() { _, err := r.Check(ctx, admin); second <- err }()
+	time.Sleep(20 * time.Millisecond) // let it wait on the read in flight
+	close(store.gate)
+
+	if err := <-first; err != nil {
+		t.Fatalf("the request that started the read = %v, want its (old) answer", err)
+	}
+	if err := <-second; !apperr.Is(err, apperr.Unauthorized) {
+		t.Errorf("a request after the change = %v, want unauthorized (a read that began too early must not answer it)", err)
+	}
+}
