@@ -33,6 +33,7 @@ const (
 	InvalidState         Code = "invalid_state"
 	WaitingRoomRequired  Code = "waiting_room_required"
 	SeatsAvailable       Code = "seats_available"
+	PurchaseLimitReached Code = "purchase_limit_reached"
 	IdempotencyKeyReused Code = "idempotency_key_reused"
 	RateLimited          Code = "rate_limited"
 	Unavailable          Code = "unavailable"

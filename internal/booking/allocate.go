@@ -60,12 +60,15 @@ type Allocation struct {
 // when they ask for adjacency and such a block exists, else the first
 // seats free. A seat goes to one hold at most. One hold's refusal never
 // changes another's seats: each is decided on what the holds before it
-// left.
+// left. A hold that would take its buyer past b.Limit (counting what the
+// buyer's earlier holds in the batch were given) is refused first.
 func Allocate(b HoldBatch, specific map[uuid.UUID]LockedSeat, pool []LockedSeat) Allocation {
 	a := Allocation{Seats: make([][]LockedSeat, len(b.Holds)), Refusals: make([]error, len(b.Holds))}
 	taken := map[uuid.UUID]bool{}
 	stale := map[uuid.UUID]bool{}
+	given := map[uuid.UUID]int{}
 	take := func(i int, seats []LockedSeat) {
+		given[b.Holds[i].UserID] += len(seats)
 		for _, s := range seats {
 			taken[s.ID] = true
 			if s.Status == "held" && s.BookingID != nil && !stale[*s.BookingID] {
@@ -76,6 +79,10 @@ func Allocate(b HoldBatch, specific map[uuid.UUID]LockedSeat, pool []LockedSeat)
 		a.Seats[i] = seats
 	}
 	for i, h := range b.Holds {
+		if live := b.Limit.Live[h.UserID] + given[h.UserID]; b.Limit.Max > 0 && live+h.wants() > b.Limit.Max {
+			a.Refusals[i] = PurchaseLimitReached(b.Limit.Max, live)
+			continue
+		}
 		if len(h.SeatIDs) > 0 {
 			seats, err := pickSeats(b, h, specific, taken)
 			if err != nil {

@@ -247,3 +247,46 @@ func TestDecide(t *testing.T) {
 		}
 	}
 }
+
+// TestAllocatePurchaseLimit: a buyer's holds in one batch are counted
+// against the limit in arrival order, on top of their live seats; a hold
+// refused for another reason takes nothing from the allowance, and other
+// buyers are not affected.
+func TestAllocatePurchaseLimit(t *testing.T) {
+	t.Parallel()
+	v := newVenue(1, 10)
+	all := Range{1, 10}
+	ann, bob := uuid.New(), uuid.New()
+	b := HoldBatch{EventID: v.event, Now: time.Now(), Holds: []PendingHold{
+		{UserID: ann, Quantity: 2, Range: all},                            // 1 live + 2 = 3
+		{UserID: ann, SeatIDs: []uuid.UUID{v.seats[0].ID}},                // taken by the first: refused, counts nothing
+		{UserID: ann, Quantity: 2, Range: all},                            // 3 + 2 > 4: refused
+		{UserID: bob, Quantity: 4, Range: all},                            // bob has his own allowance
+		{UserID: ann, Quantity: 1, Range: all},                            // 3 + 1 = 4: given
+		{UserID: ann, SeatIDs: []uuid.UUID{v.seats[9].ID, v.seats[8].ID}}, // 4 + 2 > 4: refused before the seats are looked at
+	}, Limit: PurchaseLimit{Max: 4, Live: map[uuid.UUID]int{ann: 1}}}
+	a := Allocate(b, v.byID(), v.seats)
+	want := []apperr.Code{"", apperr.SeatUnavailable, apperr.PurchaseLimitReached, "", "", apperr.PurchaseLimitReached}
+	for i, code := range want {
+		got := apperr.Code("")
+		if a.Refusals[i] != nil {
+			got = apperr.CodeOf(a.Refusals[i])
+		}
+		if got != code {
+			t.Errorf("hold %d: refusal %v, want %q", i, a.Refusals[i], code)
+		}
+	}
+	if n := len(a.Seats[0]) + len(a.Seats[4]); n != 3 {
+		t.Errorf("ann was given %d seats, want 3 (4 with the live one)", n)
+	}
+	if len(a.Seats[3]) != 4 {
+		t.Errorf("bob was given %v, want 4 seats", positions(a.Seats[3]))
+	}
+	// No limit: nothing refused for it.
+	b.Limit = PurchaseLimit{}
+	for i, err := range Allocate(b, v.byID(), v.seats).Refusals {
+		if apperr.Is(err, apperr.PurchaseLimitReached) {
+			t.Errorf("hold %d refused %v with no limit", i, err)
+		}
+	}
+}

@@ -102,6 +102,37 @@ type HoldBatch struct {
 	// allocation hint); seats before it are looked at only when too few
 	// are found after it.
 	From map[Range]int
+	// Limit is the event's limit of seats per buyer, as the store read it
+	// in the batch's transaction.
+	Limit PurchaseLimit
+}
+
+// PurchaseLimit caps the seats each buyer's live bookings of an event (holds
+// that have not lapsed, and confirmed bookings) hold together.
+type PurchaseLimit struct {
+	// Max is the most seats per buyer; 0: no limit.
+	Max int
+	// Live is the seats each buyer's live bookings hold already.
+	Live map[uuid.UUID]int
+}
+
+// wants is how many seats h asks for.
+func (h PendingHold) wants() int {
+	if len(h.SeatIDs) > 0 {
+		return len(h.SeatIDs)
+	}
+	return h.Quantity
+}
+
+// Buyers returns the distinct users of the batch's holds.
+func (b HoldBatch) Buyers() []uuid.UUID {
+	var out []uuid.UUID
+	for _, h := range b.Holds {
+		if !slices.Contains(out, h.UserID) {
+			out = append(out, h.UserID)
+		}
+	}
+	return out
 }
 
 // Ranges returns the ranges the batch's best-available holds ask for.

@@ -15,6 +15,15 @@ func SoldOut(quantity int) error {
 	return apperr.New(apperr.SoldOut, "Fewer than %d seats are free.", quantity)
 }
 
+// PurchaseLimitReached refuses a hold that would take a buyer's live
+// bookings of the event (holds and confirmed bookings, live seats already
+// counted) past the event's limit of seats per buyer.
+func PurchaseLimitReached(limit, live int) error {
+	return apperr.New(apperr.PurchaseLimitReached,
+		"A buyer may hold at most %d seats of this event; your bookings hold %d.", limit, live).
+		With("max_seats_per_user", limit).With("seats_held", live)
+}
+
 // SeatsTaken refuses a hold of specific seats some of which (ids) are held
 // or sold.
 func SeatsTaken(ids []uuid.UUID) error {

@@ -43,14 +43,26 @@ type Event struct {
 	Status             Status
 	Currency           string
 	MaxSeatsPerBooking int
-	HoldTTLSeconds     int
-	SalesStart         *time.Time
-	SalesEnd           *time.Time
-	WaitingRoom        WaitingRoom
-	Sections           []Section
-	Availability       Availability
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// MaxSeatsPerUser is the event's own limit of seats per buyer (live
+	// holds and confirmed bookings together); nil: MaxSeatsPerBooking.
+	MaxSeatsPerUser *int
+	HoldTTLSeconds  int
+	SalesStart      *time.Time
+	SalesEnd        *time.Time
+	WaitingRoom     WaitingRoom
+	Sections        []Section
+	Availability    Availability
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// PurchaseLimit is the most seats one buyer's live bookings of the event
+// may hold together.
+func (e Event) PurchaseLimit() int {
+	if e.MaxSeatsPerUser != nil {
+		return *e.MaxSeatsPerUser
+	}
+	return e.MaxSeatsPerBooking
 }
 
 // Capacity is the number of seats of the event.

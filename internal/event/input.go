@@ -23,6 +23,7 @@ const (
 	MinHoldTTLSeconds          = 60
 	MaxHoldTTLSeconds          = 3600
 	MaxSeatsPerBookingLimit    = 100
+	MaxSeatsPerUserLimit       = 100_000
 	MaxAdmitPerMinute          = 100_000
 	MaxAdmissionTTLSeconds     = 86_400
 	MaxPriceCents              = 1_000_000_000_000
@@ -43,6 +44,7 @@ type Input struct {
 	EndsAt             *time.Time
 	Currency           *string
 	MaxSeatsPerBooking *int
+	MaxSeatsPerUser    *int
 	HoldTTLSeconds     *int
 	SalesStart         *time.Time
 	SalesEnd           *time.Time
@@ -88,6 +90,7 @@ type Patch struct {
 	EndsAt             Change[time.Time]
 	Currency           *string
 	MaxSeatsPerBooking *int
+	MaxSeatsPerUser    Change[int]
 	HoldTTLSeconds     *int
 	SalesStart         Change[time.Time]
 	SalesEnd           Change[time.Time]
@@ -134,6 +137,8 @@ func (in Input) build(now time.Time, defaultHoldTTL int) (Event, error) {
 		e.MaxSeatsPerBooking = *in.MaxSeatsPerBooking
 		checkMaxSeats(&v, e.MaxSeatsPerBooking)
 	}
+	e.MaxSeatsPerUser = in.MaxSeatsPerUser
+	checkMaxSeatsPerUser(&v, &e)
 	if in.HoldTTLSeconds != nil {
 		e.HoldTTLSeconds = *in.HoldTTLSeconds
 		checkHoldTTL(&v, e.HoldTTLSeconds)
@@ -300,6 +305,12 @@ func (p Patch) apply(e *Event, now time.Time) error {
 		e.MaxSeatsPerBooking = *p.MaxSeatsPerBooking
 		checkMaxSeats(&v, e.MaxSeatsPerBooking)
 	}
+	if p.MaxSeatsPerUser.Set {
+		e.MaxSeatsPerUser = p.MaxSeatsPerUser.Value
+	}
+	if p.MaxSeatsPerBooking != nil || p.MaxSeatsPerUser.Set {
+		checkMaxSeatsPerUser(&v, e)
+	}
 	if p.HoldTTLSeconds != nil {
 		e.HoldTTLSeconds = *p.HoldTTLSeconds
 		checkHoldTTL(&v, e.HoldTTLSeconds)
@@ -358,6 +369,18 @@ func checkCurrency(v *apperr.Validator, c string) {
 func checkMaxSeats(v *apperr.Validator, n int) {
 	v.Check(n >= 1 && n <= MaxSeatsPerBookingLimit, "max_seats_per_booking",
 		fmt.Sprintf("must be between 1 and %d", MaxSeatsPerBookingLimit))
+}
+
+// checkMaxSeatsPerUser checks an event's limit per buyer, when it has one
+// of its own: no lower than a booking may hold, and at most
+// MaxSeatsPerUserLimit.
+func checkMaxSeatsPerUser(v *apperr.Validator, e *Event) {
+	if e.MaxSeatsPerUser == nil {
+		return
+	}
+	n := *e.MaxSeatsPerUser
+	v.Check(n >= e.MaxSeatsPerBooking && n <= MaxSeatsPerUserLimit, "max_seats_per_user",
+		fmt.Sprintf("must be between max_seats_per_booking (%d) and %d", e.MaxSeatsPerBooking, MaxSeatsPerUserLimit))
 }
 
 func checkHoldTTL(v *apperr.Validator, n int) {

@@ -41,7 +41,8 @@ func TestPostgresCutDuringHoldsAndConfirms(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	e := f.publish(t, gaEvent(2000))
+	// 16 buyers book again and again: no limit per buyer in the way.
+	e := f.publish(t, gaEvent(2000), set("max_seats_per_user", 2000))
 	buyers := f.buyers(t, 16)
 
 	var (

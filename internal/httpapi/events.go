@@ -278,6 +278,7 @@ type eventInput struct {
 	EndsAt             nullable[string]  `json:"ends_at"`
 	Currency           *string           `json:"currency"`
 	MaxSeatsPerBooking *int              `json:"max_seats_per_booking"`
+	MaxSeatsPerUser    nullable[int]     `json:"max_seats_per_user"`
 	HoldTTLSeconds     *int              `json:"hold_ttl_seconds"`
 	SalesStart         nullable[string]  `json:"sales_start"`
 	SalesEnd           nullable[string]  `json:"sales_end"`
@@ -341,6 +342,7 @@ func (in eventInput) toInput() (event.Input, error) {
 		EndsAt:             parseTime(&v, "ends_at", in.EndsAt.ptr()),
 		Currency:           in.Currency,
 		MaxSeatsPerBooking: in.MaxSeatsPerBooking,
+		MaxSeatsPerUser:    in.MaxSeatsPerUser.ptr(),
 		HoldTTLSeconds:     in.HoldTTLSeconds,
 		SalesStart:         parseTime(&v, "sales_start", in.SalesStart.ptr()),
 		SalesEnd:           parseTime(&v, "sales_end", in.SalesEnd.ptr()),
@@ -372,6 +374,7 @@ func (in eventInput) toPatch() (event.Patch, error) {
 		Venue:              in.Venue,
 		Currency:           in.Currency,
 		MaxSeatsPerBooking: in.MaxSeatsPerBooking,
+		MaxSeatsPerUser:    event.Change[int]{Set: in.MaxSeatsPerUser.Set, Value: in.MaxSeatsPerUser.ptr()},
 		HoldTTLSeconds:     in.HoldTTLSeconds,
 		Status:             (*event.Status)(in.Status),
 		WaitingRoom:        in.WaitingRoom.toInput(),
@@ -452,6 +455,7 @@ type eventResponse struct {
 	Currency           string               `json:"currency"`
 	Capacity           int                  `json:"capacity"`
 	MaxSeatsPerBooking int                  `json:"max_seats_per_booking"`
+	MaxSeatsPerUser    int                  `json:"max_seats_per_user"`
 	HoldTTLSeconds     int                  `json:"hold_ttl_seconds"`
 	SalesStart         *time.Time           `json:"sales_start"`
 	SalesEnd           *time.Time           `json:"sales_end"`
@@ -506,6 +510,7 @@ func toEventResponse(e event.Event) eventResponse {
 		Currency:           e.Currency,
 		Capacity:           e.Capacity(),
 		MaxSeatsPerBooking: e.MaxSeatsPerBooking,
+		MaxSeatsPerUser:    e.PurchaseLimit(),
 		HoldTTLSeconds:     e.HoldTTLSeconds,
 		SalesStart:         e.SalesStart,
 		SalesEnd:           e.SalesEnd,

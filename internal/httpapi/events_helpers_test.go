@@ -28,6 +28,7 @@ type eventJSON struct {
 	Currency           string     `json:"currency"`
 	Capacity           int        `json:"capacity"`
 	MaxSeatsPerBooking int        `json:"max_seats_per_booking"`
+	MaxSeatsPerUser    int        `json:"max_seats_per_user"`
 	HoldTTLSeconds     int        `json:"hold_ttl_seconds"`
 	SalesStart         *time.Time `json:"sales_start"`
 	SalesEnd           *time.Time `json:"sales_end"`

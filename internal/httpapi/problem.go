@@ -34,6 +34,7 @@ var statusOf = map[apperr.Code]int{
 	apperr.HoldExpired:          http.StatusConflict,
 	apperr.InvalidState:         http.StatusConflict,
 	apperr.SeatsAvailable:       http.StatusConflict,
+	apperr.PurchaseLimitReached: http.StatusConflict,
 	apperr.IdempotencyKeyReused: http.StatusUnprocessableEntity,
 	apperr.RateLimited:          http.StatusTooManyRequests,
 	apperr.Unavailable:          http.StatusServiceUnavailable,

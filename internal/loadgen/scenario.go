@@ -174,8 +174,11 @@ func (r *run) createEvent(ctx context.Context, name string, sections []map[strin
 		"starts_at":             time.Now().Add(30 * 24 * time.Hour).UTC().Format(time.RFC3339),
 		"status":                "published",
 		"max_seats_per_booking": 4,
-		"hold_ttl_seconds":      60,
-		"sections":              sections,
+		// Each virtual buyer stands for many people buying one after
+		// another: the limit per buyer must not end their run.
+		"max_seats_per_user": 100_000,
+		"hold_ttl_seconds":   60,
+		"sections":           sections,
 	}
 	for k, v := range extra {
 		body[k] = v
@@ -225,7 +228,11 @@ func (r *run) rush(ctx context.Context) (Report, error) {
 		// open counts holds not yet confirmed or cancelled: while any is
 		// open, seats may still come back, so buyers keep trying.
 		open atomic.Int64
-		wg   sync.WaitGroup
+		// released is when a buyer last cancelled a hold: a "sold out"
+		// may lag a release by up to a second (the engine's memo), so
+		// buyers keep trying that long after one.
+		released atomic.Int64
+		wg       sync.WaitGroup
 	)
 	start := time.Now()
 	stop := make(chan struct{})
@@ -238,7 +245,8 @@ func (r *run) rush(ctx context.Context) (Report, error) {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(r.cfg.Seed, uint64(i)))
 			soldOut := 0
-			for ctx.Err() == nil && (soldOut < 3 || open.Load() > 0) {
+			for ctx.Err() == nil && (soldOut < 3 || open.Load() > 0 ||
+				time.Since(start) < time.Duration(released.Load())+releaseLag) {
 				q := 1 + rng.IntN(4)
 				var bk bookingRef
 				res, err := r.c.call(ctx, "POST /bookings", http.MethodPost, "/api/v1/bookings", b.AccessToken,
@@ -260,6 +268,7 @@ func (r *run) rush(ctx context.Context) (Report, error) {
 					} else {
 						_, _ = r.c.call(ctx, "POST /bookings/{id}/cancel", http.MethodPost,
 							"/api/v1/bookings/"+bk.ID+"/cancel", b.AccessToken, nil, nil)
+						released.Store(int64(time.Since(start)))
 					}
 					open.Add(-1)
 				case res.code == "sold_out":
@@ -295,6 +304,11 @@ func (r *run) rush(ctx context.Context) (Report, error) {
 	}
 	return rep, r.check(context.WithoutCancel(ctx), &rep, e.ID)
 }
+
+// releaseLag is how long after a released hold buyers of a rush keep
+// asking though told "sold out": the engine's sold-out memo may answer
+// from memory for up to a second after seats came back.
+const releaseLag = 1200 * time.Millisecond
 
 // contention: buyers pick specific seats among the same few front-row
 // seats; losers retry with other seats until every seat is sold.

@@ -391,6 +391,10 @@ func TestAnalyticsConcurrentConfirmations(t *testing.T) {
 	h := newHistory(t)
 	ctx := context.Background()
 	e := h.event("Rush", "GBP", "published", at("2027-01-01T00:00:00Z"), event.Section{Name: "Floor", PriceCents: 250, Capacity: 200})
+	// One buyer holds every booking here.
+	if _, err := h.pool.Exec(ctx, `UPDATE events SET max_seats_per_user = 1000 WHERE id = $1`, e.ID); err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now().UTC()
 	const n = 60
 	ids := make([]uuid.UUID, n)

@@ -47,8 +47,31 @@ func scanLockedSeat(r pgx.CollectableRow) (booking.LockedSeat, error) {
 	return s, err
 }
 
-// saleLockSQL reads the sale facts of event $1 under a share lock.
-const saleLockSQL = `SELECT status, starts_at, sales_start, sales_end, currency FROM events WHERE id = $1 FOR SHARE`
+// saleLockSQL reads the sale facts of event $1, and its limit of seats
+// per buyer, under a share lock.
+const saleLockSQL = `SELECT status, starts_at, sales_start, sales_end, currency,
+    coalesce(max_seats_per_user, max_seats_per_booking)
+FROM events WHERE id = $1 FOR SHARE`
+
+// buyerLockClass namespaces the advisory locks that serialise the holds
+// of one buyer of one event (the key's other half hashes the pair).
+const buyerLockClass = 0x62_75_79 // "buy"
+
+// lockBuyersSQL takes the transaction-level advisory lock (class $3) of
+// each buyer $2 of event $1, in key order (so that two batches never wait
+// on each other's buyers in a cycle). It returns how many keys it locked.
+const lockBuyersSQL = `SELECT count(pg_advisory_xact_lock($3::integer, k)) FROM (
+    SELECT DISTINCT hashtext($1::text || u::text) AS k FROM unnest($2::uuid[]) u ORDER BY 1) keys`
+
+// liveSeatsSQL is, per buyer $2 of event $1, the seats of their live
+// bookings at $3 — pending holds that have not lapsed, and confirmed
+// bookings — through the partial index bookings_live_by_user_idx. Run
+// after lockBuyersSQL, as a statement of its own, its snapshot sees every
+// hold committed by a batch that held a buyer's lock before.
+const liveSeatsSQL = `SELECT user_id, sum(quantity)::integer FROM bookings
+WHERE event_id = $1 AND user_id = ANY($2::uuid[]) AND status IN ('pending', 'confirmed')
+  AND (status = 'confirmed' OR expires_at > $3)
+GROUP BY user_id`
 
 // seatsByIDSQL locks the seats $1 in id order.
 const seatsByIDSQL = `SELECT ` + lockedSeatColumns + `
@@ -115,11 +138,13 @@ func (s *BookingStore) hold(ctx context.Context, p *pipeline, b booking.HoldBatc
 		}
 	}
 
-	// 1. Lock the event, the seats asked for, and a window per range.
+	// 1. Lock the event, the buyers, the seats asked for, and a window per
+	// range.
 	sale, specific, pool, counts, err := lockForHolds(ctx, p, b, ranges, want)
 	if err != nil {
 		return res, nil, err
 	}
+	b.Limit = sale.limit
 	if refusal := saleRefusal(sale, b.Now); refusal != nil {
 		for i := range res.Refusals {
 			res.Refusals[i] = refusal
@@ -195,11 +220,13 @@ func freeLeft(ranges []booking.Range, counts map[booking.Range]int, a booking.Al
 	return out
 }
 
-// lockedSale is the sale facts read under the event's share lock.
+// lockedSale is the sale facts read under the event's share lock, with
+// the live seats of the batch's buyers.
 type lockedSale struct {
 	booking.Sale
 	currency string
 	found    bool
+	limit    booking.PurchaseLimit
 }
 
 // lockForHolds is round trip 1 of a hold batch.
@@ -208,6 +235,9 @@ func lockForHolds(ctx context.Context, p *pipeline, b booking.HoldBatch, ranges 
 	counts map[booking.Range]int, err error) {
 	batch := &pgx.Batch{}
 	batch.Queue(saleLockSQL, b.EventID)
+	buyers := b.Buyers()
+	batch.Queue(lockBuyersSQL, b.EventID, buyers, buyerLockClass)
+	batch.Queue(liveSeatsSQL, b.EventID, buyers, b.Now)
 	ids := b.SeatIDs()
 	if len(ids) > 0 {
 		batch.Queue(seatsByIDSQL, ids)
@@ -220,13 +250,17 @@ func lockForHolds(ctx context.Context, p *pipeline, b booking.HoldBatch, ranges 
 	sale.EventID = b.EventID
 	specific = map[uuid.UUID]booking.LockedSeat{}
 	err = p.exchange(ctx, batch, false, func(res pgx.BatchResults) error {
-		err := res.QueryRow().Scan(&sale.Status, &sale.StartsAt, &sale.SalesStart, &sale.SalesEnd, &sale.currency)
+		err := res.QueryRow().Scan(&sale.Status, &sale.StartsAt, &sale.SalesStart, &sale.SalesEnd, &sale.currency,
+			&sale.limit.Max)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 		case err != nil:
 			return fmt.Errorf("lock event: %w", err)
 		default:
 			sale.found = true
+		}
+		if sale.limit.Live, err = lockBuyers(res); err != nil {
+			return err
 		}
 		if len(ids) > 0 {
 			seats, err := collectSeats(res)
@@ -252,6 +286,31 @@ func lockForHolds(ctx context.Context, p *pipeline, b booking.HoldBatch, ranges 
 		return nil
 	})
 	return sale, specific, pool, counts, err
+}
+
+// lockBuyers reads the results of lockBuyersSQL and liveSeatsSQL: the
+// live seats of each buyer.
+func lockBuyers(res pgx.BatchResults) (map[uuid.UUID]int, error) {
+	var n int
+	if err := res.QueryRow().Scan(&n); err != nil {
+		return nil, fmt.Errorf("lock buyers: %w", err)
+	}
+	rows, err := res.Query()
+	if err != nil {
+		return nil, fmt.Errorf("count live seats: %w", err)
+	}
+	live := map[uuid.UUID]int{}
+	var (
+		user  uuid.UUID
+		seats int
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&user, &seats}, func() error {
+		live[user] = seats
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("count live seats: %w", err)
+	}
+	return live, nil
 }
 
 // collectSeats reads the next result of res as locked seats.

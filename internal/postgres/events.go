@@ -34,7 +34,7 @@ func NewEventStore(pool *pgxpool.Pool) *EventStore { return &EventStore{pool: po
 func (s *EventStore) EnableWebhooks(dispatch Dispatch) { s.hooks = outbox{dispatch: dispatch} }
 
 const eventColumns = `id, name, description, venue, category, starts_at, ends_at, status,
-	currency, max_seats_per_booking, hold_ttl_seconds, sales_start, sales_end,
+	currency, max_seats_per_booking, max_seats_per_user, hold_ttl_seconds, sales_start, sales_end,
 	wr_enabled, wr_admit_per_minute, wr_max_active, wr_admission_ttl_seconds,
 	created_at, updated_at`
 
@@ -44,7 +44,7 @@ func scanEvent(row pgx.Row) (event.Event, error) {
 		status string
 	)
 	err := row.Scan(&e.ID, &e.Name, &e.Description, &e.Venue, &e.Category, &e.StartsAt, &e.EndsAt, &status,
-		&e.Currency, &e.MaxSeatsPerBooking, &e.HoldTTLSeconds, &e.SalesStart, &e.SalesEnd,
+		&e.Currency, &e.MaxSeatsPerBooking, &e.MaxSeatsPerUser, &e.HoldTTLSeconds, &e.SalesStart, &e.SalesEnd,
 		&e.WaitingRoom.Enabled, &e.WaitingRoom.AdmitPerMinute, &e.WaitingRoom.MaxActive, &e.WaitingRoom.AdmissionTTLSeconds,
 		&e.CreatedAt, &e.UpdatedAt)
 	if err != nil {
@@ -75,13 +75,14 @@ func (s *EventStore) CreateEvent(ctx context.Context, e *event.Event) error {
 		err := tx.QueryRow(ctx, `
 			INSERT INTO events (id, name, description, venue, category, starts_at, ends_at, status,
 				currency, max_seats_per_booking, hold_ttl_seconds, sales_start, sales_end,
-				wr_enabled, wr_admit_per_minute, wr_max_active, wr_admission_ttl_seconds)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+				wr_enabled, wr_admit_per_minute, wr_max_active, wr_admission_ttl_seconds, max_seats_per_user)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 			ON CONFLICT (id) DO NOTHING
 			RETURNING created_at, updated_at`,
 			e.ID, e.Name, e.Description, e.Venue, e.Category, e.StartsAt, e.EndsAt, string(e.Status),
 			e.Currency, e.MaxSeatsPerBooking, e.HoldTTLSeconds, e.SalesStart, e.SalesEnd,
 			e.WaitingRoom.Enabled, e.WaitingRoom.AdmitPerMinute, e.WaitingRoom.MaxActive, e.WaitingRoom.AdmissionTTLSeconds,
+			e.MaxSeatsPerUser,
 		).Scan(&e.CreatedAt, &e.UpdatedAt)
 		if isNoRows(err) {
 			return apperr.New(apperr.Conflict, "Event %s already exists.", e.ID)
@@ -426,12 +427,13 @@ func (s *EventStore) UpdateEvent(ctx context.Context, id uuid.UUID, fn func(e *e
 				ends_at = $7, status = $8, currency = $9, max_seats_per_booking = $10,
 				hold_ttl_seconds = $11, sales_start = $12, sales_end = $13, wr_enabled = $14,
 				wr_admit_per_minute = $15, wr_max_active = $16, wr_admission_ttl_seconds = $17,
-				updated_at = now()
+				max_seats_per_user = $18, updated_at = now()
 			WHERE id = $1
 			RETURNING updated_at`,
 			e.ID, e.Name, e.Description, e.Venue, e.Category, e.StartsAt, e.EndsAt, string(e.Status),
 			e.Currency, e.MaxSeatsPerBooking, e.HoldTTLSeconds, e.SalesStart, e.SalesEnd,
 			e.WaitingRoom.Enabled, e.WaitingRoom.AdmitPerMinute, e.WaitingRoom.MaxActive, e.WaitingRoom.AdmissionTTLSeconds,
+			e.MaxSeatsPerUser,
 		).Scan(&e.UpdatedAt)
 		e.UpdatedAt = e.UpdatedAt.UTC()
 		return err

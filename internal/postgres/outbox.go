@@ -78,7 +78,8 @@ func eventJSON(now string) string {
     'starts_at', ` + sqlTime("e.starts_at") + `, 'ends_at', ` + sqlTime("e.ends_at") + `,
     'status', e.status, 'currency', e.currency,
     'capacity', (SELECT coalesce(sum(capacity), 0) FROM sections WHERE event_id = e.id),
-    'max_seats_per_booking', e.max_seats_per_booking, 'hold_ttl_seconds', e.hold_ttl_seconds,
+    'max_seats_per_booking', e.max_seats_per_booking,
+    'max_seats_per_user', coalesce(e.max_seats_per_user, e.max_seats_per_booking), 'hold_ttl_seconds', e.hold_ttl_seconds,
     'sales_start', ` + sqlTime("e.sales_start") + `, 'sales_end', ` + sqlTime("e.sales_end") + `,
     'sections', coalesce((
         SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object('name', name, 'price_cents', price_cents,

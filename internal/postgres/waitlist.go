@@ -178,13 +178,17 @@ const offerLockClass = 0x77_6c_73 // "wls"
 
 // nextEntrySQL picks the oldest waiting entry of event $1 whose quantity
 // fits the available seats (counted up to the largest quantity there can
-// be) and locks it.
+// be) and its owner's limit of seats per buyer at $2, and locks it.
 const nextEntrySQL = `
 SELECT w.id, w.user_id, w.quantity
 FROM waitlist_entries w
 WHERE w.event_id = $1 AND w.status = 'waiting'
   AND w.quantity <= (SELECT count(*) FROM (
           SELECT 1 FROM seats WHERE event_id = $1 AND status = 'available' LIMIT 100) free)
+  AND w.quantity + (SELECT coalesce(sum(b.quantity), 0) FROM bookings b
+          WHERE b.event_id = $1 AND b.user_id = w.user_id AND b.status IN ('pending', 'confirmed')
+            AND (b.status = 'confirmed' OR b.expires_at > $2))
+      <= (SELECT coalesce(max_seats_per_user, max_seats_per_booking) FROM events WHERE id = $1)
 ORDER BY w.created_at, w.id
 LIMIT 1
 FOR UPDATE OF w`
@@ -250,7 +254,8 @@ func (s *WaitlistStore) offer(ctx context.Context, tx pgx.Tx, r waitlist.OfferRe
 		return nil, nil, fmt.Errorf("offer lock: %w", err)
 	}
 	var sale lockedSale
-	err := tx.QueryRow(ctx, saleLockSQL, r.EventID).Scan(&sale.Status, &sale.StartsAt, &sale.SalesStart, &sale.SalesEnd, &sale.currency)
+	err := tx.QueryRow(ctx, saleLockSQL, r.EventID).Scan(&sale.Status, &sale.StartsAt, &sale.SalesStart, &sale.SalesEnd,
+		&sale.currency, &sale.limit.Max)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil, nil
 	}
@@ -264,7 +269,7 @@ func (s *WaitlistStore) offer(ctx context.Context, tx pgx.Tx, r waitlist.OfferRe
 		entryID, userID uuid.UUID
 		quantity        int
 	)
-	err = tx.QueryRow(ctx, nextEntrySQL, r.EventID).Scan(&entryID, &userID, &quantity)
+	err = tx.QueryRow(ctx, nextEntrySQL, r.EventID, r.Now).Scan(&entryID, &userID, &quantity)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil, nil
 	}
@@ -274,6 +279,19 @@ func (s *WaitlistStore) offer(ctx context.Context, tx pgx.Tx, r waitlist.OfferRe
 	b := booking.HoldBatch{EventID: r.EventID, Now: r.Now, Holds: []booking.PendingHold{{
 		BookingID: r.BookingID, UserID: userID, Quantity: quantity, Range: booking.Range{Lo: 1, Hi: math.MaxInt32},
 		Adjacent: true, TTL: r.ExpiresAt.Sub(r.Now)}}}
+	// The buyer's limit, counted under their lock as a hold batch does.
+	lb := &pgx.Batch{}
+	lb.Queue(lockBuyersSQL, r.EventID, b.Buyers(), buyerLockClass)
+	lb.Queue(liveSeatsSQL, r.EventID, b.Buyers(), r.Now)
+	lres := tx.SendBatch(ctx, lb)
+	live, err := lockBuyers(lres)
+	if cerr := lres.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	b.Limit = booking.PurchaseLimit{Max: sale.limit.Max, Live: live}
 	rows, err := tx.Query(ctx, freeWindowSQL, r.EventID, 1, math.MaxInt32, quantity+booking.AdjacencySlack)
 	if err != nil {
 		return nil, nil, fmt.Errorf("lock free seats: %w", err)
@@ -284,8 +302,9 @@ func (s *WaitlistStore) offer(ctx context.Context, tx pgx.Tx, r waitlist.OfferRe
 	}
 	alloc := booking.Allocate(b, nil, pool)
 	if alloc.Refusals[0] != nil {
-		// Buyers are taking the seats right now: no offer this time (the
-		// cleanup's sweep looks again).
+		// Buyers are taking the seats right now, or the buyer has just
+		// reached their limit: no offer this time (the cleanup's sweep
+		// looks again).
 		return nil, nil, nil
 	}
 	w := newHoldWrite(b, sale.currency, alloc)
