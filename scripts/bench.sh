@@ -34,7 +34,8 @@ export REDIS_URL="redis://127.0.0.1:6379/$redis_db"
 export PORT=$port
 export EVENTLY_ADMIN_EMAIL=$admin_email EVENTLY_ADMIN_PASSWORD=$admin_password
 export EVENTLY_JWT_SECRET=bench-secret-bench-secret-bench-secret-0
-export EVENTLY_AUTH_RATE_PER_MINUTE=0 EVENTLY_LOG_LEVEL=warn EVENTLY_LOG_FORMAT=text
+# Each virtual buyer stands for many people: no per-buyer hold ration.
+export EVENTLY_AUTH_RATE_PER_MINUTE=0 EVENTLY_HOLD_RATE_PER_MINUTE=0 EVENTLY_LOG_LEVEL=warn EVENTLY_LOG_FORMAT=text
 # The load generator reads the batch-size histogram from the API port.
 export EVENTLY_METRICS_ADDR=api
 

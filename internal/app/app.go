@@ -112,7 +112,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	out := newOutreach(cfg, a.pool, a.rdb, a.queue, logger)
 	bookingStore, eventStore := postgres.NewBookingStore(a.pool), postgres.NewEventStore(a.pool)
 	out.recordWebhooks(bookingStore, eventStore)
+	var holdRate booking.HoldLimiter
+	if cfg.HoldRatePerMinute > 0 {
+		holdRate = redis.NewHoldRate(a.rdb, cfg.HoldRatePerMinute)
+	}
 	bookings := booking.NewService(bookingStore, redis.NewSeatLocks(a.rdb), booking.Options{
+		Rate:      holdRate,
 		Admission: rooms,
 		Observer:  telemetry.NewBookings(reg),
 		Released:  out.offers,

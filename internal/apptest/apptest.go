@@ -71,6 +71,8 @@ func Start(t testing.TB, opts ...Option) *Env {
 	env := map[string]string{
 		"EVENTLY_JWT_SECRET":           "test-secret-test-secret-test-secret-0123",
 		"EVENTLY_AUTH_RATE_PER_MINUTE": "0",
+		// Tests hold many times per buyer; the hold ration has its own.
+		"EVENTLY_HOLD_RATE_PER_MINUTE": "0",
 		"EVENTLY_LOG_LEVEL":            "warn",
 		// /metrics on a listener of its own, on any free port.
 		"EVENTLY_METRICS_ADDR": "127.0.0.1:0",

@@ -214,6 +214,9 @@ func (s *Service) hold(ctx context.Context, req HoldRequest) (Booking, error) {
 			return Booking{}, apperr.New(apperr.WaitingRoomRequired, "This event has a waiting room: join it and book once admitted.")
 		}
 	}
+	if err := s.rationed(ctx, req); err != nil {
+		return Booking{}, err
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return Booking{}, fmt.Errorf("booking id: %w", err)
@@ -408,6 +411,32 @@ func (s *Service) afterHolds(ctx context.Context, b HoldBatch, res HoldResults, 
 		}
 		cancel()
 	}
+}
+
+// rationed takes the hold from the buyer's budget for the event, or
+// refuses it (429 rate_limited, saying when to come back). The budget is
+// kept in Redis: while Redis fails, holds go on unrationed, as they go on
+// without seat locks.
+func (s *Service) rationed(ctx context.Context, req HoldRequest) error {
+	if s.rate == nil || !s.breaker.closed() {
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, lockTimeout)
+	ok, wait, err := s.rate.AllowHold(rctx, req.EventID, req.UserID)
+	cancel()
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			s.breaker.trip(err)
+		}
+		return nil
+	case !ok:
+		secs := max(1, int((wait+time.Second-1)/time.Second))
+		e := apperr.New(apperr.RateLimited, "Too many holds for this event; try again in %d s.", secs)
+		e.RetryAfter = wait
+		return e
+	}
+	return nil
 }
 
 func validateHold(req HoldRequest, sale Sale) error {

@@ -122,6 +122,15 @@ type Options struct {
 	// 256).
 	MaxBatchSeats   int
 	MaxBatchChanges int
+	// Rate, when set, rations holds per buyer and event.
+	Rate HoldLimiter
+}
+
+// HoldLimiter rations holds per buyer and event, across every replica.
+type HoldLimiter interface {
+	// AllowHold takes one hold from the buyer's budget for the event: ok
+	// false (and how long until the next is allowed) when none is left.
+	AllowHold(ctx context.Context, eventID, userID uuid.UUID) (ok bool, retryAfter time.Duration, err error)
 }
 
 // Service is the booking engine. Concurrent holds of one event are
@@ -131,6 +140,7 @@ type Service struct {
 	store    Store
 	locks    Locks
 	admit    Admission
+	rate     HoldLimiter
 	observe  Observer
 	released ReleaseListener
 	now      func() time.Time
@@ -169,6 +179,7 @@ func NewService(store Store, locks Locks, o Options) *Service {
 		store:    store,
 		locks:    locks,
 		admit:    o.Admission,
+		rate:     o.Rate,
 		observe:  o.Observer,
 		released: o.Released,
 		// Postgres keeps microseconds: times the engine hands out must

@@ -44,6 +44,8 @@ type Config struct {
 
 	AutoMigrate       bool
 	AuthRatePerMinute int
+	// HoldRatePerMinute rations holds per buyer and event (0: off).
+	HoldRatePerMinute int
 	// TrustedIPHeader names the header (e.g. X-Forwarded-For) that a trusted
 	// reverse proxy sets to the client address. Empty: use the peer address.
 	TrustedIPHeader string
@@ -84,6 +86,7 @@ func Load(getenv func(string) string) (Config, error) {
 		WebhookSecret:     getenv("EVENTLY_WEBHOOK_SECRET"),
 		AutoMigrate:       p.boolean("EVENTLY_AUTO_MIGRATE", true),
 		AuthRatePerMinute: p.nonNegativeInt("EVENTLY_AUTH_RATE_PER_MINUTE", 30),
+		HoldRatePerMinute: p.nonNegativeInt("EVENTLY_HOLD_RATE_PER_MINUTE", 10),
 		TrustedIPHeader:   strings.TrimSpace(getenv("EVENTLY_TRUSTED_IP_HEADER")),
 		CORSOrigins:       p.list("EVENTLY_CORS_ORIGINS"),
 		ShutdownTimeout:   p.duration("EVENTLY_SHUTDOWN_TIMEOUT", 8*time.Second),
@@ -133,6 +136,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("webhook_url", logging.RedactURL(c.WebhookURL)),
 		slog.Bool("auto_migrate", c.AutoMigrate),
 		slog.Int("auth_rate_per_minute", c.AuthRatePerMinute),
+		slog.Int("hold_rate_per_minute", c.HoldRatePerMinute),
 		slog.String("trusted_ip_header", c.TrustedIPHeader),
 		slog.Any("cors_origins", c.CORSOrigins),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),

@@ -138,3 +138,49 @@ func TestPurchaseLimitSettings(t *testing.T) {
 	r := f.env.Post(t, "/api/v1/admin/events", f.admin, eventBody(set("max_seats_per_booking", 4), set("max_seats_per_user", 3)))
 	wantProblem(t, "create with a limit below max_seats_per_booking", r, http.StatusBadRequest, "validation_failed", "max_seats_per_user")
 }
+
+// TestHoldsRationedPerBuyer: with 10 holds a minute per buyer and event,
+// the 11th hold of one buyer in a minute — whichever of two replicas it
+// reaches — is 429 rate_limited with Retry-After, while another buyer,
+// and the same buyer on another event, still hold.
+func TestHoldsRationedPerBuyer(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, apptest.WithEnv("EVENTLY_HOLD_RATE_PER_MINUTE", "10"))
+	replica := apptest.Start(t, apptest.WithEnv("DATABASE_URL", f.env.DatabaseURL), apptest.WithEnv("REDIS_URL", f.env.RedisURL),
+		apptest.WithEnv("EVENTLY_HOLD_RATE_PER_MINUTE", "10"))
+	e := f.publish(t, gaEvent(100), set("max_seats_per_user", 100))
+	other := f.publish(t, gaEvent(10))
+	buyers := f.buyers(t, 2)
+	hold := func(env *apptest.Env, token, eventID string) *apptest.Response {
+		return env.Post(t, "/api/v1/bookings", token, map[string]any{"event_id": eventID, "quantity": 1})
+	}
+	for i := range 10 {
+		env := f.env
+		if i%2 == 1 {
+			env = replica
+		}
+		if r := hold(env, buyers[0], e.ID); r.Status != http.StatusCreated {
+			t.Fatalf("hold %d = %d %s, want 201", i+1, r.Status, r.Body)
+		}
+	}
+	for _, env := range []*apptest.Env{f.env, replica} {
+		r := hold(env, buyers[0], e.ID)
+		wantProblem(t, "the 11th hold in a minute", r, http.StatusTooManyRequests, "rate_limited", "")
+		if s := r.Header.Get("Retry-After"); s == "" || s == "0" {
+			t.Errorf("the 11th hold's Retry-After = %q, want a positive number of seconds", s)
+		}
+	}
+	if r := hold(f.env, buyers[1], e.ID); r.Status != http.StatusCreated {
+		t.Errorf("another buyer's hold = %d %s, want 201", r.Status, r.Body)
+	}
+	if r := hold(replica, buyers[0], other.ID); r.Status != http.StatusCreated {
+		t.Errorf("the same buyer on another event = %d %s, want 201", r.Status, r.Body)
+	}
+	var n int
+	if err := f.db.QueryRow(t.Context(), `SELECT count(*) FROM bookings WHERE event_id = $1`, e.ID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 11 {
+		t.Errorf("%d bookings of the event, want 11 (a refused hold changes nothing)", n)
+	}
+}
