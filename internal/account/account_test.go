@@ -148,9 +148,9 @@ func TestHashRefreshToken(t *testing.T) {
 // fakeStore holds users in memory; methods the tests do not need panic.
 type fakeStore struct {
 	Store
-	mu           sync.Mutex
-	users        map[string]User
-	beforeCreate func()
+	mu          sync.Mutex
+	users       map[string]User
+	beforeWrite func()
 }
 
 func (f *fakeStore) CreateUser(_ context.Context, u User) error {
@@ -198,11 +198,11 @@ func (f *fakeStore) UserByID(_ context.Context, id uuid.UUID) (User, error) {
 	return User{}, apperr.New(apperr.NotFound, "no such user")
 }
 
-// CreateRefreshToken calls beforeCreate, if set, as a change committed
-// while the session's password was checked.
+// CreateRefreshToken and ChangePassword call beforeWrite, if set, as a
+// change committed while the caller checked a password.
 func (f *fakeStore) CreateRefreshToken(_ context.Context, t RefreshToken, version int) error {
-	if f.beforeCreate != nil {
-		f.beforeCreate()
+	if f.beforeWrite != nil {
+		f.beforeWrite()
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -215,6 +215,9 @@ func (f *fakeStore) CreateRefreshToken(_ context.Context, t RefreshToken, versio
 }
 
 func (f *fakeStore) ChangePassword(_ context.Context, id uuid.UUID, oldHash, newHash string, _ RefreshToken, _ time.Time) (User, error) {
+	if f.beforeWrite != nil {
+		f.beforeWrite()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for k, u := range f.users {
@@ -518,8 +521,8 @@ func TestLoginRacingAccountChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	change := func(f func(*User)) {
-		store.beforeCreate = func() {
-			store.beforeCreate = nil
+		store.beforeWrite = func() {
+			store.beforeWrite = nil
 			store.mu.Lock()
 			defer store.mu.Unlock()
 			u := store.users["kai@example.com"]
@@ -536,5 +539,31 @@ func TestLoginRacingAccountChange(t *testing.T) {
 	change(func(u *User) { u.TokenVersion++; u.PasswordHash = "$argon2id$changed" })
 	if _, err := s.Login(ctx, "kai@example.com", "password-1"); !apperr.Is(err, apperr.InvalidCredentials) {
 		t.Fatalf("Login() across a password change = %v, want invalid_credentials", err)
+	}
+}
+
+// TestChangePasswordRacingChange: of two changes that both checked the
+// same current password, the second finds it no longer current.
+func TestChangePasswordRacingChange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, store := newTestService()
+	reg, err := s.Register(ctx, Registration{Email: "max@example.com", Password: "password-1", Name: "Max"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.beforeWrite = func() {
+		store.beforeWrite = nil
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		u := store.users["max@example.com"]
+		u.PasswordHash, u.TokenVersion = "$argon2id$first", u.TokenVersion+1
+		store.users["max@example.com"] = u
+	}
+	if _, err := s.ChangePassword(ctx, reg.User.ID, PasswordChange{Current: "password-1", New: "password-2"}); !apperr.Is(err, apperr.WrongPassword) {
+		t.Fatalf("ChangePassword() after another change = %v, want wrong_password", err)
+	}
+	if u := store.users["max@example.com"]; u.PasswordHash != "$argon2id$first" {
+		t.Errorf("password hash = %q, want the first change's", u.PasswordHash)
 	}
 }

@@ -341,3 +341,31 @@ func TestLogoutAllRacingRefreshes(t *testing.T) {
 		t.Fatalf("no refresh was issued before the last logout: the race was not run")
 	}
 }
+
+// TestSessionEndpointsRateLimited: logging out everywhere and changing a
+// password are limited per client address, as the /auth endpoints are.
+func TestSessionEndpointsRateLimited(t *testing.T) {
+	t.Parallel()
+	env := apptest.Start(t, apptest.WithEnv("EVENTLY_AUTH_RATE_PER_MINUTE", "2"))
+	s := register(t, env, "ravi@example.com", password, "Ravi")
+	id := uuid.MustParse(s.User.ID)
+	wrong := map[string]string{"current_password": "not my password", "new_password": "another passphrase"}
+	for i := range 2 {
+		r := env.Post(t, "/api/v1/me/password", s.AccessToken, wrong)
+		wantProblem(t, fmt.Sprintf("change %d", i+1), r, http.StatusForbidden, "wrong_password", "")
+	}
+	r := env.Post(t, "/api/v1/me/password", s.AccessToken, wrong)
+	wantProblem(t, "3rd change in a minute", r, http.StatusTooManyRequests, "rate_limited", "")
+	for v := range 2 {
+		tok := env.Token(t, auth.Principal{UserID: id, Role: auth.RoleUser, Version: v})
+		if r := env.Post(t, "/api/v1/auth/logout-all", tok, nil); r.Status != http.StatusNoContent {
+			t.Fatalf("logout-all %d = %d %s, want 204", v+1, r.Status, r.Body)
+		}
+	}
+	tok := env.Token(t, auth.Principal{UserID: id, Role: auth.RoleUser, Version: 2})
+	r = env.Post(t, "/api/v1/auth/logout-all", tok, nil)
+	wantProblem(t, "3rd logout-all in a minute", r, http.StatusTooManyRequests, "rate_limited", "")
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+}
