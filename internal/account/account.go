@@ -40,7 +40,8 @@ type User struct {
 	// PasswordHash is the PHC-formatted argon2id hash of the password.
 	PasswordHash string
 	// TokenVersion rises with every change that must revoke the access
-	// tokens already issued (a change of role).
+	// tokens already issued: a change of role or of password, a logout
+	// everywhere.
 	TokenVersion int
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
@@ -90,8 +91,12 @@ type Store interface {
 	// last `within` (by the store's clock), with their current standing.
 	TokenChanges(ctx context.Context, within time.Duration) (map[uuid.UUID]Standing, error)
 
-	// CreateRefreshToken stores a refresh token.
-	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// CreateRefreshToken stores the refresh token of a new session of a
+	// user read at token version tokenVersion; apperr.Conflict when the
+	// version has risen since (the password changed, every session was
+	// ended, the role changed), so that a session checked against the
+	// account as it stood never outlives such a change.
+	CreateRefreshToken(ctx context.Context, t RefreshToken, tokenVersion int) error
 	// RotateRefreshToken spends the live refresh token whose hash is hash
 	// and stores next (with the spent token's user and family) in the same
 	// transaction, returning the token's user. apperr.NotFound when no
@@ -102,6 +107,18 @@ type Store interface {
 	// RevokeRefreshFamily revokes every token of the family of the token
 	// whose hash is hash; an unknown hash is no error.
 	RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) error
+	// EndSessions ends every session of a user in one transaction: their
+	// token version rises (revoking their access tokens) and every live
+	// refresh token is revoked, those of refreshes racing with it
+	// included. apperr.NotFound for no such user.
+	EndSessions(ctx context.Context, id uuid.UUID, now time.Time) error
+	// ChangePassword replaces a user's password hash oldHash with newHash,
+	// ends every session as EndSessions does and stores session, the
+	// refresh token of the session that made the change, all in one
+	// transaction; it returns the changed user. apperr.NotFound for no such
+	// user, apperr.Conflict when the hash is no longer oldHash (another
+	// change came first).
+	ChangePassword(ctx context.Context, id uuid.UUID, oldHash, newHash string, session RefreshToken, now time.Time) (User, error)
 }
 
 // Registration is what a new user gives.
@@ -116,7 +133,7 @@ type Registration struct {
 func (r Registration) validate() error {
 	var v apperr.Validator
 	checkEmail(&v, r.Email)
-	checkPassword(&v, r.Password)
+	checkPassword(&v, "password", r.Password)
 	checkName(&v, r.Name)
 	return v.Err()
 }
@@ -139,9 +156,25 @@ func validEmail(email string) bool {
 	return err == nil && a.Name == "" && a.Address == email
 }
 
-func checkPassword(v *apperr.Validator, password string) {
+// checkPassword checks a new password, reported as field.
+func checkPassword(v *apperr.Validator, field, password string) {
 	n := utf8.RuneCountInString(password)
-	v.Check(n >= MinPasswordLen && n <= MaxPasswordLen, "password", "must be 8 to 128 characters")
+	v.Check(n >= MinPasswordLen && n <= MaxPasswordLen, field, "must be 8 to 128 characters")
+}
+
+// PasswordChange is what a user gives to change their password.
+type PasswordChange struct {
+	Current string
+	New     string
+}
+
+// validate checks a password change against the contract's rules: the new
+// password follows registration's, fields are reported by their JSON name.
+func (c PasswordChange) validate() error {
+	var v apperr.Validator
+	v.Check(c.Current != "", "current_password", "is required")
+	checkPassword(&v, "new_password", c.New)
+	return v.Err()
 }
 
 func checkName(v *apperr.Validator, name string) {

@@ -148,8 +148,9 @@ func TestHashRefreshToken(t *testing.T) {
 // fakeStore holds users in memory; methods the tests do not need panic.
 type fakeStore struct {
 	Store
-	mu    sync.Mutex
-	users map[string]User
+	mu          sync.Mutex
+	users       map[string]User
+	beforeWrite func()
 }
 
 func (f *fakeStore) CreateUser(_ context.Context, u User) error {
@@ -186,7 +187,53 @@ func (f *fakeStore) SetRole(_ context.Context, id uuid.UUID, role auth.Role, _ t
 	return User{}, apperr.New(apperr.NotFound, "no such user")
 }
 
-func (f *fakeStore) CreateRefreshToken(context.Context, RefreshToken) error { return nil }
+func (f *fakeStore) UserByID(_ context.Context, id uuid.UUID) (User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, u := range f.users {
+		if u.ID == id {
+			return u, nil
+		}
+	}
+	return User{}, apperr.New(apperr.NotFound, "no such user")
+}
+
+// CreateRefreshToken and ChangePassword call beforeWrite, if set, as a
+// change committed while the caller checked a password.
+func (f *fakeStore) CreateRefreshToken(_ context.Context, t RefreshToken, version int) error {
+	if f.beforeWrite != nil {
+		f.beforeWrite()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, u := range f.users {
+		if u.ID == t.UserID && u.TokenVersion != version {
+			return apperr.New(apperr.Conflict, "changed")
+		}
+	}
+	return nil
+}
+
+func (f *fakeStore) ChangePassword(_ context.Context, id uuid.UUID, oldHash, newHash string, _ RefreshToken, _ time.Time) (User, error) {
+	if f.beforeWrite != nil {
+		f.beforeWrite()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for k, u := range f.users {
+		if u.ID != id {
+			continue
+		}
+		if u.PasswordHash != oldHash {
+			return User{}, apperr.New(apperr.Conflict, "changed")
+		}
+		u.PasswordHash = newHash
+		u.TokenVersion++
+		f.users[k] = u
+		return u, nil
+	}
+	return User{}, apperr.New(apperr.NotFound, "no such user")
+}
 
 func newTestService() (*Service, *fakeStore) {
 	store := &fakeStore{users: map[string]User{}}
@@ -369,5 +416,154 @@ func TestLoginThrottled(t *testing.T) {
 	}
 	if n := th.failures[throttleKey("kim@example.com")]; n != 0 {
 		t.Errorf("failures after a success = %d, want 0", n)
+	}
+}
+
+func TestPasswordChangeValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		c      PasswordChange
+		fields []string
+	}{
+		{PasswordChange{Current: "x", New: "12345678"}, nil},
+		{PasswordChange{Current: "x", New: strings.Repeat("😀", 128)}, nil},
+		{PasswordChange{Current: "", New: "12345678"}, []string{"current_password"}},
+		{PasswordChange{Current: "x", New: "1234567"}, []string{"new_password"}},
+		{PasswordChange{Current: "x", New: strings.Repeat("x", 129)}, []string{"new_password"}},
+		{PasswordChange{}, []string{"current_password", "new_password"}},
+	}
+	for _, tc := range tests {
+		var got []string
+		if e, ok := tc.c.validate().(*apperr.Error); ok {
+			for _, f := range e.Fields {
+				got = append(got, f.Field)
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(tc.fields, ",") {
+			t.Errorf("validate(%+v) fields = %v, want %v", tc.c, got, tc.fields)
+		}
+	}
+}
+
+// TestChangePassword: the right current password changes it (the version
+// rises, the new session carries it, the old password stops working); a
+// wrong one is refused and counts as a failed login of the account, so
+// that guesses through either way share one throttle.
+func TestChangePassword(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newTestService()
+	th := &memThrottle{failures: map[string]int{}}
+	s.ThrottleLogins(th)
+	reg, err := s.Register(ctx, Registration{Email: "Lin@example.com", Password: "password-1", Name: "Lin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := reg.User.ID
+
+	if _, err := s.ChangePassword(ctx, id, PasswordChange{Current: "password-1", New: "short"}); !apperr.Is(err, apperr.ValidationFailed) {
+		t.Fatalf("ChangePassword(short new password) = %v, want validation_failed", err)
+	}
+	if _, err := s.ChangePassword(ctx, uuid.New(), PasswordChange{Current: "password-1", New: "password-2"}); !apperr.Is(err, apperr.NotFound) {
+		t.Fatalf("ChangePassword(unknown user) = %v, want not_found", err)
+	}
+	for i, current := range []string{"wrong-password", strings.Repeat("p", MaxPasswordLen+1)} {
+		if _, err := s.ChangePassword(ctx, id, PasswordChange{Current: current, New: "password-2"}); !apperr.Is(err, apperr.WrongPassword) {
+			t.Fatalf("ChangePassword(wrong current password) = %v, want wrong_password", err)
+		}
+		if n := th.failures[throttleKey("lin@example.com")]; n != i+1 {
+			t.Fatalf("failures after %d wrong current passwords = %d, want %d", i+1, n, i+1)
+		}
+	}
+	// Failed logins and wrong current passwords add up.
+	for range LoginFreeFailures - 2 {
+		if _, err := s.Login(ctx, "lin@example.com", "wrong-password"); !apperr.Is(err, apperr.InvalidCredentials) {
+			t.Fatalf("Login(wrong password) = %v, want invalid_credentials", err)
+		}
+	}
+	_, err = s.ChangePassword(ctx, id, PasswordChange{Current: "password-1", New: "password-2"})
+	var ae *apperr.Error
+	if !errors.As(err, &ae) || ae.Code != apperr.RateLimited || ae.RetryAfter != LoginDelayBase {
+		t.Fatalf("ChangePassword after %d failures = %v, want rate_limited for %v even with the right password", LoginFreeFailures, err, LoginDelayBase)
+	}
+	if _, err := s.Login(ctx, "lin@example.com", "password-1"); !apperr.Is(err, apperr.RateLimited) {
+		t.Fatalf("Login after %d failures = %v, want rate_limited", LoginFreeFailures, err)
+	}
+
+	th.mu.Lock()
+	delete(th.failures, throttleKey("lin@example.com"))
+	th.mu.Unlock()
+	sess, err := s.ChangePassword(ctx, id, PasswordChange{Current: "password-1", New: "password-2"})
+	if err != nil {
+		t.Fatalf("ChangePassword() = %v", err)
+	}
+	if sess.User.TokenVersion != reg.User.TokenVersion+1 || sess.AccessToken == "" || sess.RefreshToken == "" {
+		t.Errorf("session = %+v, want tokens at version %d", sess, reg.User.TokenVersion+1)
+	}
+	if _, err := s.Login(ctx, "lin@example.com", "password-1"); !apperr.Is(err, apperr.InvalidCredentials) {
+		t.Errorf("Login(old password) = %v, want invalid_credentials", err)
+	}
+	if got, err := s.Login(ctx, "lin@example.com", "password-2"); err != nil || got.User.TokenVersion != sess.User.TokenVersion {
+		t.Errorf("Login(new password) = %+v, %v; want a session at version %d", got.User, err, sess.User.TokenVersion)
+	}
+}
+
+// TestLoginRacingAccountChange: a login whose account changes while its
+// password is checked starts no session from the account as it was read:
+// a new password fails it, any other change (a logout everywhere, a role)
+// gives a session at the new version.
+func TestLoginRacingAccountChange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, store := newTestService()
+	reg, err := s.Register(ctx, Registration{Email: "kai@example.com", Password: "password-1", Name: "Kai"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	change := func(f func(*User)) {
+		store.beforeWrite = func() {
+			store.beforeWrite = nil
+			store.mu.Lock()
+			defer store.mu.Unlock()
+			u := store.users["kai@example.com"]
+			f(&u)
+			store.users["kai@example.com"] = u
+		}
+	}
+
+	change(func(u *User) { u.TokenVersion++ })
+	sess, err := s.Login(ctx, "kai@example.com", "password-1")
+	if err != nil || sess.User.TokenVersion != reg.User.TokenVersion+1 {
+		t.Fatalf("Login() across a logout everywhere = %+v, %v; want a session at version %d", sess.User, err, reg.User.TokenVersion+1)
+	}
+	change(func(u *User) { u.TokenVersion++; u.PasswordHash = "$argon2id$changed" })
+	if _, err := s.Login(ctx, "kai@example.com", "password-1"); !apperr.Is(err, apperr.InvalidCredentials) {
+		t.Fatalf("Login() across a password change = %v, want invalid_credentials", err)
+	}
+}
+
+// TestChangePasswordRacingChange: of two changes that both checked the
+// same current password, the second finds it no longer current.
+func TestChangePasswordRacingChange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, store := newTestService()
+	reg, err := s.Register(ctx, Registration{Email: "max@example.com", Password: "password-1", Name: "Max"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.beforeWrite = func() {
+		store.beforeWrite = nil
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		u := store.users["max@example.com"]
+		u.PasswordHash, u.TokenVersion = "$argon2id$first", u.TokenVersion+1
+		store.users["max@example.com"] = u
+	}
+	if _, err := s.ChangePassword(ctx, reg.User.ID, PasswordChange{Current: "password-1", New: "password-2"}); !apperr.Is(err, apperr.WrongPassword) {
+		t.Fatalf("ChangePassword() after another change = %v, want wrong_password", err)
+	}
+	if u := store.users["max@example.com"]; u.PasswordHash != "$argon2id$first" {
+		t.Errorf("password hash = %q, want the first change's", u.PasswordHash)
 	}
 }

@@ -19,15 +19,16 @@ type Standing struct {
 }
 
 // DefaultRevocationTTL is how long a process trusts its list of recent
-// token changes before reading it again: a demotion takes effect within
-// this time on every replica.
+// token changes before reading it again: a demotion or a logout
+// everywhere takes effect within this time on every replica.
 const DefaultRevocationTTL = 2 * time.Second
 
 // Revocations decides whether an access token still stands. An access
 // token is signed and self-contained, so without a check a demoted admin
 // would keep admin rights until the token expired. Every change that
-// must revoke tokens (a change of role) raises the account's token
-// version, and a token of an older version is refused.
+// must revoke tokens (a change of role or of password, a logout
+// everywhere) raises the account's token version, and a token of an older
+// version is refused.
 //
 // Only the accounts whose version rose within the access tokens' lifetime
 // can have a token of an older version still unexpired, so Revocations

@@ -97,10 +97,8 @@ func (s *Service) Login(ctx context.Context, email, password string) (Session, e
 		return Session{}, invalidCredentials() // no such password can exist
 	}
 	key := throttleKey(email)
-	if s.throttle != nil {
-		if wait := s.throttle.Wait(ctx, key); wait > 0 {
-			return Session{}, loginThrottled(wait)
-		}
+	if err := s.throttled(ctx, key); err != nil {
+		return Session{}, err
 	}
 	u, found, err := s.loginUser(ctx, email)
 	if err != nil {
@@ -132,6 +130,18 @@ func (s *Service) loginFailed(ctx context.Context, key string) error {
 		s.throttle.Failed(ctx, key)
 	}
 	return invalidCredentials()
+}
+
+// throttled returns the answer to a password check of the account of key
+// while its failures make it wait, or nil.
+func (s *Service) throttled(ctx context.Context, key string) error {
+	if s.throttle == nil {
+		return nil
+	}
+	if wait := s.throttle.Wait(ctx, key); wait > 0 {
+		return loginThrottled(wait)
+	}
+	return nil
 }
 
 // loginUser finds the user of a login's e-mail. An invalid e-mail, which
@@ -178,6 +188,71 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 		return nil
 	}
 	return s.store.RevokeRefreshFamily(ctx, hash, s.now().UTC())
+}
+
+// LogoutAll ends every session of a user: in one transaction their token
+// version rises, so that every access token already issued is refused
+// (within the Revocations TTL, on every process), and every refresh token
+// is revoked.
+func (s *Service) LogoutAll(ctx context.Context, userID uuid.UUID) error {
+	return s.store.EndSessions(ctx, userID, s.now().UTC())
+}
+
+// ChangePassword changes a user's password once the current one is
+// checked, ends every session (as LogoutAll does, in the same
+// transaction) and starts a new one, so that the device that made the
+// change stays signed in while every other is signed out. A wrong current
+// password counts against the account's login throttle, and a throttled
+// account waits here as at login: this is no faster way to guess a
+// password than logging in. Both hashes are computed before the
+// transaction begins.
+func (s *Service) ChangePassword(ctx context.Context, userID uuid.UUID, c PasswordChange) (Session, error) {
+	if err := c.validate(); err != nil {
+		return Session{}, err
+	}
+	u, err := s.store.UserByID(ctx, userID)
+	if err != nil {
+		return Session{}, err
+	}
+	key := throttleKey(u.Email)
+	if err := s.throttled(ctx, key); err != nil {
+		return Session{}, err
+	}
+	ok := utf8.RuneCountInString(c.Current) <= MaxPasswordLen // no longer one can be right
+	if ok {
+		if ok, err = s.passwords.verify(ctx, u.PasswordHash, c.Current); err != nil {
+			return Session{}, fmt.Errorf("verify password of user=%s: %w", u.ID, err)
+		}
+	}
+	if !ok {
+		if s.throttle != nil {
+			s.throttle.Failed(ctx, key)
+		}
+		return Session{}, wrongPassword()
+	}
+	if s.throttle != nil {
+		s.throttle.Succeeded(ctx, key)
+	}
+	hash, err := s.passwords.hash(ctx, c.New)
+	if err != nil {
+		return Session{}, err
+	}
+	t, secret, err := s.newRefreshToken(u.ID, uuid.Must(uuid.NewV7()))
+	if err != nil {
+		return Session{}, err
+	}
+	u, err = s.store.ChangePassword(ctx, u.ID, u.PasswordHash, hash, t, s.now().UTC())
+	if apperr.Is(err, apperr.Conflict) {
+		return Session{}, wrongPassword() // changed meanwhile: c.Current is no longer the password
+	}
+	if err != nil {
+		return Session{}, err
+	}
+	return s.session(u, secret)
+}
+
+func wrongPassword() error {
+	return apperr.New(apperr.WrongPassword, "The current password is wrong.")
 }
 
 // User returns the user with the given id.
@@ -265,16 +340,37 @@ func (s *Service) EnsureAdmin(ctx context.Context, email, password, name string)
 	}
 }
 
-// startSession starts a new session (a new refresh token family) for u.
+// startSession starts a new session (a new refresh token family) for u,
+// as read before the caller checked its password. If u's token version
+// rose meanwhile (a password change, a logout everywhere, a change of
+// role committed during the check), no session starts from the stale u:
+// the account is read again and, unless its password changed, the
+// session starts as it now stands; a changed password fails the login.
 func (s *Service) startSession(ctx context.Context, u User) (Session, error) {
-	t, secret, err := s.newRefreshToken(u.ID, uuid.Must(uuid.NewV7()))
-	if err != nil {
-		return Session{}, err
+	for attempt := 1; ; attempt++ {
+		t, secret, err := s.newRefreshToken(u.ID, uuid.Must(uuid.NewV7()))
+		if err != nil {
+			return Session{}, err
+		}
+		err = s.store.CreateRefreshToken(ctx, t, u.TokenVersion)
+		if err == nil {
+			return s.session(u, secret)
+		}
+		if !apperr.Is(err, apperr.Conflict) {
+			return Session{}, err
+		}
+		if attempt == 3 {
+			return Session{}, apperr.Wrap(err, apperr.Unavailable, "The account is changing right now; try again.")
+		}
+		cur, err := s.store.UserByID(ctx, u.ID)
+		if err != nil {
+			return Session{}, err
+		}
+		if cur.PasswordHash != u.PasswordHash {
+			return Session{}, invalidCredentials()
+		}
+		u = cur
 	}
-	if err := s.store.CreateRefreshToken(ctx, t); err != nil {
-		return Session{}, err
-	}
-	return s.session(u, secret)
 }
 
 func (s *Service) session(u User, refresh string) (Session, error) {

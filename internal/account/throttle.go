@@ -19,7 +19,10 @@ import (
 // make its owner wait at most LoginDelayMax, never lock them out, while
 // guessing at most once per LoginDelayMax; a successful login forgets the
 // failures. Unknown e-mails are counted like known ones, so the throttle
-// tells nothing about which accounts exist.
+// tells nothing about which accounts exist. A wrong current password
+// given to ChangePassword counts as a failed login, and a throttled
+// account's password change waits too: a stolen access token guesses no
+// faster than a login.
 const (
 	LoginFreeFailures  = 5
 	LoginFailureWindow = 15 * time.Minute

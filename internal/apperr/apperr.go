@@ -21,6 +21,7 @@ const (
 	PayloadTooLarge      Code = "payload_too_large"
 	Unauthorized         Code = "unauthorized"
 	InvalidCredentials   Code = "invalid_credentials"
+	WrongPassword        Code = "wrong_password"
 	Forbidden            Code = "forbidden"
 	NotFound             Code = "not_found"
 	MethodNotAllowed     Code = "method_not_allowed"

@@ -19,6 +19,8 @@ type AccountService interface {
 	Login(ctx context.Context, email, password string) (account.Session, error)
 	Refresh(ctx context.Context, refreshToken string) (account.Session, error)
 	Logout(ctx context.Context, refreshToken string) error
+	LogoutAll(ctx context.Context, userID uuid.UUID) error
+	ChangePassword(ctx context.Context, userID uuid.UUID, c account.PasswordChange) (account.Session, error)
 	User(ctx context.Context, id uuid.UUID) (account.User, error)
 	ListUsers(ctx context.Context, q account.ListQuery) ([]account.User, error)
 	SetRole(ctx context.Context, actor auth.Principal, id uuid.UUID, role auth.Role) (account.User, error)
@@ -50,6 +52,11 @@ func (r refreshRequest) Validate() error {
 	var v apperr.Validator
 	v.Check(r.RefreshToken != "", "refresh_token", "is required")
 	return v.Err()
+}
+
+type passwordChangeRequest struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
 }
 
 type roleRequest struct {
@@ -162,16 +169,47 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
-	u, err := s.accounts.User(r.Context(), principal(r).UserID)
-	if apperr.Is(err, apperr.NotFound) {
-		return apperr.New(apperr.Unauthorized, "The account of this access token no longer exists.")
+// logoutAll ends every session of the caller, this one included.
+func (s *Server) logoutAll(w http.ResponseWriter, r *http.Request) error {
+	if err := s.accounts.LogoutAll(r.Context(), principal(r).UserID); err != nil {
+		return callerGone(err)
 	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// changePassword changes the caller's password and answers the session
+// that stays signed in; every other session ends.
+func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
+	req, err := decode[passwordChangeRequest](w, r)
 	if err != nil {
 		return err
 	}
+	sess, err := s.accounts.ChangePassword(r.Context(), principal(r).UserID,
+		account.PasswordChange{Current: req.CurrentPassword, New: req.NewPassword})
+	if err != nil {
+		return callerGone(err)
+	}
+	writeSession(w, http.StatusOK, sess)
+	return nil
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.accounts.User(r.Context(), principal(r).UserID)
+	if err != nil {
+		return callerGone(err)
+	}
 	writeJSON(w, http.StatusOK, toUserResponse(u))
 	return nil
+}
+
+// callerGone answers a caller whose account no longer exists (a signed
+// token outlives its account) as one without a valid access token.
+func callerGone(err error) error {
+	if apperr.Is(err, apperr.NotFound) {
+		return apperr.New(apperr.Unauthorized, "The account of this access token no longer exists.")
+	}
+	return err
 }
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {

@@ -179,6 +179,7 @@ var requestBodies = []struct {
 	{decodeAs[loginRequest], `{"email":"ada@example.com","password":"password-1"}`},
 	{decodeAs[refreshRequest], `{"refresh_token":"abc"}`},
 	{decodeAs[roleRequest], `{"role":"admin"}`},
+	{decodeAs[passwordChangeRequest], `{"current_password":"password-1","new_password":"password-2"}`},
 	{decodeAs[eventInput], `{"name":"Hamlet","venue":"Barbican","starts_at":"2030-01-01T19:00:00Z","description":null,` +
 		`"waiting_room":{"enabled":true,"admit_per_minute":10,"max_active":5},` +
 		`"sections":[{"name":"Stalls","price_cents":3500,"rows":10,"seats_per_row":20},{"name":"Floor","price_cents":1,"capacity":100}]}`},

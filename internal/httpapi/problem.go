@@ -23,6 +23,7 @@ var statusOf = map[apperr.Code]int{
 	apperr.Unauthorized:         http.StatusUnauthorized,
 	apperr.InvalidCredentials:   http.StatusUnauthorized,
 	apperr.Forbidden:            http.StatusForbidden,
+	apperr.WrongPassword:        http.StatusForbidden,
 	apperr.WaitingRoomRequired:  http.StatusForbidden,
 	apperr.NotFound:             http.StatusNotFound,
 	apperr.MethodNotAllowed:     http.StatusMethodNotAllowed,

@@ -78,6 +78,8 @@ func (s *Server) router() chi.Router {
 			r.Post("/auth/login", s.api(s.login))
 			r.Post("/auth/refresh", s.api(s.refresh))
 			r.Post("/auth/logout", s.api(s.logout))
+			r.With(s.requireUser).Post("/auth/logout-all", s.api(s.logoutAll))
+			r.With(s.requireUser).Post("/me/password", s.api(s.changePassword))
 		})
 		r.With(s.requireUser).Get("/me", s.api(s.me))
 		r.With(s.requireAdmin).Get("/admin/users", s.api(s.listUsers))

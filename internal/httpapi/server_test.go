@@ -177,7 +177,7 @@ func TestEveryCodeHasAStatus(t *testing.T) {
 	t.Parallel()
 	codes := []apperr.Code{
 		apperr.MalformedJSON, apperr.ValidationFailed, apperr.UnsupportedMediaType, apperr.PayloadTooLarge,
-		apperr.Unauthorized, apperr.InvalidCredentials, apperr.Forbidden, apperr.NotFound, apperr.MethodNotAllowed,
+		apperr.Unauthorized, apperr.InvalidCredentials, apperr.WrongPassword, apperr.Forbidden, apperr.NotFound, apperr.MethodNotAllowed,
 		apperr.EmailTaken, apperr.Conflict, apperr.SeatUnavailable, apperr.SoldOut, apperr.SalesClosed,
 		apperr.HoldExpired, apperr.InvalidState, apperr.WaitingRoomRequired, apperr.SeatsAvailable,
 		apperr.IdempotencyKeyReused, apperr.RateLimited, apperr.Unavailable, apperr.Internal,

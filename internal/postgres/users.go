@@ -167,11 +167,24 @@ func userError(err error, op string) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-// CreateRefreshToken implements account.Store.
-func (s *UserStore) CreateRefreshToken(ctx context.Context, t account.RefreshToken) error {
-	if _, err := s.pool.Exec(ctx, insertRefreshToken,
-		t.ID, t.UserID, t.FamilyID, t.Hash, t.ExpiresAt, t.CreatedAt); err != nil {
+// CreateRefreshToken implements account.Store. The user's row is locked
+// while the token is stored, so that EndSessions and ChangePassword, which
+// lock it to raise the version, either come after the token and revoke
+// it, or before it, and the stale version stores nothing. (FOR NO KEY
+// UPDATE rather than FOR SHARE: share locks taken one after another could
+// keep the version change waiting; these lockers queue in turn.)
+func (s *UserStore) CreateRefreshToken(ctx context.Context, t account.RefreshToken, tokenVersion int) error {
+	tag, err := s.pool.Exec(ctx, `
+		INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at)
+		SELECT $1, id, $3, $4, $5, $6 FROM users
+		WHERE id = $2 AND token_version = $7
+		FOR NO KEY UPDATE`,
+		t.ID, t.UserID, t.FamilyID, t.Hash, t.ExpiresAt, t.CreatedAt, tokenVersion)
+	if err != nil {
 		return fmt.Errorf("create refresh token user=%s: %w", t.UserID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return apperr.New(apperr.Conflict, "The account changed since it was read.")
 	}
 	return nil
 }
@@ -180,25 +193,43 @@ const insertRefreshToken = `
 	INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at)
 	VALUES ($1, $2, $3, $4, $5, $6)`
 
-// RotateRefreshToken implements account.Store. The presented token's row
-// is locked, so of two refreshes racing with one token, the second sees it
-// spent and revokes the family.
+// RotateRefreshToken implements account.Store. The token's user is locked
+// first, as in CreateRefreshToken, so that a refresh and EndSessions or
+// ChangePassword, which lock the same row to raise its version, are never
+// interleaved: the refresh either commits first, and its new token is
+// there for them to revoke, or finds its token revoked. (One user's
+// refreshes queue on the lock; they are minutes apart.) Then the presented
+// token's row is locked, so of two refreshes racing with one token, the
+// second sees it spent and revokes the family. Rows referencing users
+// take only key-share locks, which this lock leaves alone.
 func (s *UserStore) RotateRefreshToken(ctx context.Context, hash []byte, next account.RefreshToken, now time.Time) (account.User, error) {
 	var (
 		u       account.User
 		refused bool
 	)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		u, err = scanUser(tx.QueryRow(ctx, `
+			SELECT `+userColumns+` FROM users
+			WHERE id = (SELECT user_id FROM refresh_tokens WHERE token_hash = $1)
+			FOR NO KEY UPDATE`, hash))
+		if isNoRows(err) {
+			refused = true
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 		var (
-			id, userID, familyID uuid.UUID
-			expiresAt            time.Time
-			usedAt, revokedAt    *time.Time
+			id, familyID      uuid.UUID
+			expiresAt         time.Time
+			usedAt, revokedAt *time.Time
 		)
-		err := tx.QueryRow(ctx, `
-			SELECT id, user_id, family_id, expires_at, used_at, revoked_at
+		err = tx.QueryRow(ctx, `
+			SELECT id, family_id, expires_at, used_at, revoked_at
 			FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`, hash,
-		).Scan(&id, &userID, &familyID, &expiresAt, &usedAt, &revokedAt)
-		if errors.Is(err, pgx.ErrNoRows) {
+		).Scan(&id, &familyID, &expiresAt, &usedAt, &revokedAt)
+		if isNoRows(err) {
 			refused = true
 			return nil
 		}
@@ -220,11 +251,8 @@ func (s *UserStore) RotateRefreshToken(ctx context.Context, hash []byte, next ac
 		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET used_at = $2 WHERE id = $1`, id, now); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, insertRefreshToken,
-			next.ID, userID, familyID, next.Hash, next.ExpiresAt, next.CreatedAt); err != nil {
-			return err
-		}
-		u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, userID))
+		_, err = tx.Exec(ctx, insertRefreshToken,
+			next.ID, u.ID, familyID, next.Hash, next.ExpiresAt, next.CreatedAt)
 		return err
 	})
 	if err != nil {
@@ -246,4 +274,79 @@ func (s *UserStore) RevokeRefreshFamily(ctx context.Context, hash []byte, now ti
 		return fmt.Errorf("revoke refresh token family: %w", err)
 	}
 	return nil
+}
+
+// EndSessions implements account.Store. Raising the version locks the
+// user's row, which a refresh or a new session holds until it commits, so
+// the revocation that follows sees every token stored before it, and a
+// refresh after it finds its token revoked.
+func (s *UserStore) EndSessions(ctx context.Context, id uuid.UUID, now time.Time) error {
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE users SET token_version = token_version + 1, token_changed_at = now()
+			WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return pgx.ErrNoRows
+		}
+		return revokeLiveRefreshTokens(ctx, tx, id, now)
+	})
+	if err != nil {
+		return userError(err, "end sessions of user="+id.String())
+	}
+	return nil
+}
+
+// ChangePassword implements account.Store; the version rises and the
+// tokens are revoked as in EndSessions, and the new session's token is
+// stored after the revocation.
+func (s *UserStore) ChangePassword(ctx context.Context, id uuid.UUID, oldHash, newHash string, session account.RefreshToken, now time.Time) (account.User, error) {
+	var u account.User
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		u, err = scanUser(tx.QueryRow(ctx, `
+			UPDATE users
+			SET password_hash = $3, updated_at = $4,
+			    token_version = token_version + 1, token_changed_at = now()
+			WHERE id = $1 AND password_hash = $2
+			RETURNING `+userColumns, id, oldHash, newHash, now))
+		if isNoRows(err) {
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM users WHERE id = $1)`, id).Scan(&exists); err != nil {
+				return err
+			}
+			if exists {
+				return apperr.New(apperr.Conflict, "The password changed since it was read.")
+			}
+			return pgx.ErrNoRows
+		}
+		if err != nil {
+			return err
+		}
+		if err := revokeLiveRefreshTokens(ctx, tx, id, now); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, insertRefreshToken,
+			session.ID, id, session.FamilyID, session.Hash, session.ExpiresAt, session.CreatedAt)
+		return err
+	})
+	if apperr.Is(err, apperr.Conflict) {
+		return account.User{}, err
+	}
+	if err != nil {
+		return account.User{}, userError(err, "change password of user="+id.String())
+	}
+	return u, nil
+}
+
+// revokeLiveRefreshTokens revokes the tokens of user id that could still
+// be spent: one per session, the newest of its family (spent, revoked and
+// expired ones are refused already).
+func revokeLiveRefreshTokens(ctx context.Context, tx pgx.Tx, id uuid.UUID, now time.Time) error {
+	_, err := tx.Exec(ctx, `
+		UPDATE refresh_tokens SET revoked_at = $2
+		WHERE user_id = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2`, id, now)
+	return err
 }

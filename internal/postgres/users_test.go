@@ -209,7 +209,7 @@ func TestRefreshExpiry(t *testing.T) {
 			CreatedAt: now, ExpiresAt: expires}
 	}
 	old := token(1, now.Add(time.Minute))
-	if err := store.CreateRefreshToken(ctx, old); err != nil {
+	if err := store.CreateRefreshToken(ctx, old, 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := store.RotateRefreshToken(ctx, old.Hash, token(2, now.Add(time.Hour)), now.Add(time.Minute)); !apperr.Is(err, apperr.NotFound) {
@@ -249,6 +249,9 @@ func TestAccountQueriesUseIndexes(t *testing.T) {
 		{`SELECT * FROM refresh_tokens WHERE token_hash = '\x00'::bytea FOR UPDATE`, "refresh_tokens_token_hash_key"},
 		{`UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = '0192f3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d' AND revoked_at IS NULL`, "refresh_tokens_family_id"},
 		{`SELECT id, role, token_version FROM users WHERE token_changed_at > now() - make_interval(secs => 960)`, "users_token_changed_at"},
+		{`SELECT * FROM users WHERE id = (SELECT user_id FROM refresh_tokens WHERE token_hash = '\x00'::bytea) FOR NO KEY UPDATE`, "users_pkey"},
+		{`SELECT * FROM users WHERE id = (SELECT user_id FROM refresh_tokens WHERE token_hash = '\x00'::bytea) FOR NO KEY UPDATE`, "refresh_tokens_token_hash_key"},
+		{`UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = '0192f3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d' AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now()`, "refresh_tokens_user_id"},
 	}
 	for _, tc := range tests {
 		rows, err := conn.Query(ctx, "EXPLAIN "+tc.query)
@@ -269,5 +272,246 @@ func TestAccountQueriesUseIndexes(t *testing.T) {
 		if !strings.Contains(plan.String(), tc.index) {
 			t.Errorf("%s\nplan does not use %s:\n%s", tc.query, tc.index, plan.String())
 		}
+	}
+}
+
+// newRefreshToken makes a refresh token of user in family (a new family
+// when uuid.Nil), returning it and its hash.
+func newRefreshToken(t *testing.T, user, family uuid.UUID) account.RefreshToken {
+	t.Helper()
+	if family == uuid.Nil {
+		family = uuid.New()
+	}
+	h := sha256.Sum256([]byte(uuid.NewString()))
+	now := time.Now().UTC()
+	return account.RefreshToken{ID: uuid.Must(uuid.NewV7()), UserID: user, FamilyID: family, Hash: h[:],
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+}
+
+// TestEndSessions: ending every session raises the token version (listed
+// among the recent token changes) and revokes every refresh token of the
+// user, spent ones' families included, and no one else's; a session
+// started from the account as it stood before is refused.
+func TestEndSessions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := postgres.NewUserStore(pgtest.New(t))
+	ada, bob := newUser("ada@example.com", "Ada"), newUser("bob@example.com", "Bob")
+	for _, u := range []account.User{ada, bob} {
+		if err := store.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var live []account.RefreshToken
+	for range 3 {
+		tok := newRefreshToken(t, ada.ID, uuid.Nil)
+		if err := store.CreateRefreshToken(ctx, tok, 0); err != nil {
+			t.Fatalf("CreateRefreshToken() = %v", err)
+		}
+		live = append(live, tok)
+	}
+	// One session has rotated: its live token is the second of its family.
+	next := newRefreshToken(t, ada.ID, live[0].FamilyID)
+	if _, err := store.RotateRefreshToken(ctx, live[0].Hash, next, time.Now().UTC()); err != nil {
+		t.Fatalf("RotateRefreshToken() = %v", err)
+	}
+	live[0] = next
+	bobs := newRefreshToken(t, bob.ID, uuid.Nil)
+	if err := store.CreateRefreshToken(ctx, bobs, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := store.EndSessions(ctx, ada.ID, time.Now().UTC()); err != nil {
+		t.Fatalf("EndSessions() = %v", err)
+	}
+	if u, err := store.UserByID(ctx, ada.ID); err != nil || u.TokenVersion != 1 || !u.UpdatedAt.Equal(ada.UpdatedAt) {
+		t.Fatalf("UserByID() after EndSessions = %+v, %v; want token version 1, updated_at kept", u, err)
+	}
+	if changes, err := store.TokenChanges(ctx, time.Minute); err != nil || changes[ada.ID].TokenVersion != 1 || len(changes) != 1 {
+		t.Fatalf("TokenChanges() = %v, %v; want ada at version 1", changes, err)
+	}
+	for i, tok := range live {
+		if _, err := store.RotateRefreshToken(ctx, tok.Hash, newRefreshToken(t, ada.ID, tok.FamilyID), time.Now().UTC()); !apperr.Is(err, apperr.NotFound) {
+			t.Errorf("RotateRefreshToken(session %d after EndSessions) = %v, want not_found", i, err)
+		}
+	}
+	if _, err := store.RotateRefreshToken(ctx, bobs.Hash, newRefreshToken(t, bob.ID, bobs.FamilyID), time.Now().UTC()); err != nil {
+		t.Errorf("RotateRefreshToken(another user's token) = %v, want it untouched", err)
+	}
+
+	if err := store.CreateRefreshToken(ctx, newRefreshToken(t, ada.ID, uuid.Nil), 0); !apperr.Is(err, apperr.Conflict) {
+		t.Errorf("CreateRefreshToken(at the old version) = %v, want conflict", err)
+	}
+	if err := store.CreateRefreshToken(ctx, newRefreshToken(t, ada.ID, uuid.Nil), 1); err != nil {
+		t.Errorf("CreateRefreshToken(at the new version) = %v", err)
+	}
+	if err := store.EndSessions(ctx, uuid.New(), time.Now().UTC()); !apperr.Is(err, apperr.NotFound) {
+		t.Errorf("EndSessions(unknown user) = %v, want not_found", err)
+	}
+}
+
+// TestChangePasswordStore: the change replaces the hash only if it is
+// still the one checked, raises the version, revokes every session and
+// stores the new one, which works.
+func TestChangePasswordStore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := postgres.NewUserStore(pgtest.New(t))
+	ada := newUser("ada@example.com", "Ada")
+	if err := store.CreateUser(ctx, ada); err != nil {
+		t.Fatal(err)
+	}
+	old := newRefreshToken(t, ada.ID, uuid.Nil)
+	if err := store.CreateRefreshToken(ctx, old, 0); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().UTC().Add(time.Minute).Truncate(time.Microsecond)
+
+	if _, err := store.ChangePassword(ctx, ada.ID, "$argon2id$other", "$argon2id$new", newRefreshToken(t, ada.ID, uuid.Nil), later); !apperr.Is(err, apperr.Conflict) {
+		t.Fatalf("ChangePassword(stale old hash) = %v, want conflict", err)
+	}
+	if _, err := store.ChangePassword(ctx, uuid.New(), ada.PasswordHash, "$argon2id$new", newRefreshToken(t, ada.ID, uuid.Nil), later); !apperr.Is(err, apperr.NotFound) {
+		t.Fatalf("ChangePassword(unknown user) = %v, want not_found", err)
+	}
+	if u, err := store.UserByID(ctx, ada.ID); err != nil || u != ada {
+		t.Fatalf("user after refused changes = %+v, %v; want unchanged %+v", u, err, ada)
+	}
+
+	session := newRefreshToken(t, ada.ID, uuid.Nil)
+	u, err := store.ChangePassword(ctx, ada.ID, ada.PasswordHash, "$argon2id$new", session, later)
+	if err != nil || u.PasswordHash != "$argon2id$new" || u.TokenVersion != 1 || !u.UpdatedAt.Equal(later) {
+		t.Fatalf("ChangePassword() = %+v, %v; want the new hash, token version 1, updated_at %v", u, err, later)
+	}
+	if got, err := store.UserByID(ctx, ada.ID); err != nil || got != u {
+		t.Fatalf("UserByID() = %+v, %v; want %+v", got, err, u)
+	}
+	if _, err := store.RotateRefreshToken(ctx, old.Hash, newRefreshToken(t, ada.ID, old.FamilyID), time.Now().UTC()); !apperr.Is(err, apperr.NotFound) {
+		t.Errorf("RotateRefreshToken(session before the change) = %v, want not_found", err)
+	}
+	if got, err := store.RotateRefreshToken(ctx, session.Hash, newRefreshToken(t, ada.ID, session.FamilyID), time.Now().UTC()); err != nil || got.TokenVersion != 1 {
+		t.Errorf("RotateRefreshToken(the change's session) = %+v, %v; want the user at version 1", got, err)
+	}
+}
+
+// TestEndSessionsRacingRefreshes: logouts everywhere racing with many
+// refreshes and new sessions leave no live refresh token issued at an
+// older token version: a refresh or login that read the account before a
+// logout either committed before it, and was revoked by it, or stored
+// nothing.
+func TestEndSessionsRacingRefreshes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	store := postgres.NewUserStore(pool)
+	u := newUser("race@example.com", "Race")
+	if err := store.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+
+	type issued struct {
+		hash    []byte
+		version int
+	}
+	var (
+		mu       sync.Mutex
+		all      []issued
+		wg       sync.WaitGroup
+		done     = make(chan struct{})
+		rotated  int
+		refused  int
+		conflict int
+	)
+	record := func(hash []byte, version int) {
+		mu.Lock()
+		defer mu.Unlock()
+		all = append(all, issued{hash, version})
+	}
+	const workers, logouts = 8, 30
+	for range workers {
+		wg.Go(func() {
+			var current account.RefreshToken // this worker's session, if any
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if current.Hash == nil {
+					cur, err := store.UserByID(ctx, u.ID)
+					if err != nil {
+						t.Errorf("UserByID() = %v", err)
+						return
+					}
+					tok := newRefreshToken(t, u.ID, uuid.Nil)
+					err = store.CreateRefreshToken(ctx, tok, cur.TokenVersion)
+					if apperr.Is(err, apperr.Conflict) {
+						mu.Lock()
+						conflict++
+						mu.Unlock()
+						continue
+					}
+					if err != nil {
+						t.Errorf("CreateRefreshToken() = %v", err)
+						return
+					}
+					record(tok.Hash, cur.TokenVersion)
+					current = tok
+					continue
+				}
+				next := newRefreshToken(t, u.ID, current.FamilyID)
+				got, err := store.RotateRefreshToken(ctx, current.Hash, next, time.Now().UTC())
+				mu.Lock()
+				if err == nil {
+					rotated++
+				} else {
+					refused++
+				}
+				mu.Unlock()
+				switch {
+				case apperr.Is(err, apperr.NotFound):
+					current = account.RefreshToken{}
+				case err != nil:
+					t.Errorf("RotateRefreshToken() = %v", err)
+					return
+				default:
+					record(next.Hash, got.TokenVersion)
+					current = next
+				}
+			}
+		})
+	}
+	for range logouts {
+		time.Sleep(5 * time.Millisecond)
+		if err := store.EndSessions(ctx, u.ID, time.Now().UTC()); err != nil {
+			t.Fatalf("EndSessions() = %v", err)
+		}
+	}
+	close(done)
+	wg.Wait()
+	t.Logf("%d rotations, %d refused, %d stale logins", rotated, refused, conflict)
+	if rotated == 0 || refused == 0 {
+		t.Fatalf("%d rotations and %d refusals: the race was not run", rotated, refused)
+	}
+
+	final, err := store.UserByID(ctx, u.ID)
+	if err != nil || final.TokenVersion != logouts {
+		t.Fatalf("UserByID() = %+v, %v; want token version %d", final, err, logouts)
+	}
+	stale := 0
+	for _, tok := range all {
+		if tok.version >= final.TokenVersion {
+			continue
+		}
+		var alive bool
+		if err := pool.QueryRow(ctx, `
+			SELECT used_at IS NULL AND revoked_at IS NULL FROM refresh_tokens WHERE token_hash = $1`, tok.hash).Scan(&alive); err != nil {
+			t.Fatal(err)
+		}
+		if alive {
+			stale++
+		}
+	}
+	if stale > 0 {
+		t.Errorf("%d of %d refresh tokens issued before a logout everywhere are still live", stale, len(all))
 	}
 }
