@@ -47,10 +47,17 @@ func scanLockedSeat(r pgx.CollectableRow) (booking.LockedSeat, error) {
 	return s, err
 }
 
+// limitBinds is true when event $1's limit of seats per buyer is below
+// its seat count: a limit no buyer can reach (an admin set it to the
+// capacity or more) costs the holds nothing.
+const limitBinds = `(SELECT coalesce(e.max_seats_per_user, e.max_seats_per_booking) <
+        (SELECT coalesce(sum(capacity), 0) FROM sections WHERE event_id = e.id)
+    FROM events e WHERE e.id = $1::uuid)`
+
 // saleLockSQL reads the sale facts of event $1, and its limit of seats
-// per buyer, under a share lock.
+// per buyer (0 when it cannot bind), under a share lock.
 const saleLockSQL = `SELECT status, starts_at, sales_start, sales_end, currency,
-    coalesce(max_seats_per_user, max_seats_per_booking)
+    CASE WHEN ` + limitBinds + ` THEN coalesce(max_seats_per_user, max_seats_per_booking) ELSE 0 END
 FROM events WHERE id = $1 FOR SHARE`
 
 // buyerLockClass namespaces the advisory locks that serialise the holds
@@ -59,18 +66,22 @@ const buyerLockClass = 0x62_75_79 // "buy"
 
 // lockBuyersSQL takes the transaction-level advisory lock (class $3) of
 // each buyer $2 of event $1, in key order (so that two batches never wait
-// on each other's buyers in a cycle). It returns how many keys it locked.
+// on each other's buyers in a cycle), when the event's limit can bind. It
+// returns how many keys it locked.
 const lockBuyersSQL = `SELECT count(pg_advisory_xact_lock($3::integer, k)) FROM (
-    SELECT DISTINCT hashtext($1::text || u::text) AS k FROM unnest($2::uuid[]) u ORDER BY 1) keys`
+    SELECT DISTINCT hashtext($1::uuid::text || u::text) AS k FROM unnest($2::uuid[]) u
+    WHERE ` + limitBinds + `
+    ORDER BY 1) keys`
 
 // liveSeatsSQL is, per buyer $2 of event $1, the seats of their live
 // bookings at $3 — pending holds that have not lapsed, and confirmed
-// bookings — through the partial index bookings_live_by_user_idx. Run
-// after lockBuyersSQL, as a statement of its own, its snapshot sees every
-// hold committed by a batch that held a buyer's lock before.
+// bookings — through the partial index bookings_live_by_user_idx, when the
+// event's limit can bind. Run after lockBuyersSQL, as a statement of its
+// own, its snapshot sees every hold committed by a batch that held a
+// buyer's lock before.
 const liveSeatsSQL = `SELECT user_id, sum(quantity)::integer FROM bookings
 WHERE event_id = $1 AND user_id = ANY($2::uuid[]) AND status IN ('pending', 'confirmed')
-  AND (status = 'confirmed' OR expires_at > $3)
+  AND (status = 'confirmed' OR expires_at > $3) AND ` + limitBinds + `
 GROUP BY user_id`
 
 // seatsByIDSQL locks the seats $1 in id order.
