@@ -6,11 +6,13 @@
 # on a 2-core machine. Sizes can be raised through the environment:
 #   BENCH_BUYERS (300) BENCH_SEATS (6000) BENCH_FRONT_ROW (200)
 #   BENCH_SINGLE_BUYERS (500) BENCH_SINGLE_SEATS (6000), for single only
-#   BENCH_JOINERS (5000) BENCH_ADMIT (6000) BENCH_POLL (2s) BENCH_MAX (60s)
+#   BENCH_JOINERS (5000) BENCH_ADMIT (6000) BENCH_PREQUEUE (0.8: share of the
+#   joiners who join before sales open) BENCH_POLL (0s: as the server paces;
+#   or a fixed interval) BENCH_MAX (75s)
 #   BENCH_SCENARIOS (single,rush,contention,waitroom)
 # The full-size run of the README:
 #   BENCH_BUYERS=1000 BENCH_SEATS=20000 BENCH_JOINERS=50000 BENCH_ADMIT=60000 \
-#   BENCH_POLL=10s BENCH_MAX=180s make bench
+#   BENCH_MAX=180s make bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,8 +59,8 @@ echo "== evently-load against http://127.0.0.1:$port"
   -buyers "${BENCH_BUYERS:-300}" -seats "${BENCH_SEATS:-6000}" -front-row "${BENCH_FRONT_ROW:-200}" \
   -single-buyers "${BENCH_SINGLE_BUYERS:-500}" -single-seats "${BENCH_SINGLE_SEATS:-6000}" \
   -joiners "${BENCH_JOINERS:-5000}" -admit-per-minute "${BENCH_ADMIT:-6000}" \
-  -poll-every "${BENCH_POLL:-2s}" \
-  -scenario "${BENCH_SCENARIOS:-single,rush,contention,waitroom}" -max-duration "${BENCH_MAX:-60s}" \
+  -pre-queue "${BENCH_PREQUEUE:-0.8}" -poll-every "${BENCH_POLL:-0s}" \
+  -scenario "${BENCH_SCENARIOS:-single,rush,contention,waitroom}" -max-duration "${BENCH_MAX:-75s}" \
   -json "$out/report.json" | tee "$out/report.txt"
 
 # figure SCENARIO NAME: one figure of the JSON report, empty when absent.

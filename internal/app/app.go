@@ -107,7 +107,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	)
 
 	rooms := waitroom.NewService(postgres.NewWaitingRoomStore(a.pool), redis.NewWaitingRooms(a.rdb),
-		worker.NewAdmissions(a.queue), waitroom.Options{})
+		worker.NewAdmissions(a.queue), waitroom.Options{PassSecret: cfg.JWTSecret})
 	reg.MustRegister(telemetry.NewWaitingRooms(rooms))
 	out := newOutreach(cfg, a.pool, a.rdb, a.queue, logger)
 	bookingStore, eventStore := postgres.NewBookingStore(a.pool), postgres.NewEventStore(a.pool)

@@ -25,6 +25,8 @@ type HoldRequest struct {
 	// Key, when set, records the answer with the hold (see
 	// IdempotencyKey).
 	Key *IdempotencyKey
+	// AdmissionPass is the waiting-room pass the client sent, if any.
+	AdmissionPass string
 }
 
 // IdempotencyKey ties a hold to a client's Idempotency-Key. When the hold
@@ -206,12 +208,8 @@ func (s *Service) hold(ctx context.Context, req HoldRequest) (Booking, error) {
 		return Booking{}, err
 	}
 	if sale.WaitingRoomEnabled && s.admit != nil {
-		ok, err := s.admit.Admitted(ctx, req.EventID, req.UserID)
-		if err != nil {
-			return Booking{}, apperr.Wrap(err, apperr.Unavailable, "The waiting room cannot be checked right now; try again.")
-		}
-		if !ok {
-			return Booking{}, apperr.New(apperr.WaitingRoomRequired, "This event has a waiting room: join it and book once admitted.")
+		if err := s.admit.CheckAdmission(ctx, req.EventID, req.UserID, req.AdmissionPass); err != nil {
+			return Booking{}, err
 		}
 	}
 	if err := s.rationed(ctx, req); err != nil {

@@ -76,9 +76,10 @@ type SeatLock struct {
 }
 
 // Admission says whether a user may book an event whose waiting room is
-// on.
+// on, given the admission pass they sent (empty for none): nil, or an
+// apperr error (WaitingRoomRequired, Unavailable) to answer with.
 type Admission interface {
-	Admitted(ctx context.Context, eventID, userID uuid.UUID) (bool, error)
+	CheckAdmission(ctx context.Context, eventID, userID uuid.UUID, pass string) error
 }
 
 // Observer hears about the engine's outcomes (metrics, notifications).

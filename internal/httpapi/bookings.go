@@ -236,7 +236,8 @@ func (s *Server) holdBooking(w http.ResponseWriter, r *http.Request, key *bookin
 	if err != nil {
 		return err
 	}
-	hold := booking.HoldRequest{EventID: req.EventID, UserID: principal(r).UserID, SeatIDs: req.SeatIDs, Key: key}
+	hold := booking.HoldRequest{EventID: req.EventID, UserID: principal(r).UserID, SeatIDs: req.SeatIDs, Key: key,
+		AdmissionPass: r.Header.Get(admissionHeader)}
 	if req.Quantity != nil {
 		hold.Quantity = *req.Quantity
 	}

@@ -51,7 +51,7 @@ func (s *Server) router() chi.Router {
 		r.Use(cors.Handler(cors.Options{
 			AllowedOrigins:   s.cors,
 			AllowedMethods:   []string{"GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"},
-			AllowedHeaders:   []string{"Authorization", "Content-Type", "Idempotency-Key", requestIDHeader},
+			AllowedHeaders:   []string{"Authorization", "Content-Type", "Idempotency-Key", admissionHeader, requestIDHeader},
 			ExposedHeaders:   []string{requestIDHeader, "Retry-After", "Location"},
 			AllowCredentials: false,
 			MaxAge:           600,

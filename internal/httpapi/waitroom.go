@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -26,10 +27,12 @@ type ticketResponse struct {
 	JoinedAt             time.Time       `json:"joined_at"`
 	AdmittedAt           *time.Time      `json:"admitted_at"`
 	AdmittedUntil        *time.Time      `json:"admitted_until"`
+	Pass                 *string         `json:"pass"`
+	PollAfterMS          int64           `json:"poll_after_ms"`
 }
 
 func toTicketResponse(t waitroom.Ticket) ticketResponse {
-	return ticketResponse{
+	r := ticketResponse{
 		EventID:              t.EventID,
 		Status:               t.Status,
 		Position:             t.Position,
@@ -37,7 +40,24 @@ func toTicketResponse(t waitroom.Ticket) ticketResponse {
 		JoinedAt:             t.JoinedAt.UTC(),
 		AdmittedAt:           utc(t.AdmittedAt),
 		AdmittedUntil:        utc(t.AdmittedUntil),
+		PollAfterMS:          t.PollAfter.Milliseconds(),
 	}
+	if t.Pass != "" {
+		r.Pass = &t.Pass
+	}
+	return r
+}
+
+// admissionHeader carries a waiting-room admission pass on POST /bookings.
+const admissionHeader = "Evently-Admission"
+
+// writeTicket answers with a ticket, saying when to ask again twice: in
+// the body (poll_after_ms) and as Retry-After, in whole seconds rounded
+// up.
+func writeTicket(w http.ResponseWriter, t waitroom.Ticket) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Retry-After", strconv.FormatInt(int64((t.PollAfter+time.Second-1)/time.Second), 10))
+	writeJSON(w, http.StatusOK, toTicketResponse(t))
 }
 
 type waitingRoomStatsResponse struct {
@@ -59,7 +79,7 @@ func (s *Server) joinWaitingRoom(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toTicketResponse(t))
+	writeTicket(w, t)
 	return nil
 }
 
@@ -72,8 +92,7 @@ func (s *Server) getWaitingRoomTicket(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, toTicketResponse(t))
+	writeTicket(w, t)
 	return nil
 }
 

@@ -26,6 +26,8 @@ type ticketJSON struct {
 	JoinedAt             time.Time  `json:"joined_at"`
 	AdmittedAt           *time.Time `json:"admitted_at"`
 	AdmittedUntil        *time.Time `json:"admitted_until"`
+	Pass                 *string    `json:"pass"`
+	PollAfterMS          int64      `json:"poll_after_ms"`
 }
 
 type roomStatsJSON struct {

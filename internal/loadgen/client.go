@@ -44,6 +44,11 @@ type result struct {
 // as "POST /bookings"). in is marshalled as JSON when not nil; out, when not
 // nil, receives a 2xx body.
 func (c *client) call(ctx context.Context, endpoint, method, path, token string, in, out any) (result, error) {
+	return c.callWith(ctx, endpoint, method, path, token, nil, in, out)
+}
+
+// callWith is call with extra request headers.
+func (c *client) callWith(ctx context.Context, endpoint, method, path, token string, header http.Header, in, out any) (result, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -61,6 +66,9 @@ func (c *client) call(ctx context.Context, endpoint, method, path, token string,
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	start := time.Now()
 	resp, err := c.http.Do(req)

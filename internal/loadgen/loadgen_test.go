@@ -63,3 +63,57 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 		}
 	}
 }
+
+// TestWaitingRoomScenario runs a small waiting-room scenario against a
+// whole evently: 80% of the joiners join before sales open, the rest
+// after; the report's order facts show the pre-queue admitted first and
+// the late joiners in arrival order, every registered buyer books with
+// its pass, and nothing answers 5xx.
+func TestWaitingRoomScenario(t *testing.T) {
+	t.Parallel()
+	env := apptest.Start(t,
+		apptest.WithEnv("EVENTLY_ADMIN_EMAIL", "load-admin@evently.test"),
+		apptest.WithEnv("EVENTLY_ADMIN_PASSWORD", "load-admin-password"))
+	cfg := loadgen.Config{
+		BaseURL: env.URL, AdminEmail: "load-admin@evently.test", AdminPassword: "load-admin-password",
+		Buyers: 6, Joiners: 100, AdmitPerMinute: 600, PreQueue: 0.8, MaxDuration: time.Minute, Seed: 5,
+		JWTSecret: env.Config.JWTSecret,
+	}
+	rep, err := loadgen.Run(context.Background(), cfg, "waitroom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := rep.Figures
+	t.Logf("waiting room: %v", f)
+	if rep.ServerError != 0 {
+		t.Errorf("%d server errors", rep.ServerError)
+	}
+	for name, want := range map[string]any{
+		"joiners":                               int64(100),
+		"prequeue_joiners":                      80,
+		"post_opening_joiners":                  20,
+		"prequeue_admitted":                     80,
+		"prequeue_admitted_before_post_joiners": 80,
+		"post_opening_admitted":                 20,
+		"post_opening_admission_inversions":     0,
+		"bookings_after_admission_with_pass":    int64(6),
+		"holds_with_pass_not_201":               0,
+		"still_waiting":                         int64(0),
+	} {
+		if f[name] != want {
+			t.Errorf("%s = %v (%T), want %v", name, f[name], f[name], want)
+		}
+	}
+	// At 10 a second the pre-queue is admitted in 8 batches: enough for the
+	// rank correlation to mean something (|rho| > 0.6 has a chance of
+	// about 10^-7 for a random draw).
+	if n, _ := f["prequeue_admission_batches"].(int); n < 7 {
+		t.Errorf("the pre-queue was admitted in %v batches, want about 8", f["prequeue_admission_batches"])
+	}
+	if rho, ok := f["prequeue_join_admission_rank_corr"].(float64); !ok || rho > 0.6 || rho < -0.6 {
+		t.Errorf("pre-queue rank correlation = %v, want near 0", f["prequeue_join_admission_rank_corr"])
+	}
+	if d, _ := f["first_admission_after_opening_s"].(float64); d < 0 || d > 2 {
+		t.Errorf("first admission %.2fs after the opening, want within 2s", d)
+	}
+}

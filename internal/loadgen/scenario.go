@@ -28,10 +28,14 @@ type Config struct {
 	ConfirmRatio float64
 	// FrontRow is the number of seats the contention buyers fight over.
 	FrontRow int
-	// Joiners, AdmitPerMinute and PollEvery shape the waiting-room
-	// scenario.
+	// Joiners, AdmitPerMinute, PreQueue and PollEvery shape the
+	// waiting-room scenario: PreQueue is the share of joiners who join
+	// before sales open (0: sales are open from the start); PollEvery,
+	// when set, replaces the server's pacing (poll_after_ms) with a fixed
+	// interval.
 	Joiners        int
 	AdmitPerMinute int
+	PreQueue       float64
 	PollEvery      time.Duration
 	// MaxDuration bounds each scenario.
 	MaxDuration time.Duration

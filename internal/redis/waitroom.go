@@ -14,16 +14,26 @@ import (
 	"github.com/evently/evently/internal/waitroom"
 )
 
-// WaitingRooms keeps the virtual waiting rooms. Each event's room is six
+// WaitingRooms keeps the virtual waiting rooms. Each event's room is eight
 // keys sharing the hash tag {<event>} (one Redis Cluster slot), so that
 // every script below is atomic on one slot:
 //
 //	waitroom:{E}          hash: next (ticket counter), serving, waiting,
 //	                      total (admitted so far), units and at (the
-//	                      admission token bucket and when it was filled)
+//	                      admission token bucket and when it was filled);
+//	                      once the room has opened, opened, prebase and
+//	                      pre (the pre-queue's numbers are prebase+1 to
+//	                      prebase+pre)
 //	waitroom:{E}:tickets  hash: user → "number:joined_ms", with
-//	                      ":admitted_ms:until_ms" appended on admission
+//	                      ":admitted_ms:until_ms" appended on admission;
+//	                      number 0 while in the pre-queue
 //	waitroom:{E}:numbers  hash: number → user, for numbers still waiting
+//	                      (outside the pre-queue's range)
+//	waitroom:{E}:pre      sorted set: the pre-queue, users scored by their
+//	                      random key; frozen at the opening, when rank r
+//	                      becomes number prebase+r+1 (leavers stay in it
+//	                      from then on, so that ranks hold still; their
+//	                      ticket is gone, so the line skips them)
 //	waitroom:{E}:active   sorted set: admitted users scored by admission
 //	                      expiry (ms), trimmed as they lapse
 //	waitroom:{E}:window   sorted set: the last minute's admission batches
@@ -31,9 +41,14 @@ import (
 //	waitroom:{E}:chain    string "chain:step": the admission chain that
 //	                      holds the room and the step it expects next,
 //	                      with a lease TTL
+//	waitroom:{E}:revoked  sorted set: admission numbers given up by
+//	                      leaving, scored by when they would have lapsed
 //
-// A poll reads two hash fields and the booking check one sorted-set score:
-// O(1) whatever the length of the queue.
+// Opening is O(1) whatever the pre-queue's size: the shuffle is the order
+// of keys drawn at join, and opening only freezes it and gives it its
+// numbers. A poll reads two hash fields (and, for a pre-queue member after
+// the opening, one ZRANK: O(log n)); the booking check is one sorted-set
+// score.
 type WaitingRooms struct {
 	rdb *goredis.Client
 }
@@ -59,7 +74,7 @@ const (
 )
 
 type roomKeys struct {
-	room, tickets, numbers, active, window, chain string
+	room, tickets, numbers, active, window, chain, pre, revoked string
 }
 
 func keysOf(eventID uuid.UUID) roomKeys {
@@ -71,6 +86,8 @@ func keysOf(eventID uuid.UUID) roomKeys {
 		active:  p + ":active",
 		window:  p + ":window",
 		chain:   p + ":chain",
+		pre:     p + ":pre",
+		revoked: p + ":revoked",
 	}
 }
 
@@ -83,62 +100,114 @@ local function fields(s)
 end
 `
 
-// joinScript: KEYS room, tickets, numbers, active, chain; ARGV user,
-// now_ms, chain id, lease_ms, keep_ms. Returns {ticket, serving, armed}.
-var joinScript = goredis.NewScript(luaFields + `
+// luaOpen opens a room (room and pre are its keys): idempotent and O(1).
+// The pre-queue, frozen in key order, takes the numbers after the last
+// one given; later joins take numbers after it.
+const luaOpen = `
+local function open(room, pre)
+  if redis.call('HEXISTS', room, 'opened') == 1 then return end
+  local nxt = tonumber(redis.call('HGET', room, 'next')) or 0
+  local p = redis.call('ZCARD', pre)
+  redis.call('HSET', room, 'opened', 1, 'prebase', nxt, 'pre', p, 'next', nxt + p)
+end
+`
+
+// luaResolve gives a pre-queue ticket (number 0) its number once the room
+// has opened: prebase + rank + 1. It returns the ticket and, for one still
+// in the pre-queue of a room not yet open, the pre-queue's size.
+const luaResolve = `
+local function resolve(room, pre, user, t)
+  if string.sub(t, 1, 2) ~= '0:' then return t, 0 end
+  if redis.call('HEXISTS', room, 'opened') == 0 then return t, redis.call('ZCARD', pre) end
+  local r = redis.call('ZRANK', pre, user)
+  if not r then return t, 0 end
+  return ((tonumber(redis.call('HGET', room, 'prebase')) or 0) + r + 1) .. string.sub(t, 2), 0
+end
+`
+
+// joinScript: KEYS room, tickets, numbers, active, chain, pre; ARGV user,
+// now_ms, chain id, lease_ms, keep_ms, open (1|0), key. Returns {ticket,
+// serving, armed, pre-queue size}.
+var joinScript = goredis.NewScript(luaFields + luaOpen + luaResolve + `
 local now = tonumber(ARGV[2])
+if ARGV[6] == '1' then open(KEYS[1], KEYS[6]) end
 local serving = tonumber(redis.call('HGET', KEYS[1], 'serving')) or 0
 local t = redis.call('HGET', KEYS[2], ARGV[1])
 if t then
   local f = fields(t)
-  if f[1] <= serving then
-    if f[4] and f[4] > now then return {t, serving, 0} end
+  if f[1] ~= 0 and f[1] <= serving then
+    if f[4] and f[4] > now then return {t, serving, 0, 0} end
     -- the admission lapsed: queue again at the back
     redis.call('ZREM', KEYS[4], ARGV[1])
     t = false
   end
 end
 if not t then
-  local n = redis.call('HINCRBY', KEYS[1], 'next', 1)
-  t = n .. ':' .. ARGV[2]
+  if redis.call('HEXISTS', KEYS[1], 'opened') == 1 then
+    local n = redis.call('HINCRBY', KEYS[1], 'next', 1)
+    t = n .. ':' .. ARGV[2]
+    redis.call('HSET', KEYS[3], n, ARGV[1])
+  else
+    t = '0:' .. ARGV[2]
+    redis.call('ZADD', KEYS[6], ARGV[7], ARGV[1])
+  end
   redis.call('HSET', KEYS[2], ARGV[1], t)
-  redis.call('HSET', KEYS[3], n, ARGV[1])
   redis.call('HINCRBY', KEYS[1], 'waiting', 1)
-  for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
+  for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6]}) do redis.call('PEXPIRE', k, ARGV[5]) end
 end
 local armed = 0
 if redis.call('SET', KEYS[5], ARGV[3] .. ':0', 'NX', 'PX', ARGV[4]) then armed = 1 end
-return {t, serving, armed}
+local rt, queued = resolve(KEYS[1], KEYS[6], ARGV[1], t)
+return {rt, serving, armed, queued}
 `)
 
-// placeScript: KEYS room, tickets; ARGV user. Returns {ticket, serving}
-// or nil.
-var placeScript = goredis.NewScript(`
+// placeScript: KEYS room, tickets, pre; ARGV user, open (1|0). Returns
+// {ticket, serving, pre-queue size} or nil.
+var placeScript = goredis.NewScript(luaOpen + luaResolve + `
+local t = redis.call('HGET', KEYS[2], ARGV[1])
+if ARGV[2] == '1' then open(KEYS[1], KEYS[3]) end
+if not t then return false end
+local rt, queued = resolve(KEYS[1], KEYS[3], ARGV[1], t)
+return {rt, tonumber(redis.call('HGET', KEYS[1], 'serving')) or 0, queued}
+`)
+
+// leaveScript: KEYS room, tickets, numbers, active, pre, revoked; ARGV
+// user, now_ms, keep_ms. Returns the ticket given up (its pre-queue
+// number resolved) or nil. An admission still running is recorded in
+// revoked until it would have lapsed.
+var leaveScript = goredis.NewScript(luaFields + luaResolve + `
+local now = tonumber(ARGV[2])
 local t = redis.call('HGET', KEYS[2], ARGV[1])
 if not t then return false end
-return {t, tonumber(redis.call('HGET', KEYS[1], 'serving')) or 0}
-`)
-
-// leaveScript: KEYS room, tickets, numbers, active; ARGV user.
-var leaveScript = goredis.NewScript(`
-local t = redis.call('HGET', KEYS[2], ARGV[1])
-if not t then return 0 end
-local n = tonumber(string.match(t, '^(%d+)'))
-if n > (tonumber(redis.call('HGET', KEYS[1], 'serving')) or 0) then
-  redis.call('HDEL', KEYS[3], n)
+local rt = resolve(KEYS[1], KEYS[5], ARGV[1], t)
+local f = fields(t)
+if f[1] == 0 then
+  -- in the pre-queue: before the opening, out of it; after, its rank
+  -- stays taken (the line skips it) so that every other rank holds
+  if redis.call('HEXISTS', KEYS[1], 'opened') == 0 then redis.call('ZREM', KEYS[5], ARGV[1]) end
   redis.call('HINCRBY', KEYS[1], 'waiting', -1)
+elseif f[1] > (tonumber(redis.call('HGET', KEYS[1], 'serving')) or 0) then
+  redis.call('HDEL', KEYS[3], f[1])
+  redis.call('HINCRBY', KEYS[1], 'waiting', -1)
+elseif f[4] and f[4] > now then
+  redis.call('ZADD', KEYS[6], f[4], f[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now)
+  redis.call('PEXPIRE', KEYS[6], ARGV[3])
 end
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
-return 1
+return {rt, tonumber(redis.call('HGET', KEYS[1], 'serving')) or 0}
 `)
 
 // admitScript runs one admission step. KEYS room, tickets, numbers,
-// active, window, chain. ARGV now_ms, chain id, step, lease_ms, keep_ms,
-// paused (1|0), admit_per_minute, max_active (0: no cap),
-// admission_ttl_ms, burst (admissions), start (admissions), max walk.
-// Returns {outcome, admitted, waiting, active, total, last_minute,
+// active, window, chain, pre. ARGV now_ms, chain id, step, lease_ms,
+// keep_ms, paused (1|0), admit_per_minute, max_active (0: no cap),
+// admission_ttl_ms, burst (admissions), start (admissions), max walk, open
+// (1|0). Returns {outcome, admitted, waiting, active, total, last_minute,
 // released}; outcome 0 ran, 1 already ran, 2 stale.
+//
+// A run told that sales have opened opens the room first, in the same
+// script: nobody can be admitted ahead of the pre-queue's draw.
 //
 // The token bucket counts in units of 1/60,000 admission, so that filling
 // it at admit_per_minute units per millisecond stays in integers.
@@ -148,7 +217,7 @@ return 1
 // step just done is a retry that only needs its successor scheduled. When
 // the key has lapsed (the chain stalled or its task was lost), the run
 // takes the room back.
-var admitScript = goredis.NewScript(`
+var admitScript = goredis.NewScript(luaFields + luaOpen + `
 local now = tonumber(ARGV[1])
 local step = tonumber(ARGV[3])
 local holder = redis.call('GET', KEYS[6])
@@ -158,7 +227,27 @@ if holder then
   if id ~= ARGV[2] or (s ~= step and s ~= step + 1) then return {2} end
   if s == step + 1 then return {1} end
 end
-local st = redis.call('HMGET', KEYS[1], 'next', 'serving', 'waiting', 'total', 'units', 'at')
+if ARGV[13] == '1' then open(KEYS[1], KEYS[7]) end
+local st = redis.call('HMGET', KEYS[1], 'next', 'serving', 'waiting', 'total', 'units', 'at', 'prebase', 'pre')
+local prebase, pre = tonumber(st[7]) or 0, tonumber(st[8]) or 0
+-- userAt returns the user holding number n and their ticket, or nil when
+-- the number's holder left.
+local function userAt(n)
+  local user
+  if n > prebase and n <= prebase + pre then
+    user = redis.call('ZRANGE', KEYS[7], n - prebase - 1, n - prebase - 1)[1]
+    if not user then return nil end
+    local t = redis.call('HGET', KEYS[2], user)
+    if t and string.sub(t, 1, 2) == '0:' then return user, t end
+    return nil
+  end
+  user = redis.call('HGET', KEYS[3], n)
+  if not user then return nil end
+  redis.call('HDEL', KEYS[3], n)
+  local t = redis.call('HGET', KEYS[2], user)
+  if t then return user, t end
+  return nil
+end
 local nxt = tonumber(st[1]) or 0
 local serving = tonumber(st[2]) or 0
 local waiting = tonumber(st[3]) or 0
@@ -188,15 +277,11 @@ if ARGV[6] == '0' then
   while admitted < budget and serving < nxt and walked < limit do
     serving = serving + 1
     walked = walked + 1
-    local user = redis.call('HGET', KEYS[3], serving)
+    local user, t = userAt(serving)
     if user then
-      redis.call('HDEL', KEYS[3], serving)
-      local t = redis.call('HGET', KEYS[2], user)
-      if t then
-        redis.call('HSET', KEYS[2], user, t .. ':' .. now .. ':' .. untilMs)
-        redis.call('ZADD', KEYS[4], untilMs, user)
-        admitted = admitted + 1
-      end
+      redis.call('HSET', KEYS[2], user, serving .. ':' .. fields(t)[2] .. ':' .. now .. ':' .. untilMs)
+      redis.call('ZADD', KEYS[4], untilMs, user)
+      admitted = admitted + 1
     end
   end
   units = units - admitted * unit
@@ -212,7 +297,7 @@ else
   redis.call('DEL', KEYS[6])
   released = 1
 end
-for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
+for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7]}) do redis.call('PEXPIRE', k, ARGV[5]) end
 return {0, admitted, waiting, active, total, recent, released}
 `)
 
@@ -246,14 +331,18 @@ return {tonumber(st[1]) or 0, active, tonumber(st[2]) or 0, recent}
 `)
 
 // Join implements waitroom.Queue.
-func (w *WaitingRooms) Join(ctx context.Context, eventID, userID uuid.UUID, now time.Time, chain string) (waitroom.Place, bool, error) {
+func (w *WaitingRooms) Join(ctx context.Context, eventID uuid.UUID, a waitroom.Arrival, chain string) (waitroom.Place, bool, error) {
 	k := keysOf(eventID)
-	res, err := joinScript.Run(ctx, w.rdb, []string{k.room, k.tickets, k.numbers, k.active, k.chain},
-		userID.String(), now.UnixMilli(), chain, chainLease.Milliseconds(), roomKeep.Milliseconds()).Slice()
+	res, err := joinScript.Run(ctx, w.rdb, []string{k.room, k.tickets, k.numbers, k.active, k.chain, k.pre},
+		a.UserID.String(), a.At.UnixMilli(), chain, chainLease.Milliseconds(), roomKeep.Milliseconds(),
+		flag(a.Open), a.Key&(1<<waitroom.KeyBits-1)).Slice()
 	if err != nil {
 		return waitroom.Place{}, false, fmt.Errorf("join waiting room event=%s: %w", eventID, err)
 	}
-	p, err := placeOf(res)
+	if len(res) != 4 {
+		return waitroom.Place{}, false, fmt.Errorf("join waiting room event=%s: unexpected reply %v", eventID, res)
+	}
+	p, err := placeOf(res[0], res[1], res[3])
 	if err != nil {
 		return waitroom.Place{}, false, fmt.Errorf("join waiting room event=%s: %w", eventID, err)
 	}
@@ -261,15 +350,18 @@ func (w *WaitingRooms) Join(ctx context.Context, eventID, userID uuid.UUID, now 
 }
 
 // Place implements waitroom.Queue.
-func (w *WaitingRooms) Place(ctx context.Context, eventID, userID uuid.UUID) (waitroom.Place, bool, error) {
+func (w *WaitingRooms) Place(ctx context.Context, eventID, userID uuid.UUID, open bool) (waitroom.Place, bool, error) {
 	k := keysOf(eventID)
-	res, err := placeScript.Run(ctx, w.rdb, []string{k.room, k.tickets}, userID.String()).Slice()
+	res, err := placeScript.Run(ctx, w.rdb, []string{k.room, k.tickets, k.pre}, userID.String(), flag(open)).Slice()
 	if errors.Is(err, goredis.Nil) {
 		return waitroom.Place{}, false, nil
 	}
+	if err == nil && len(res) != 3 {
+		err = fmt.Errorf("unexpected reply %v", res)
+	}
 	if err == nil {
 		var p waitroom.Place
-		if p, err = placeOf(res); err == nil {
+		if p, err = placeOf(res[0], res[1], res[2]); err == nil {
 			return p, true, nil
 		}
 	}
@@ -277,12 +369,51 @@ func (w *WaitingRooms) Place(ctx context.Context, eventID, userID uuid.UUID) (wa
 }
 
 // Leave implements waitroom.Queue.
-func (w *WaitingRooms) Leave(ctx context.Context, eventID, userID uuid.UUID) error {
+func (w *WaitingRooms) Leave(ctx context.Context, eventID, userID uuid.UUID, now time.Time) (waitroom.Place, bool, error) {
 	k := keysOf(eventID)
-	if err := leaveScript.Run(ctx, w.rdb, []string{k.room, k.tickets, k.numbers, k.active}, userID.String()).Err(); err != nil {
-		return fmt.Errorf("leave waiting room event=%s: %w", eventID, err)
+	res, err := leaveScript.Run(ctx, w.rdb, []string{k.room, k.tickets, k.numbers, k.active, k.pre, k.revoked},
+		userID.String(), now.UnixMilli(), roomKeep.Milliseconds()).Slice()
+	if errors.Is(err, goredis.Nil) {
+		return waitroom.Place{}, false, nil
 	}
-	return nil
+	if err == nil && len(res) != 2 {
+		err = fmt.Errorf("unexpected reply %v", res)
+	}
+	if err == nil {
+		var p waitroom.Place
+		if p, err = placeOf(res[0], res[1], nil); err == nil {
+			return p, true, nil
+		}
+	}
+	return waitroom.Place{}, false, fmt.Errorf("leave waiting room event=%s: %w", eventID, err)
+}
+
+// Revoked implements waitroom.Queue: one ZRANGEBYSCORE over the admissions
+// given up that have not lapsed yet (a handful: only leavers').
+func (w *WaitingRooms) Revoked(ctx context.Context, eventID uuid.UUID, now time.Time) (map[int64]time.Time, error) {
+	zs, err := w.rdb.ZRangeByScoreWithScores(ctx, keysOf(eventID).revoked, &goredis.ZRangeBy{
+		Min: "(" + strconv.FormatInt(now.UnixMilli(), 10), Max: "+inf",
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read revoked admissions event=%s: %w", eventID, err)
+	}
+	out := make(map[int64]time.Time, len(zs))
+	for _, z := range zs {
+		m, _ := z.Member.(string)
+		n, err := strconv.ParseInt(m, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("read revoked admissions event=%s: malformed member %q", eventID, m)
+		}
+		out[n] = time.UnixMilli(int64(z.Score)).UTC()
+	}
+	return out, nil
+}
+
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Admitted implements waitroom.Queue (and so booking.Admission): one
@@ -301,13 +432,10 @@ func (w *WaitingRooms) Admitted(ctx context.Context, eventID, userID uuid.UUID, 
 // Admit implements waitroom.Queue.
 func (w *WaitingRooms) Admit(ctx context.Context, run waitroom.Run, p waitroom.Policy, now time.Time) (waitroom.Batch, error) {
 	k := keysOf(run.EventID)
-	paused := 0
-	if p.Paused {
-		paused = 1
-	}
-	res, err := admitScript.Run(ctx, w.rdb, []string{k.room, k.tickets, k.numbers, k.active, k.window, k.chain},
+	paused := flag(p.Paused)
+	res, err := admitScript.Run(ctx, w.rdb, []string{k.room, k.tickets, k.numbers, k.active, k.window, k.chain, k.pre},
 		now.UnixMilli(), run.Chain, run.Step, chainLease.Milliseconds(), roomKeep.Milliseconds(),
-		paused, p.AdmitPerMinute, p.MaxActive, p.AdmissionTTL.Milliseconds(), p.Burst, p.Start, maxWalk,
+		paused, p.AdmitPerMinute, p.MaxActive, p.AdmissionTTL.Milliseconds(), p.Burst, p.Start, maxWalk, flag(p.Open),
 	).Int64Slice()
 	if err != nil {
 		return waitroom.Batch{}, fmt.Errorf("admit event=%s chain=%s step=%d: %w", run.EventID, run.Chain, run.Step, err)
@@ -354,14 +482,13 @@ func (w *WaitingRooms) Counts(ctx context.Context, eventID uuid.UUID, now time.T
 	return waitroom.Counts{Waiting: res[0], Active: res[1], AdmittedTotal: res[2], AdmittedLastMinute: res[3]}, nil
 }
 
-// placeOf decodes {ticket, serving}: a ticket is "number:joined_ms" or,
-// once admitted, "number:joined_ms:admitted_ms:until_ms".
-func placeOf(res []any) (waitroom.Place, error) {
-	if len(res) < 2 {
-		return waitroom.Place{}, fmt.Errorf("unexpected reply %v", res)
-	}
-	raw, _ := res[0].(string)
-	serving, _ := res[1].(int64)
+// placeOf decodes a ticket, the serving counter and the pre-queue's size
+// (nil when not given): a ticket is "number:joined_ms" (number 0 in the
+// pre-queue) or, once admitted, "number:joined_ms:admitted_ms:until_ms".
+func placeOf(ticket, servingReply, queuedReply any) (waitroom.Place, error) {
+	raw, _ := ticket.(string)
+	serving, _ := servingReply.(int64)
+	queued, _ := queuedReply.(int64)
 	parts := strings.Split(raw, ":")
 	if len(parts) != 2 && len(parts) != 4 {
 		return waitroom.Place{}, fmt.Errorf("malformed ticket %q", raw)
@@ -375,6 +502,9 @@ func placeOf(res []any) (waitroom.Place, error) {
 		nums[i] = n
 	}
 	p := waitroom.Place{Number: nums[0], Serving: serving, JoinedAt: time.UnixMilli(nums[1]).UTC()}
+	if p.Number == 0 {
+		p.PreQueued = queued
+	}
 	if len(nums) == 4 {
 		at, until := time.UnixMilli(nums[2]).UTC(), time.UnixMilli(nums[3]).UTC()
 		p.AdmittedAt, p.AdmittedUntil = &at, &until

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/evently/evently/internal/apperr"
 	"github.com/evently/evently/internal/waitroom"
 )
 
@@ -22,7 +23,9 @@ import (
 var benchSizes = []int{1_000, 100_000}
 
 // benchRoom returns a Service over a room where n users wait, and them.
-func benchRoom(b *testing.B, n int) (*waitroom.Service, *sim, []uuid.UUID) {
+// With preQueue, they joined before sales opened: the room has opened
+// since, so their places are their draws' ranks.
+func benchRoom(b *testing.B, n int, preQueue bool) (*waitroom.Service, *sim, []uuid.UUID) {
 	b.Helper()
 	s := newSim(b, 600, 0, time.Hour)
 	users := make([]uuid.UUID, n)
@@ -32,7 +35,8 @@ func benchRoom(b *testing.B, n int) (*waitroom.Service, *sim, []uuid.UUID) {
 		wg.Go(func() {
 			for i := w; i < n; i += workers {
 				users[i] = uuid.New()
-				if _, _, err := s.queue.Join(s.ctx, s.event, users[i], time.Now(), uuid.NewString()); err != nil {
+				a := waitroom.Arrival{UserID: users[i], At: time.Now(), Open: !preQueue, Key: rand.Uint64()}
+				if _, _, err := s.queue.Join(s.ctx, s.event, a, uuid.NewString()); err != nil {
 					b.Error(err)
 					return
 				}
@@ -50,8 +54,12 @@ func benchRoom(b *testing.B, n int) (*waitroom.Service, *sim, []uuid.UUID) {
 // benchEach runs op in parallel against rooms of each size and reports
 // its rate in unit.
 func benchEach(b *testing.B, unit string, op func(svc *waitroom.Service, s *sim, user uuid.UUID) error) {
+	benchRooms(b, unit, false, op)
+}
+
+func benchRooms(b *testing.B, unit string, preQueue bool, op func(svc *waitroom.Service, s *sim, user uuid.UUID) error) {
 	for _, n := range benchSizes {
-		svc, s, users := benchRoom(b, n)
+		svc, s, users := benchRoom(b, n, preQueue)
 		b.Run(fmt.Sprintf("waiting=%d", n), func(b *testing.B) {
 			b.SetParallelism(8)
 			b.RunParallel(func(pb *testing.PB) {
@@ -80,6 +88,18 @@ func BenchmarkPoll(b *testing.B) {
 	})
 }
 
+// BenchmarkPollShuffled: the same after an opening that placed every
+// waiting user from the pre-queue (a ZRANK more per poll).
+func BenchmarkPollShuffled(b *testing.B) {
+	benchRooms(b, "polls/s", true, func(svc *waitroom.Service, s *sim, user uuid.UUID) error {
+		tk, err := svc.Status(s.ctx, s.event, user)
+		if err == nil && (tk.Status != waitroom.StatusWaiting || tk.Position == nil) {
+			err = fmt.Errorf("ticket %+v, want waiting with a position", tk)
+		}
+		return err
+	})
+}
+
 // BenchmarkJoin: new users join at the back of the queue.
 func BenchmarkJoin(b *testing.B) {
 	benchEach(b, "joins/s", func(svc *waitroom.Service, s *sim, _ uuid.UUID) error {
@@ -88,10 +108,33 @@ func BenchmarkJoin(b *testing.B) {
 	})
 }
 
-// BenchmarkAdmitted is the booking engine's check while a room is enabled.
+// BenchmarkAdmitted is the booking engine's check while a room is
+// enabled, without a pass: one ZSCORE.
 func BenchmarkAdmitted(b *testing.B) {
 	benchEach(b, "checks/s", func(svc *waitroom.Service, s *sim, user uuid.UUID) error {
-		_, err := svc.Admitted(s.ctx, s.event, user)
-		return err
+		if err := svc.CheckAdmission(s.ctx, s.event, user, ""); !apperr.Is(err, apperr.WaitingRoomRequired) {
+			return fmt.Errorf("CheckAdmission(waiting user) = %v, want waiting_room_required", err)
+		}
+		return nil
 	})
+}
+
+// BenchmarkPass is the same check with a valid pass: no Redis (but the
+// revocation list's read every two seconds).
+func BenchmarkPass(b *testing.B) {
+	s := newSim(b, 600, 0, time.Hour)
+	svc := waitroom.NewService(s.cat, s.queue, s.sched, waitroom.Options{PassSecret: []byte("bench")})
+	passes := waitroom.NewPasses([]byte("bench"))
+	user := uuid.New()
+	pass := passes.Sign(waitroom.Pass{EventID: s.event, UserID: user, Admission: 1, Expires: time.Now().Add(time.Hour)})
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := svc.CheckAdmission(s.ctx, s.event, user, pass); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checks/s")
 }

@@ -2,8 +2,11 @@ package waitroom
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	randv2 "math/rand/v2"
 	"sync"
 	"time"
 
@@ -24,24 +27,38 @@ type Catalogue interface {
 // Queue keeps every room's counters and tickets (Redis). Each method is
 // one atomic step; times are the caller's, so the Service's clock is the
 // only clock.
+//
+// A room opens once, in one atomic step, at the first Join, Place or
+// Admit told that sales have opened (Arrival.Open, open, Policy.Open): the
+// pre-queue, in the order of its members' keys, takes the numbers after
+// those already given, and every later join takes the next number. Until
+// then, joins enter the pre-queue. Opening is idempotent, so replicas may
+// all try.
 type Queue interface {
-	// Join gives the user the next number, or keeps the one they hold while
-	// they wait or are admitted (a lapsed admission queues them again at
-	// the back). While the user waits and no admission chain holds the
-	// room, Join hands the room to chain: armed reports that the caller
-	// must schedule that chain's first run.
-	Join(ctx context.Context, eventID, userID uuid.UUID, now time.Time, chain string) (p Place, armed bool, err error)
+	// Join gives the user a place: in the pre-queue, with the arrival's
+	// key, while the room has not opened; otherwise the next number. It
+	// keeps the place they hold while they wait or are admitted (a lapsed
+	// admission queues them again at the back). While the user waits and no
+	// admission chain holds the room, Join hands the room to chain: armed
+	// reports that the caller must schedule that chain's first run.
+	Join(ctx context.Context, eventID uuid.UUID, a Arrival, chain string) (p Place, armed bool, err error)
 	// Place returns the user's ticket; ok is false when they hold none.
-	Place(ctx context.Context, eventID, userID uuid.UUID) (p Place, ok bool, err error)
-	// Leave gives up the user's ticket (and admission, freeing its slot).
-	Leave(ctx context.Context, eventID, userID uuid.UUID) error
+	// open says sales have opened at the caller's clock.
+	Place(ctx context.Context, eventID, userID uuid.UUID, open bool) (p Place, ok bool, err error)
+	// Leave gives up the user's ticket (and admission, freeing its slot)
+	// and returns it. An admission still running at now is recorded as
+	// revoked until it would have lapsed (see Revoked).
+	Leave(ctx context.Context, eventID, userID uuid.UUID, now time.Time) (p Place, ok bool, err error)
 	// Admitted reports whether the user's admission runs past now. It is
-	// the booking hot path's one call.
+	// the booking hot path's one call when no pass is sent.
 	Admitted(ctx context.Context, eventID, userID uuid.UUID, now time.Time) (bool, error)
+	// Revoked returns the admissions of the event revoked by leaving that
+	// would still run at now: admission number → when it would lapse.
+	Revoked(ctx context.Context, eventID uuid.UUID, now time.Time) (map[int64]time.Time, error)
 	// Admit runs one step of an admission chain under policy p: it checks
-	// that run is the chain's current step, drops lapsed admissions,
-	// admits the next users in number order within p's limits, and lets go
-	// of the room when nobody waits any more.
+	// that run is the chain's current step, opens the room if p.Open,
+	// drops lapsed admissions, admits the next users in number order within
+	// p's limits, and lets go of the room when nobody waits any more.
 	Admit(ctx context.Context, run Run, p Policy, now time.Time) (Batch, error)
 	// Arm hands the room to chain when someone waits and no chain holds
 	// it; true means the caller must schedule the chain's first run.
@@ -72,6 +89,16 @@ type Options struct {
 	// RoomCacheTTL is how long joins and polls reuse an event's settings
 	// (1s). Admission runs and admin reads always read them fresh.
 	RoomCacheTTL time.Duration
+	// PassSecret is the secret admission passes are signed with (the key
+	// is derived from it); random per process when empty.
+	PassSecret []byte
+	// RevocationRefresh is how old a process's list of an event's revoked
+	// passes may be when a pass is checked (2s); RevocationTimeout bounds
+	// reading it again (250ms).
+	RevocationRefresh time.Duration
+	RevocationTimeout time.Duration
+	// Draw returns a pre-queue key; crypto/rand when nil.
+	Draw func() uint64
 }
 
 // maxOpenRooms bounds how many rooms one re-arm pass or scrape visits.
@@ -86,6 +113,9 @@ type Service struct {
 	tick      time.Duration
 	idleTick  time.Duration
 	rooms     *roomCache
+	passes    *Passes
+	revoked   *revocations
+	draw      func() uint64
 }
 
 // NewService returns the waiting room over the given catalogue, queue and
@@ -103,6 +133,15 @@ func NewService(catalogue Catalogue, queue Queue, runs Scheduler, o Options) *Se
 	if o.RoomCacheTTL <= 0 {
 		o.RoomCacheTTL = time.Second
 	}
+	if o.RevocationRefresh <= 0 {
+		o.RevocationRefresh = 2 * time.Second
+	}
+	if o.RevocationTimeout <= 0 {
+		o.RevocationTimeout = 250 * time.Millisecond
+	}
+	if o.Draw == nil {
+		o.Draw = drawKey
+	}
 	return &Service{
 		catalogue: catalogue,
 		queue:     queue,
@@ -111,7 +150,23 @@ func NewService(catalogue Catalogue, queue Queue, runs Scheduler, o Options) *Se
 		tick:      o.Tick,
 		idleTick:  o.IdleTick,
 		rooms:     &roomCache{ttl: o.RoomCacheTTL, entries: map[uuid.UUID]cachedRoom{}},
+		passes:    NewPasses(o.PassSecret),
+		revoked:   newRevocations(o.RevocationRefresh, o.RevocationTimeout, queue.Revoked),
+		draw:      o.Draw,
 	}
+}
+
+// KeyBits is the size of a pre-queue key: a sorted-set score (a double)
+// holds integers of up to 53 bits exactly. Two joiners draw the same key
+// with a chance of one in 2^53 (ties fall to the user id's order).
+const KeyBits = 53
+
+// drawKey draws a pre-queue key from crypto/rand: nobody, joiner or
+// operator, can predict or steer the order it gives.
+func drawKey() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics rather)
+	return binary.BigEndian.Uint64(b[:]) >> (64 - KeyBits)
 }
 
 // Join puts the user in the event's waiting room, or returns the place
@@ -129,7 +184,8 @@ func (s *Service) Join(ctx context.Context, eventID, userID uuid.UUID) (Ticket, 
 		return Ticket{}, apperr.New(apperr.InvalidState, "%s", why)
 	}
 	chain := uuid.NewString()
-	p, armed, err := s.queue.Join(ctx, eventID, userID, now, chain)
+	a := Arrival{UserID: userID, At: now, Open: room.salesOpen(now), Key: s.draw()}
+	p, armed, err := s.queue.Join(ctx, eventID, a, chain)
 	if err != nil {
 		return Ticket{}, unavailable(err)
 	}
@@ -139,7 +195,7 @@ func (s *Service) Join(ctx context.Context, eventID, userID uuid.UUID) (Ticket, 
 			return Ticket{}, unavailable(err)
 		}
 	}
-	return room.ticket(p, now), nil
+	return s.ticket(room, userID, p, now), nil
 }
 
 // Status returns the user's ticket, or NotFound when they hold none.
@@ -149,32 +205,90 @@ func (s *Service) Status(ctx context.Context, eventID, userID uuid.UUID) (Ticket
 	if err != nil {
 		return Ticket{}, err
 	}
-	p, ok, err := s.queue.Place(ctx, eventID, userID)
+	p, ok, err := s.queue.Place(ctx, eventID, userID, room.salesOpen(now))
 	if err != nil {
 		return Ticket{}, unavailable(err)
 	}
 	if !ok {
 		return Ticket{}, apperr.New(apperr.NotFound, "You are not in this event's waiting room.")
 	}
-	return room.ticket(p, now), nil
+	return s.ticket(room, userID, p, now), nil
+}
+
+// ticket is the Ticket the user sees, with their pass while admitted.
+func (s *Service) ticket(room Room, userID uuid.UUID, p Place, now time.Time) Ticket {
+	t := room.ticket(p, now, randv2.Float64())
+	if t.Status == StatusAdmitted {
+		t.Pass = s.passes.Sign(Pass{EventID: room.EventID, UserID: userID, Admission: p.Number, Expires: *p.AdmittedUntil})
+	}
+	return t
 }
 
 // Leave gives up the user's place or admission; leaving without a ticket
-// changes nothing.
+// changes nothing. The pass of an admission given up is revoked: at once
+// in this process, within RevocationRefresh in the others.
 func (s *Service) Leave(ctx context.Context, eventID, userID uuid.UUID) error {
-	if _, err := s.visibleRoom(ctx, eventID, s.now()); err != nil {
+	now := s.now()
+	if _, err := s.visibleRoom(ctx, eventID, now); err != nil {
 		return err
 	}
-	if err := s.queue.Leave(ctx, eventID, userID); err != nil {
+	p, ok, err := s.queue.Leave(ctx, eventID, userID, now)
+	if err != nil {
 		return unavailable(err)
+	}
+	if ok && p.AdmittedUntil != nil && p.AdmittedUntil.After(now) {
+		s.revoked.add(eventID, p.Number, *p.AdmittedUntil)
 	}
 	return nil
 }
 
-// Admitted reports whether the user may book the event now. It implements
-// booking.Admission: one Queue call, nothing else.
-func (s *Service) Admitted(ctx context.Context, eventID, userID uuid.UUID) (bool, error) {
-	return s.queue.Admitted(ctx, eventID, userID, s.now())
+// Pass refusals: the reason a pass was refused, as the problem document's
+// admission_pass member says it.
+const (
+	PassInvalid    = "invalid"
+	PassExpired    = "expired"
+	PassOtherEvent = "other_event"
+	PassOtherUser  = "other_user"
+	PassRevoked    = "revoked"
+)
+
+// CheckAdmission decides whether the user may book the event now; it
+// implements booking.Admission. With a pass (the Evently-Admission header)
+// it checks the pass alone, without Redis: the signature, the event, the
+// user, the expiry, and this process's list of revoked admissions (read
+// again at most every RevocationRefresh; when Redis cannot be read, the
+// list last read). Without one, it asks Redis (one ZSCORE). A refusal is
+// WaitingRoomRequired; Redis failing is Unavailable.
+func (s *Service) CheckAdmission(ctx context.Context, eventID, userID uuid.UUID, pass string) error {
+	now := s.now()
+	if pass == "" {
+		ok, err := s.queue.Admitted(ctx, eventID, userID, now)
+		if err != nil {
+			return apperr.Wrap(err, apperr.Unavailable, "The waiting room cannot be checked right now; try again, or send your admission pass.")
+		}
+		if !ok {
+			return apperr.New(apperr.WaitingRoomRequired, "This event has a waiting room: join it and book once admitted.")
+		}
+		return nil
+	}
+	p, err := s.passes.Verify(pass)
+	switch {
+	case err != nil:
+		return passRefused(PassInvalid, "The admission pass is not valid.")
+	case p.EventID != eventID:
+		return passRefused(PassOtherEvent, "The admission pass is for another event.")
+	case p.UserID != userID:
+		return passRefused(PassOtherUser, "The admission pass is someone else's.")
+	case !now.Before(p.Expires):
+		return passRefused(PassExpired, "The admission pass has expired: join the waiting room again.")
+	case s.revoked.revoked(ctx, eventID, p.Admission, now):
+		return passRefused(PassRevoked, "The admission pass was given up by leaving the waiting room: join it again.")
+	}
+	return nil
+}
+
+func passRefused(reason, detail string) error {
+	return apperr.New(apperr.WaitingRoomRequired, "%s", detail).With("admission_pass", reason)
 }
 
 // Stats returns an event's room configuration and live figures (for
@@ -228,7 +342,7 @@ func (s *Service) RunAdmission(ctx context.Context, run Run) error {
 	if ph == closed {
 		return s.queue.Release(ctx, run.EventID, run.Chain)
 	}
-	p := room.policy(ph == paused)
+	p := room.policy(ph == paused, now)
 	b, err := s.queue.Admit(ctx, run, p, now)
 	if err != nil {
 		return fmt.Errorf("admission run event=%s: %w", run.EventID, err)
@@ -239,6 +353,11 @@ func (s *Service) RunAdmission(ctx context.Context, run Run) error {
 	delay := s.tick
 	if p.Paused {
 		delay = s.idleTick
+		if !p.Open {
+			// Run at the opening itself, so that the room opens and admits
+			// on time even if nobody polls then.
+			delay = min(delay, room.SalesStart.Sub(now))
+		}
 	}
 	if err := s.runs.Schedule(ctx, run.next(), delay); err != nil {
 		return fmt.Errorf("schedule admission run event=%s: %w", run.EventID, err)

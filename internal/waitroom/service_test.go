@@ -97,7 +97,7 @@ func TestAdmittedInJoinOrder(t *testing.T) {
 	// Join order is number order: sort users by their number.
 	number := map[uuid.UUID]int64{}
 	for _, u := range users {
-		p, ok, err := s.queue.Place(s.ctx, s.event, u)
+		p, ok, err := s.queue.Place(s.ctx, s.event, u, true)
 		if err != nil || !ok {
 			t.Fatalf("Place(%s) = %v, %v", u, ok, err)
 		}
@@ -364,28 +364,43 @@ func TestPausedRoom(t *testing.T) {
 	s.cat.update(s.event, func(r *waitroom.Room) { r.SalesStart = &salesStart })
 	users := s.join(3)
 	tk := s.status(users[2])
-	if tk.Status != waitroom.StatusWaiting || *tk.Position != 3 || tk.EstimatedWait != 2*time.Minute+3*time.Second {
-		t.Fatalf("before sales open: %+v, want position 3, wait 2m3s", tk)
+	if tk.Status != waitroom.StatusPreQueue || tk.Position != nil || tk.EstimatedWait != 2*time.Minute {
+		t.Fatalf("before sales open: %+v, want the pre-queue, no position, wait 2m", tk)
 	}
 	runs := s.runUntil(salesStart.Add(-time.Millisecond), nil)
-	if c := s.counts(); c.AdmittedTotal != 0 {
-		t.Fatalf("admitted %d before sales opened", c.AdmittedTotal)
+	if c := s.counts(); c.AdmittedTotal != 0 || c.Waiting != 3 {
+		t.Fatalf("before sales opened: %+v, want none admitted, 3 waiting", c)
 	}
 	if runs < 20 || runs > 25 {
 		t.Errorf("%d idle runs in 2 minutes, want one every 5 s", runs)
 	}
 	var rec recorder
 	s.runUntil(salesStart.Add(500*time.Millisecond), rec.after)
-	if rec.total != 1 {
-		t.Fatalf("admitted %d as sales opened, want 1 (a second's worth)", rec.total)
+	if rec.total != 1 || !rec.log[0].at.Equal(salesStart) {
+		t.Fatalf("admissions as sales opened: %+v, want 1 (a second's worth) at the opening itself", rec.log)
 	}
-	if !s.admitted(users[0]) || s.admitted(users[1]) {
-		t.Fatal("not admitted in order")
+	// The pre-queue was placed at random: the admitted user has no place
+	// to check against, but everyone now has one, 1 to 3.
+	order := make([]uuid.UUID, 3)
+	for _, u := range users {
+		if s.admitted(u) {
+			order[0] = u
+			continue
+		}
+		tk := s.status(u)
+		if tk.Status != waitroom.StatusWaiting || *tk.Position < 1 || *tk.Position > 2 || order[*tk.Position] != uuid.Nil {
+			t.Fatalf("after the opening: %+v, want waiting at a place of its own", tk)
+		}
+		order[*tk.Position] = u
+	}
+	if order[0] == uuid.Nil {
+		t.Fatal("nobody admitted at the opening")
 	}
 
 	// Switched off: everyone may book (the booking engine stops asking),
 	// the queue holds still, and nobody may join.
 	s.cat.update(s.event, func(r *waitroom.Room) { r.Enabled = false })
+	s.clock.Set(s.clock.Now().Add(time.Millisecond)) // past the settings cache
 	if _, err := s.svc.Join(s.ctx, s.event, uuid.New()); !apperr.Is(err, apperr.InvalidState) {
 		t.Errorf("Join with the room off = %v, want InvalidState", err)
 	}
@@ -394,10 +409,13 @@ func TestPausedRoom(t *testing.T) {
 	if rec.total != before || s.sched.count() != 1 {
 		t.Fatalf("room off: admitted %d more with %d runs pending, want none and the chain idling", rec.total-before, s.sched.count())
 	}
+	if tk := s.status(order[2]); tk.Status != waitroom.StatusWaiting || *tk.Position != 2 {
+		t.Fatalf("room off: %+v, want still waiting at 2", tk)
+	}
 	s.cat.update(s.event, func(r *waitroom.Room) { r.Enabled = true })
 	s.runUntil(salesStart.Add(70*time.Second), rec.after)
-	if !s.admitted(users[1]) || !s.admitted(users[2]) || s.sched.count() != 0 {
-		t.Errorf("switched on again: users 1 and 2 not admitted, or the chain still runs (%d)", s.sched.count())
+	if !s.admitted(order[1]) || !s.admitted(order[2]) || s.sched.count() != 0 {
+		t.Errorf("switched on again: the other two not admitted, or the chain still runs (%d)", s.sched.count())
 	}
 }
 
@@ -495,7 +513,7 @@ func TestStatsAndFailures(t *testing.T) {
 	if _, err := s.svc.Join(context.Background(), s.event, uuid.New()); !apperr.Is(err, apperr.Unavailable) {
 		t.Errorf("Join with Redis down = %v, want Unavailable", err)
 	}
-	if _, err := s.svc.Admitted(context.Background(), s.event, uuid.New()); err == nil {
-		t.Error("Admitted with Redis down = nil error")
+	if err := s.svc.CheckAdmission(context.Background(), s.event, uuid.New(), ""); !apperr.Is(err, apperr.Unavailable) {
+		t.Errorf("CheckAdmission without a pass, Redis down = %v, want Unavailable", err)
 	}
 }

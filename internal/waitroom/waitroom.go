@@ -7,6 +7,15 @@
 // or below serving and their admission has not lapsed. A poll reads a
 // couple of counters, whatever the length of the queue.
 //
+// The on-sale is fair to those who come early without rewarding the
+// fastest click: whoever joins before sales open enters a pre-queue with a
+// random key drawn from crypto/rand, and at the opening the pre-queue, in
+// key order (a uniformly random order), becomes the head of the line, in
+// one atomic step; whoever joins after the opening queues behind it in
+// arrival order. Admitted users get a signed pass (Passes) that the booking
+// path checks without Redis, and every answer tells the client when to ask
+// again (PollAfter).
+//
 // The package holds the policy (what the room does and when) and the
 // Service; the Queue it is given (Redis) makes every step atomic, and the
 // Scheduler (asynq) runs the admission chain.
@@ -22,9 +31,12 @@ import (
 // Status is where a ticket stands.
 type Status string
 
-// Ticket states: waiting in line, admitted (may book until AdmittedUntil),
-// or expired (the admission lapsed; joining again queues at the back).
+// Ticket states: in the pre-queue (joined before sales opened; their place
+// is drawn at the opening), waiting in line, admitted (may book until
+// AdmittedUntil), or expired (the admission lapsed; joining again queues
+// at the back).
 const (
+	StatusPreQueue Status = "pre_queue"
 	StatusWaiting  Status = "waiting"
 	StatusAdmitted Status = "admitted"
 	StatusExpired  Status = "expired"
@@ -34,25 +46,44 @@ const (
 type Ticket struct {
 	EventID uuid.UUID
 	Status  Status
-	// Position is 1 for the next user to be admitted; nil once admitted.
-	// Users ahead who leave are still counted until the serving counter
-	// passes them, so it is an upper bound.
+	// Position is 1 for the next user to be admitted; nil in the pre-queue
+	// and once admitted. Users ahead who leave are still counted until the
+	// serving counter passes them, so it is an upper bound.
 	Position      *int64
 	EstimatedWait time.Duration
 	JoinedAt      time.Time
 	AdmittedAt    *time.Time
 	AdmittedUntil *time.Time
+	// Pass is the signed admission pass while admitted, else empty.
+	Pass string
+	// PollAfter is when the client should ask again.
+	PollAfter time.Duration
 }
 
-// Place is a user's ticket as the Queue keeps it: their number, the
-// serving counter when it was read, and their admission if they have had
-// one.
+// Place is a user's ticket as the Queue keeps it: their number (0 while
+// in the pre-queue of a room that has not opened), the serving counter
+// when it was read, and their admission if they have had one.
 type Place struct {
 	Number        int64
 	Serving       int64
 	JoinedAt      time.Time
 	AdmittedAt    *time.Time
 	AdmittedUntil *time.Time
+	// PreQueued is how many users are in the pre-queue, for a user who is
+	// in it (Number 0); otherwise 0.
+	PreQueued int64
+}
+
+// Arrival is a join as the Queue records it.
+type Arrival struct {
+	UserID uuid.UUID
+	At     time.Time
+	// Open says that sales have opened at At, by the caller's clock: the
+	// room opens now if it has not (see Queue.Join).
+	Open bool
+	// Key is the user's random draw, which orders the pre-queue if they
+	// enter it.
+	Key uint64
 }
 
 // Room is what the waiting room needs to know about an event.
@@ -98,10 +129,16 @@ func (r Room) phaseAt(now time.Time) (phase, string) {
 		return closed, "Sales have closed."
 	case !r.Enabled:
 		return paused, "This event has no waiting room open: book directly."
-	case r.SalesStart != nil && now.Before(*r.SalesStart):
+	case !r.salesOpen(now):
 		return paused, "Sales have not opened yet."
 	}
 	return admitting, ""
+}
+
+// salesOpen reports whether sales have opened at now: from then on the
+// room is open (its pre-queue is placed and joiners queue behind it).
+func (r Room) salesOpen(now time.Time) bool {
+	return r.SalesStart == nil || !now.Before(*r.SalesStart)
 }
 
 // The admission rate's shape. A run admits the admissions accrued since
@@ -119,7 +156,10 @@ const (
 // exactly even right after the bucket has been banking.
 type Policy struct {
 	// Paused: admit nobody, only keep the chain alive while anyone waits.
-	Paused         bool
+	Paused bool
+	// Open: sales have opened, so the run opens the room (places its
+	// pre-queue) before anything else, if that has not happened yet.
+	Open           bool
 	AdmitPerMinute int
 	// MaxActive caps the users admitted at once; 0 for no cap.
 	MaxActive    int
@@ -132,10 +172,11 @@ type Policy struct {
 	Start int
 }
 
-// policy is the room's admission policy; paused admits nobody.
-func (r Room) policy(paused bool) Policy {
+// policy is the room's admission policy at now; paused admits nobody.
+func (r Room) policy(paused bool, now time.Time) Policy {
 	return Policy{
 		Paused:         paused,
+		Open:           r.salesOpen(now),
 		AdmitPerMinute: r.AdmitPerMinute,
 		MaxActive:      r.MaxActive,
 		AdmissionTTL:   r.AdmissionTTL,
@@ -158,10 +199,16 @@ func (r Room) estimate(pos int64, now time.Time) time.Duration {
 	return wait
 }
 
-// ticket turns a Place into the Ticket a user sees at now.
-func (r Room) ticket(p Place, now time.Time) Ticket {
+// ticket turns a Place into the Ticket a user sees at now. jitter, in
+// [0, 1), spreads the first polls after the opening (see pollAfter).
+func (r Room) ticket(p Place, now time.Time, jitter float64) Ticket {
 	t := Ticket{EventID: r.EventID, JoinedAt: p.JoinedAt, AdmittedAt: p.AdmittedAt, AdmittedUntil: p.AdmittedUntil}
 	switch {
+	case p.Number == 0:
+		// No place yet, so nothing that depends on one: the wait is the
+		// time until the opening.
+		t.Status = StatusPreQueue
+		t.EstimatedWait = r.estimate(0, now)
 	case p.Number > p.Serving:
 		pos := p.Number - p.Serving
 		t.Status = StatusWaiting
@@ -172,7 +219,55 @@ func (r Room) ticket(p Place, now time.Time) Ticket {
 	default:
 		t.Status = StatusExpired
 	}
+	t.PollAfter = r.pollAfter(t, p.PreQueued, now, jitter)
 	return t
+}
+
+// The bounds of PollAfter.
+const (
+	minPoll = time.Second
+	maxPoll = 30 * time.Second
+)
+
+// pollAfter is when a client holding t should ask again: about half its
+// expected wait, so that polls thin out deep in the line and come every
+// second near its head; at most maxPoll, and at most half the admission's
+// lifetime, so that a client following it learns of its admission with at
+// least half of it left.
+//
+// In the pre-queue, nobody has a place until the opening, so the answer
+// is the time until then; from maxPoll away, the first poll after the
+// opening is spread at random over the time the room takes to admit the
+// whole pre-queue (capped like any other wait). Every place is equally
+// likely, so that spreads the crowd's first polls the way their admissions
+// will be spread, instead of all of them landing in the first second.
+// Admitted and expired tickets need no polling: the cap.
+func (r Room) pollAfter(t Ticket, preQueued int64, now time.Time, jitter float64) time.Duration {
+	ceiling := min(maxPoll, max(minPoll, r.AdmissionTTL/2))
+	clamp := func(d time.Duration) time.Duration { return min(ceiling, max(minPoll, d)) }
+	perSecond := float64(r.AdmitPerMinute) / 60
+	if perSecond <= 0 {
+		return ceiling
+	}
+	switch t.Status {
+	case StatusPreQueue:
+		until := time.Duration(0)
+		if r.SalesStart != nil {
+			until = r.SalesStart.Sub(now)
+		}
+		if until >= ceiling {
+			return ceiling
+		}
+		spread := min(ceiling, time.Duration(float64(preQueued)/perSecond*float64(time.Second)))
+		return clamp(until + time.Duration(jitter*float64(spread)))
+	case StatusWaiting:
+		wait := time.Duration(float64(*t.Position) / perSecond * float64(time.Second))
+		if r.SalesStart != nil && now.Before(*r.SalesStart) {
+			wait += r.SalesStart.Sub(now)
+		}
+		return clamp(wait / 2).Round(time.Millisecond)
+	}
+	return ceiling
 }
 
 // Run is one step of an event's admission chain. Chain names the chain
