@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/evently/evently/internal/auth"
 	"github.com/evently/evently/internal/waitroom"
 )
 
@@ -68,13 +69,23 @@ func (s *Server) getWaitingRoomTicket(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	t, err := s.waitingRoom.Status(r.Context(), id, principal(r).UserID)
+	body, err := s.waitingRoomStatus(r.Context(), id, principal(r))
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, toTicketResponse(t))
+	writeJSON(w, http.StatusOK, body)
 	return nil
+}
+
+// waitingRoomStatus is the body of GET /events/{id}/waiting-room, which the
+// waiting-room stream sends too: whatever this answers, both answer.
+func (s *Server) waitingRoomStatus(ctx context.Context, eventID uuid.UUID, who auth.Principal) (ticketResponse, error) {
+	t, err := s.waitingRoom.Status(ctx, eventID, who.UserID)
+	if err != nil {
+		return ticketResponse{}, err
+	}
+	return toTicketResponse(t), nil
 }
 
 func (s *Server) leaveWaitingRoom(w http.ResponseWriter, r *http.Request) error {
