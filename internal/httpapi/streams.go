@@ -279,6 +279,9 @@ func (s *Server) startStream(w http.ResponseWriter, r *http.Request, name string
 	h.Set("Cache-Control", "no-store")
 	// Proxies such as nginx must not hold events back.
 	h.Set("X-Accel-Buffering", "no")
+	// The connection was the stream's: it is not reused after it, with the
+	// write deadline its last write left.
+	h.Set("Connection", "close")
 	w.WriteHeader(http.StatusOK)
 	st := &stream{
 		w:         w,
@@ -338,14 +341,14 @@ func (st *stream) write(fn func(io.Writer) error) bool {
 	return true
 }
 
-// end closes the stream's accounts; the connection is the server's again
-// (and closed by it after a failed write).
+// end closes the stream's accounts. The server then ends the response
+// (its last chunk) and closes the connection; that last write is bounded
+// by a deadline too, so a client that stopped reading cannot hold a
+// shutdown up.
 func (st *stream) end() {
 	st.heartbeat.Stop()
 	st.metrics.open.WithLabelValues(st.name).Dec()
-	if !st.failed {
-		_ = st.rc.SetWriteDeadline(time.Time{})
-	}
+	_ = st.rc.SetWriteDeadline(time.Now().Add(st.timeout))
 }
 
 // problemJSON is err as a problem document, for a stream's last event.
