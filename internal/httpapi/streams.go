@@ -125,7 +125,7 @@ func (s *Server) availabilityStream(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	defer sub.Close()
-	st := s.startStream(w, r, streamAvailability)
+	st := s.startStream(w, streamAvailability)
 	defer st.end()
 	var sent []byte
 	for {
@@ -176,7 +176,7 @@ func (s *Server) waitingRoomStream(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	st := s.startStream(w, r, streamWaitingRoom)
+	st := s.startStream(w, streamWaitingRoom)
 	defer st.end()
 	if !st.event("ticket", data) {
 		return nil
@@ -273,7 +273,7 @@ type stream struct {
 }
 
 // startStream answers 200 with the stream's headers.
-func (s *Server) startStream(w http.ResponseWriter, r *http.Request, name string) *stream {
+func (s *Server) startStream(w http.ResponseWriter, name string) *stream {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
