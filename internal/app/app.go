@@ -27,6 +27,7 @@ import (
 	"github.com/evently/evently/internal/booking"
 	"github.com/evently/evently/internal/config"
 	"github.com/evently/evently/internal/event"
+	"github.com/evently/evently/internal/feed"
 	"github.com/evently/evently/internal/httpapi"
 	"github.com/evently/evently/internal/postgres"
 	"github.com/evently/evently/internal/redis"
@@ -52,6 +53,10 @@ type Options struct {
 	// RevocationTTL is how long the process trusts its list of recent
 	// token changes (0: account.DefaultRevocationTTL); tests shorten it.
 	RevocationTTL time.Duration
+	// StreamHeartbeat and StreamWriteTimeout tune the live streams (see
+	// httpapi.Options); zero keeps the defaults.
+	StreamHeartbeat    time.Duration
+	StreamWriteTimeout time.Duration
 }
 
 // App is one running Evently process.
@@ -69,6 +74,11 @@ type App struct {
 	// the API's listener (EVENTLY_METRICS_ADDR=api).
 	metrics         *http.Server
 	metricsListener net.Listener
+
+	// notifier publishes the changes the live streams follow; hub fans
+	// them out to this process's streams.
+	notifier *feed.Notifier
+	hub      *feed.Hub
 }
 
 // New connects to Postgres (creating the database and applying migrations
@@ -106,7 +116,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		worker.NewQueueCollector(asynq.NewInspectorFromRedisClient(a.rdb)),
 	)
 
-	rooms := waitroom.NewService(postgres.NewWaitingRoomStore(a.pool), redis.NewWaitingRooms(a.rdb),
+	changes := redis.NewChanges(a.rdb)
+	a.notifier = feed.NewNotifier(changes, logger)
+	rooms := waitroom.NewService(postgres.NewWaitingRoomStore(a.pool),
+		liveQueue{redis.NewWaitingRooms(a.rdb), a.notifier.Changed},
 		worker.NewAdmissions(a.queue), waitroom.Options{PassSecret: cfg.JWTSecret})
 	reg.MustRegister(telemetry.NewWaitingRooms(rooms))
 	out := newOutreach(cfg, a.pool, a.rdb, a.queue, logger)
@@ -116,7 +129,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	if cfg.HoldRatePerMinute > 0 {
 		holdRate = redis.NewHoldRate(a.rdb, cfg.HoldRatePerMinute)
 	}
-	bookings := booking.NewService(bookingStore, redis.NewSeatLocks(a.rdb), booking.Options{
+	bookings := booking.NewService(liveBookings{bookingStore, a.notifier.Changed}, redis.NewSeatLocks(a.rdb), booking.Options{
 		Rate:      holdRate,
 		Admission: rooms,
 		Observer:  telemetry.NewBookings(reg),
@@ -126,10 +139,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		},
 	})
 	idempotency := postgres.NewIdempotencyStore(a.pool)
-	waitlists := waitlist.NewService(out.waitlists, waitlist.Options{
+	waitlists := waitlist.NewService(liveWaitlists{out.waitlists, a.notifier.Changed}, waitlist.Options{
 		OfferTTL: cfg.WaitlistOfferTTL, Bookings: bookings, Expiries: out.offers})
-	events := event.NewService(eventStore, time.Now, event.Defaults{HoldTTL: cfg.HoldTTL})
+	events := event.NewService(liveEvents{eventStore, a.notifier.Changed}, time.Now, event.Defaults{HoldTTL: cfg.HoldTTL})
 	events.NotifySeats(out.offers)
+	a.hub = feed.NewHub(changes, feed.Options{Load: httpapi.AvailabilityLoader(events), Logger: logger})
 
 	a.worker = worker.NewServer(a.rdb, worker.ServerConfig{ShutdownTimeout: cfg.ShutdownTimeout}, logger)
 	a.worker.Handle(worker.TypeCleanup, worker.CleanupHandler(worker.CleanerFunc(func(ctx context.Context) error {
@@ -212,6 +226,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Webhooks:          out.deliveries,
 		Analytics:         newAnalytics(analyticsStore),
 		Translate:         postgres.Translate,
+
+		Feed:               a.hub,
+		StreamHeartbeat:    opts.StreamHeartbeat,
+		StreamWriteTimeout: opts.StreamWriteTimeout,
 	})
 	if err != nil {
 		return nil, err
@@ -294,6 +312,9 @@ func (a *App) Run(ctx context.Context) error {
 		a.closePools()
 		return err
 	}
+	// Neither can fail: they only start goroutines.
+	_ = a.notifier.Start(ctx)
+	_ = a.hub.Start(ctx)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -324,6 +345,9 @@ func (a *App) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	var errs []error
+	// Open streams never finish on their own: end them first, so that the
+	// HTTP server's shutdown finds their connections idle.
+	a.hub.Close()
 	if err := a.http.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 	}
@@ -337,6 +361,13 @@ func (a *App) shutdown() error {
 	}
 	if err := a.worker.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	// After the worker: its last tasks' changes are still announced.
+	if err := a.notifier.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("live notifier shutdown: %w", err))
+	}
+	if err := a.hub.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("live hub shutdown: %w", err))
 	}
 	a.closePools()
 	if err := errors.Join(errs...); err != nil {

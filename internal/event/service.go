@@ -29,6 +29,10 @@ type Store interface {
 	// Availability counts the held (hold not expired) and booked seats of
 	// each event; events with neither may be missing from the map.
 	Availability(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]Availability, error)
+	// SectionAvailability counts the held (hold not expired) and booked
+	// seats of each section of an event, in section order (empty for an
+	// unknown event).
+	SectionAvailability(ctx context.Context, id uuid.UUID) ([]SectionAvailability, error)
 	// Seats returns up to f.Limit seats in position order, with the status
 	// a buyer sees (an expired hold is available). Section names and prices
 	// are left for the caller to fill in.

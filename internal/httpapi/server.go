@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/evently/evently/internal/auth"
 	"github.com/evently/evently/internal/event"
@@ -65,6 +66,14 @@ type Options struct {
 	Webhooks WebhookDeliveries
 	// Analytics answers the admin reports.
 	Analytics AnalyticsService
+	// Feed, when set, serves the live streams (server-sent events); without
+	// it they answer 503.
+	Feed Feed
+	// StreamHeartbeat is the pause between a stream's heartbeats (15s);
+	// StreamWriteTimeout how long one write to a stream may block before
+	// its client is dropped as too slow (10s).
+	StreamHeartbeat    time.Duration
+	StreamWriteTimeout time.Duration
 	// Translate, when set, gives errors a code before they are answered:
 	// the storage's "the database cannot answer right now" becomes 503
 	// unavailable with Retry-After instead of a 500.
@@ -104,6 +113,11 @@ type Server struct {
 	notifications   NotificationService
 	webhooks        WebhookDeliveries
 	analytics       AnalyticsService
+
+	feed               Feed
+	heartbeat          time.Duration
+	streamWriteTimeout time.Duration
+	streams            *streamMetrics
 }
 
 // New validates the options and prepares the API (including rendering the
@@ -144,6 +158,11 @@ func New(opts Options) (*Server, error) {
 		webhooks:        opts.Webhooks,
 		analytics:       opts.Analytics,
 		translate:       opts.Translate,
+
+		feed:               opts.Feed,
+		heartbeat:          orDefault(opts.StreamHeartbeat, defaultHeartbeat),
+		streamWriteTimeout: orDefault(opts.StreamWriteTimeout, defaultStreamWriteTimeout),
+		streams:            newStreamMetrics(opts.Registry),
 	}, nil
 }
 
@@ -167,4 +186,11 @@ func (s *Server) api(fn apiFunc) http.HandlerFunc {
 			s.writeError(w, r, err)
 		}
 	}
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }

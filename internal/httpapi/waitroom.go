@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/evently/evently/internal/auth"
 	"github.com/evently/evently/internal/waitroom"
 )
 
@@ -54,10 +55,10 @@ const admissionHeader = "Evently-Admission"
 // writeTicket answers with a ticket, saying when to ask again twice: in
 // the body (poll_after_ms) and as Retry-After, in whole seconds rounded
 // up.
-func writeTicket(w http.ResponseWriter, t waitroom.Ticket) {
+func writeTicket(w http.ResponseWriter, t ticketResponse) {
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Retry-After", strconv.FormatInt(int64((t.PollAfter+time.Second-1)/time.Second), 10))
-	writeJSON(w, http.StatusOK, toTicketResponse(t))
+	w.Header().Set("Retry-After", strconv.FormatInt((t.PollAfterMS+999)/1000, 10))
+	writeJSON(w, http.StatusOK, t)
 }
 
 type waitingRoomStatsResponse struct {
@@ -79,7 +80,7 @@ func (s *Server) joinWaitingRoom(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeTicket(w, t)
+	writeTicket(w, toTicketResponse(t))
 	return nil
 }
 
@@ -88,12 +89,22 @@ func (s *Server) getWaitingRoomTicket(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	t, err := s.waitingRoom.Status(r.Context(), id, principal(r).UserID)
+	body, err := s.waitingRoomStatus(r.Context(), id, principal(r))
 	if err != nil {
 		return err
 	}
-	writeTicket(w, t)
+	writeTicket(w, body)
 	return nil
+}
+
+// waitingRoomStatus is the body of GET /events/{id}/waiting-room, which the
+// waiting-room stream sends too: whatever this answers, both answer.
+func (s *Server) waitingRoomStatus(ctx context.Context, eventID uuid.UUID, who auth.Principal) (ticketResponse, error) {
+	t, err := s.waitingRoom.Status(ctx, eventID, who.UserID)
+	if err != nil {
+		return ticketResponse{}, err
+	}
+	return toTicketResponse(t), nil
 }
 
 func (s *Server) leaveWaitingRoom(w http.ResponseWriter, r *http.Request) error {
