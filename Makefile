@@ -4,14 +4,31 @@ export PATH := $(PATH):/usr/local/go/bin
 
 GO        ?= go
 BIN       := bin/evently
+
+# A .env file beside this Makefile (KEY=VALUE lines, as in .env.example) is
+# read by every target; the environment wins over it.
+ifneq (,$(wildcard .env))
+ENV_KEYS := $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' .env)
+$(foreach k,$(ENV_KEYS),$(if $(filter environment,$(origin $(k))),,$(eval $(k) := $(shell sed -n 's/^$(k)=//p' .env | tail -n 1))))
+export $(ENV_KEYS)
+endif
+
+# The defaults match docker-compose.yml's Postgres and Valkey, which make run
+# starts when nothing answers (a local Postgres with trust auth ignores the
+# password).
 PORT      ?= 8080
-DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/evently?sslmode=disable
+DATABASE_URL ?= postgres://postgres:evently@127.0.0.1:5432/evently?sslmode=disable
 REDIS_URL    ?= redis://127.0.0.1:6379/0
 export PORT DATABASE_URL REDIS_URL
 
-.PHONY: all build run test lint migrate bench docker-up docker-down clean
+.DEFAULT_GOAL := help
+.PHONY: help all build run test lint migrate bench docker-up docker-down clean
 
-all: lint test build
+help: ## List the targets (the default)
+	@echo "Evently — make run starts it, make test tests it."
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z][a-z-]*:[^#]*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+all: lint test build ## lint, test and build
 
 build: ## Build the static evently binary into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/evently
@@ -43,8 +60,8 @@ migrate: build ## Apply pending migrations to DATABASE_URL
 docker-up: ## Start Postgres, Valkey and evently with docker compose
 	docker compose up -d --build
 
-docker-down:
+docker-down: ## Stop the compose services
 	docker compose down
 
-clean:
+clean: ## Remove bin/
 	rm -rf bin

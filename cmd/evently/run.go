@@ -38,6 +38,7 @@ commands:
   seed                      create an admin and demo events (idempotent: a second run creates nothing)
   help                      show this text
 
+evently <command> --help shows a command's own usage.
 Configuration comes from the environment; see README.md.
 `
 
@@ -55,6 +56,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
+	}
+	if asksForHelp(args) {
+		fmt.Fprint(stdout, commandUsage[cmd])
+		return nil
 	}
 
 	cfg, err := config.Load(getenv)

@@ -58,7 +58,7 @@ type Config struct {
 
 // Defaults that work on a developer machine with local services.
 const (
-	DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/evently?sslmode=disable"
+	DefaultDatabaseURL = "postgres://postgres:evently@127.0.0.1:5432/evently?sslmode=disable"
 	DefaultRedisURL    = "redis://127.0.0.1:6379/0"
 	// DefaultMetricsAddr keeps /metrics off the public API: only a scraper
 	// on the same host (or in the same container) reaches it.

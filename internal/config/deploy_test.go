@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -80,5 +81,63 @@ func TestComposeShipsNoSecretAndKeepsDataStoresPrivate(t *testing.T) {
 	}
 	if pw := env["EVENTLY_ADMIN_PASSWORD"]; pw != "" && !required["EVENTLY_ADMIN_PASSWORD"] {
 		t.Errorf("compose ships an admin password (%q)", pw)
+	}
+}
+
+// TestLocalDefaultsAgreeWithCompose: make run starts docker-compose.yml's
+// Postgres when nothing answers, so the Makefile's DATABASE_URL, the
+// binary's default and .env.example must carry compose's user, password
+// and database, and compose's REDIS port.
+func TestLocalDefaultsAgreeWithCompose(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Services map[string]struct {
+			Environment map[string]string `yaml:"environment"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	pg := f.Services["postgres"].Environment
+	want := "postgres://" + pg["POSTGRES_USER"] + ":" + pg["POSTGRES_PASSWORD"] + "@127.0.0.1:5432/" + pg["POSTGRES_DB"] + "?sslmode=disable"
+	if config.DefaultDatabaseURL != want {
+		t.Errorf("the binary's default DATABASE_URL = %q, want compose's %q", config.DefaultDatabaseURL, want)
+	}
+	for file, pattern := range map[string]string{
+		"../../Makefile":     `(?m)^DATABASE_URL \?= (\S+)$`,
+		"../../.env.example": `(?m)^DATABASE_URL=(\S+)$`,
+	} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(pattern).FindSubmatch(b)
+		if m == nil || string(m[1]) != want {
+			t.Errorf("%s: DATABASE_URL = %q, want compose's %q", file, m, want)
+		}
+	}
+}
+
+// TestMakeListsTargetsByDefault: `make` with no target prints the targets
+// (help is the default goal) instead of building or testing anything.
+func TestMakeListsTargetsByDefault(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	cmd := exec.Command("make", "-s", "-C", "../..")
+	cmd.Env = append(os.Environ(), "MAKEFLAGS=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make: %v\n%s", err, out)
+	}
+	for _, target := range []string{"run", "test", "lint", "bench", "help"} {
+		if !regexp.MustCompile(`(?m)^  make ` + target + ` +\S`).Match(out) {
+			t.Errorf("make lists no %q target with its description:\n%s", target, out)
+		}
 	}
 }
