@@ -239,3 +239,54 @@ func TestOfferLifecycle(t *testing.T) {
 	}
 	w.checkInvariants(t)
 }
+
+// TestOfferRespectsPurchaseLimit: an entry whose owner already holds the
+// event's limit of seats per buyer is passed over — the entries behind it
+// get their offers — and gets its own once the owner is under the limit.
+func TestOfferRespectsPurchaseLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newWorld(t, 4, 3) // max_seats_per_booking 2, so 2 seats per buyer
+	full, seller, behind := w.users[0], w.users[1], w.users[2]
+	var theirs []booking.Booking
+	for _, u := range []auth.Principal{full, seller} {
+		b, err := w.bookings.Hold(ctx, booking.HoldRequest{EventID: w.event, UserID: u.UserID, Quantity: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err = w.bookings.Confirm(ctx, b.ID, u, nil); err != nil {
+			t.Fatal(err)
+		}
+		theirs = append(theirs, b)
+	}
+	for _, u := range []auth.Principal{full, behind} {
+		if _, err := w.waitlist.Join(ctx, w.event, u, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.bookings.Cancel(ctx, theirs[1].ID, seller); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.waitlist.Offer(ctx, w.event); err != nil || n != 1 {
+		t.Fatalf("first offer run = %d, %v; want 1", n, err)
+	}
+	if got := w.entry(t, behind).Status; got != waitlist.StatusOffered {
+		t.Errorf("the entry behind the buyer at the limit = %s, want offered", got)
+	}
+	if n, err := w.waitlist.Offer(ctx, w.event); err != nil || n != 0 {
+		t.Fatalf("offer run with only the buyer at the limit waiting = %d, %v; want 0", n, err)
+	}
+	if got := w.entry(t, full).Status; got != waitlist.StatusWaiting {
+		t.Errorf("the buyer at the limit = %s, want still waiting", got)
+	}
+	if _, err := w.bookings.Cancel(ctx, theirs[0].ID, full); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.waitlist.Offer(ctx, w.event); err != nil || n != 1 {
+		t.Fatalf("offer run once under the limit = %d, %v; want 1", n, err)
+	}
+	if got := w.entry(t, full).Status; got != waitlist.StatusOffered {
+		t.Errorf("the buyer under the limit again = %s, want offered", got)
+	}
+	w.checkInvariants(t)
+}
