@@ -217,6 +217,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Accounts:          accounts,
 		AuthRatePerMinute: cfg.AuthRatePerMinute,
 		TrustedIPHeader:   cfg.TrustedIPHeader,
+		TrustedProxyHops:  cfg.TrustedProxyHops,
+		TrustedProxyCIDRs: cfg.TrustedProxyCIDRs,
 		Events:            events,
 		Bookings:          bookings,
 		Idempotency:       idempotency,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/evently/evently/internal/auth"
@@ -49,6 +50,10 @@ type Options struct {
 	// TrustedIPHeader names the header a trusted proxy sets to the client
 	// address (e.g. X-Forwarded-For); empty: the peer address is the client.
 	TrustedIPHeader string
+	// TrustedProxyHops and TrustedProxyCIDRs say which entry of that header
+	// is the client's (see ClientAddress).
+	TrustedProxyHops  int
+	TrustedProxyCIDRs []netip.Prefix
 	// Events is the catalogue: events, sections and seats.
 	Events *event.Service
 	// Bookings is the booking engine.
@@ -105,6 +110,8 @@ type Server struct {
 	accounts        AccountService
 	authRate        int
 	trustedIPHeader string
+	trustedHops     int
+	trustedCIDRs    []netip.Prefix
 	events          *event.Service
 	bookings        BookingService
 	idempotency     Idempotency
@@ -149,6 +156,8 @@ func New(opts Options) (*Server, error) {
 		accounts:        opts.Accounts,
 		authRate:        opts.AuthRatePerMinute,
 		trustedIPHeader: opts.TrustedIPHeader,
+		trustedHops:     opts.TrustedProxyHops,
+		trustedCIDRs:    opts.TrustedProxyCIDRs,
 		events:          opts.Events,
 		bookings:        opts.Bookings,
 		idempotency:     opts.Idempotency,
