@@ -216,6 +216,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 
 		Accounts:          accounts,
 		AuthRatePerMinute: cfg.AuthRatePerMinute,
+		AuthRateLimiter:   redis.NewAuthRate(a.rdb, cfg.AuthRatePerMinute),
 		TrustedIPHeader:   cfg.TrustedIPHeader,
 		TrustedProxyHops:  cfg.TrustedProxyHops,
 		TrustedProxyCIDRs: cfg.TrustedProxyCIDRs,

@@ -47,6 +47,10 @@ type Options struct {
 	Accounts AccountService
 	// AuthRatePerMinute limits each client address on /auth/*; 0 = off.
 	AuthRatePerMinute int
+	// AuthRateLimiter, when set, keeps that limit in a budget every
+	// instance shares; without it, or while it fails, each process counts
+	// on its own.
+	AuthRateLimiter RateLimiter
 	// TrustedIPHeader names the header a trusted proxy sets to the client
 	// address (e.g. X-Forwarded-For); empty: the peer address is the client.
 	TrustedIPHeader string
@@ -109,6 +113,7 @@ type Server struct {
 
 	accounts        AccountService
 	authRate        int
+	sharedRate      *sharedRate
 	trustedIPHeader string
 	trustedHops     int
 	trustedCIDRs    []netip.Prefix
@@ -155,6 +160,7 @@ func New(opts Options) (*Server, error) {
 
 		accounts:        opts.Accounts,
 		authRate:        opts.AuthRatePerMinute,
+		sharedRate:      newSharedRate(opts.AuthRateLimiter, opts.Registry, opts.Logger),
 		trustedIPHeader: opts.TrustedIPHeader,
 		trustedHops:     opts.TrustedProxyHops,
 		trustedCIDRs:    opts.TrustedProxyCIDRs,
