@@ -69,6 +69,7 @@ type App struct {
 	worker    *worker.Server
 	scheduler *worker.Scheduler
 	http      *http.Server
+	api       *httpapi.Server
 	listener  net.Listener
 	// metrics serves /metrics on metricsListener; nil when /metrics is on
 	// the API's listener (EVENTLY_METRICS_ADDR=api).
@@ -205,7 +206,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Logger: logger,
 		Checks: []httpapi.Check{
 			{Name: "postgres", Ping: a.pool.Ping},
-			{Name: "redis", Ping: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }},
+			{Name: "redis", Ping: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }, Optional: true},
 		},
 		Registry:     reg,
 		MetricsOnAPI: cfg.MetricsAddr == "",
@@ -237,6 +238,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	if err != nil {
 		return nil, err
 	}
+	a.api = apiServer
 	handler := apiServer.Handler()
 	if opts.WrapHandler != nil {
 		handler = opts.WrapHandler(handler)
@@ -348,6 +350,7 @@ func (a *App) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	var errs []error
+	a.api.BeginShutdown()
 	// Open streams never finish on their own: end them first, so that the
 	// HTTP server's shutdown finds their connections idle.
 	a.hub.Close()

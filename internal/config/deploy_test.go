@@ -95,9 +95,10 @@ type renderBlueprint struct {
 	} `yaml:"services"`
 }
 
-// TestRenderBlueprintConfig: the values render.yaml fixes load, and the
+// TestRenderBlueprintConfig: the values render.yaml fixes load, the
 // client address is read behind Render's two proxies (Cloudflare, then
-// Render's own; see README, "Client addresses behind proxies").
+// Render's own; see README, "Client addresses behind proxies"), and
+// Render's health check is the readiness endpoint.
 func TestRenderBlueprintConfig(t *testing.T) {
 	t.Parallel()
 	raw, err := os.ReadFile("../../render.yaml")
@@ -127,6 +128,11 @@ func TestRenderBlueprintConfig(t *testing.T) {
 	c, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatalf("render.yaml values: %v", err)
+	}
+	for _, svc := range b.Services {
+		if svc.Type == "web" && svc.HealthCheckPath != "/readyz" {
+			t.Errorf("render.yaml healthCheckPath = %q, want /readyz (200 unless the instance cannot serve bookings)", svc.HealthCheckPath)
+		}
 	}
 	if c.TrustedIPHeader != "X-Forwarded-For" || c.TrustedProxyHops != 2 {
 		t.Errorf("render.yaml: client address from %q, %d hops; want X-Forwarded-For, 2", c.TrustedIPHeader, c.TrustedProxyHops)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/evently/evently/internal/auth"
@@ -21,6 +22,10 @@ import (
 type Check struct {
 	Name string
 	Ping func(ctx context.Context) error
+	// Optional: the instance still serves bookings without it, degraded
+	// (/readyz answers 200 "degraded"); without a required one, it cannot
+	// (503).
+	Optional bool
 }
 
 // Options are the dependencies of the API.
@@ -130,6 +135,9 @@ type Server struct {
 	heartbeat          time.Duration
 	streamWriteTimeout time.Duration
 	streams            *streamMetrics
+
+	// shuttingDown makes /readyz answer 503 (BeginShutdown).
+	shuttingDown atomic.Bool
 }
 
 // New validates the options and prepares the API (including rendering the
