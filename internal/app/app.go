@@ -104,7 +104,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 			return nil, err
 		}
 	}
-	if a.rdb, err = redis.Open(ctx, cfg.RedisURL); err != nil {
+	if a.rdb, err = redis.Open(ctx, cfg.RedisURL, logger); err != nil {
 		return nil, err
 	}
 	a.queue = asynq.NewClientFromRedisClient(a.rdb)
