@@ -69,6 +69,7 @@ type App struct {
 	worker    *worker.Server
 	scheduler *worker.Scheduler
 	http      *http.Server
+	api       *httpapi.Server
 	listener  net.Listener
 	// metrics serves /metrics on metricsListener; nil when /metrics is on
 	// the API's listener (EVENTLY_METRICS_ADDR=api).
@@ -103,7 +104,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 			return nil, err
 		}
 	}
-	if a.rdb, err = redis.Open(ctx, cfg.RedisURL); err != nil {
+	if a.rdb, err = redis.Open(ctx, cfg.RedisURL, logger); err != nil {
 		return nil, err
 	}
 	a.queue = asynq.NewClientFromRedisClient(a.rdb)
@@ -205,7 +206,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Logger: logger,
 		Checks: []httpapi.Check{
 			{Name: "postgres", Ping: a.pool.Ping},
-			{Name: "redis", Ping: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }},
+			{Name: "redis", Ping: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }, Optional: true},
 		},
 		Registry:     reg,
 		MetricsOnAPI: cfg.MetricsAddr == "",
@@ -216,7 +217,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 
 		Accounts:          accounts,
 		AuthRatePerMinute: cfg.AuthRatePerMinute,
+		AuthRateLimiter:   redis.NewAuthRate(a.rdb, cfg.AuthRatePerMinute),
 		TrustedIPHeader:   cfg.TrustedIPHeader,
+		TrustedProxyHops:  cfg.TrustedProxyHops,
+		TrustedProxyCIDRs: cfg.TrustedProxyCIDRs,
 		Events:            events,
 		Bookings:          bookings,
 		Idempotency:       idempotency,
@@ -234,6 +238,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	if err != nil {
 		return nil, err
 	}
+	a.api = apiServer
 	handler := apiServer.Handler()
 	if opts.WrapHandler != nil {
 		handler = opts.WrapHandler(handler)
@@ -345,6 +350,7 @@ func (a *App) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	var errs []error
+	a.api.BeginShutdown()
 	// Open streams never finish on their own: end them first, so that the
 	// HTTP server's shutdown finds their connections idle.
 	a.hub.Close()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -49,7 +50,16 @@ type Config struct {
 	// TrustedIPHeader names the header (e.g. X-Forwarded-For) that a trusted
 	// reverse proxy sets to the client address. Empty: use the peer address.
 	TrustedIPHeader string
-	CORSOrigins     []string
+	// TrustedProxyHops is, for X-Forwarded-For, how many entries from the
+	// right the client's is (1: the right-most, written by the proxy in
+	// front of evently); 0 when TrustedProxyCIDRs is used instead or the
+	// header is another one.
+	TrustedProxyHops int
+	// TrustedProxyCIDRs are the addresses of the trusted proxies: the
+	// header is read only from a peer among them, and X-Forwarded-For is
+	// walked from the right past their entries to the client's.
+	TrustedProxyCIDRs []netip.Prefix
+	CORSOrigins       []string
 
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
@@ -88,6 +98,8 @@ func Load(getenv func(string) string) (Config, error) {
 		AuthRatePerMinute: p.nonNegativeInt("EVENTLY_AUTH_RATE_PER_MINUTE", 30),
 		HoldRatePerMinute: p.nonNegativeInt("EVENTLY_HOLD_RATE_PER_MINUTE", 10),
 		TrustedIPHeader:   strings.TrimSpace(getenv("EVENTLY_TRUSTED_IP_HEADER")),
+		TrustedProxyHops:  p.positiveInt("EVENTLY_TRUSTED_PROXY_HOPS", 0),
+		TrustedProxyCIDRs: p.prefixes("EVENTLY_TRUSTED_PROXY_CIDRS"),
 		CORSOrigins:       p.list("EVENTLY_CORS_ORIGINS"),
 		ShutdownTimeout:   p.duration("EVENTLY_SHUTDOWN_TIMEOUT", 8*time.Second),
 		LogLevel:          p.logLevel("EVENTLY_LOG_LEVEL", slog.LevelInfo),
@@ -114,10 +126,30 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.WebhookURL != "" && c.WebhookSecret == "" {
 		p.fail("EVENTLY_WEBHOOK_SECRET", "required when EVENTLY_WEBHOOK_URL is set")
 	}
+	p.trustedProxies(&c)
 	if len(p.errs) > 0 {
 		return Config{}, errors.Join(p.errs...)
 	}
 	return c, nil
+}
+
+// xForwardedFor is the header whose entries TrustedProxyHops counts.
+const xForwardedFor = "X-Forwarded-For"
+
+// trustedProxies checks that the proxy settings fit the header together,
+// and gives X-Forwarded-For its default of one hop.
+func (p *parser) trustedProxies(c *Config) {
+	xff := strings.EqualFold(c.TrustedIPHeader, xForwardedFor)
+	switch {
+	case c.TrustedProxyHops > 0 && len(c.TrustedProxyCIDRs) > 0:
+		p.fail("EVENTLY_TRUSTED_PROXY_HOPS", "set either EVENTLY_TRUSTED_PROXY_HOPS or EVENTLY_TRUSTED_PROXY_CIDRS, not both")
+	case c.TrustedProxyHops > 0 && !xff:
+		p.fail("EVENTLY_TRUSTED_PROXY_HOPS", "counts X-Forwarded-For entries: requires EVENTLY_TRUSTED_IP_HEADER=X-Forwarded-For")
+	case len(c.TrustedProxyCIDRs) > 0 && c.TrustedIPHeader == "":
+		p.fail("EVENTLY_TRUSTED_PROXY_CIDRS", "requires EVENTLY_TRUSTED_IP_HEADER (the header those proxies set)")
+	case xff && len(c.TrustedProxyCIDRs) == 0 && c.TrustedProxyHops == 0:
+		c.TrustedProxyHops = 1
+	}
 }
 
 // LogValue lists the configuration with every secret redacted, so that the
@@ -138,6 +170,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("auth_rate_per_minute", c.AuthRatePerMinute),
 		slog.Int("hold_rate_per_minute", c.HoldRatePerMinute),
 		slog.String("trusted_ip_header", c.TrustedIPHeader),
+		slog.Int("trusted_proxy_hops", c.TrustedProxyHops),
+		slog.Any("trusted_proxy_cidrs", c.TrustedProxyCIDRs),
 		slog.Any("cors_origins", c.CORSOrigins),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.String("log_level", c.LogLevel.String()),
@@ -259,6 +293,43 @@ func (p *parser) nonNegativeInt(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+func (p *parser) positiveInt(name string, def int) int {
+	v, ok := p.lookup(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		p.fail(name, "%q is not a positive integer", v)
+		return def
+	}
+	return n
+}
+
+// prefixes reads a comma-separated list of CIDR prefixes (a bare address
+// stands for itself alone). IPv4 written as IPv6 (::ffff:10.0.0.0/104)
+// becomes plain IPv4, the form client addresses are compared in.
+func (p *parser) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range p.list(name) {
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(s)
+			if aerr != nil || addr.Zone() != "" {
+				p.fail(name, "%q is not a CIDR prefix (such as 10.0.0.0/8 or 2001:db8::/32) or an IP address", s)
+				continue
+			}
+			addr = addr.Unmap()
+			pfx = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		if a := pfx.Addr(); a.Is4In6() && pfx.Bits() >= 96 {
+			pfx = netip.PrefixFrom(a.Unmap(), pfx.Bits()-96)
+		}
+		out = append(out, pfx.Masked())
+	}
+	return out
 }
 
 func (p *parser) list(name string) []string {

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -90,6 +91,8 @@ func TestLoadRejectsBadValuesNamingTheVariable(t *testing.T) {
 		"EVENTLY_WEBHOOK_URL":          "ftp://x",
 		"EVENTLY_SHUTDOWN_TIMEOUT":     "0s",
 		"EVENTLY_METRICS_ADDR":         "9090",
+		"EVENTLY_TRUSTED_PROXY_HOPS":   "-1",
+		"EVENTLY_TRUSTED_PROXY_CIDRS":  "10.0.0.0/8, 10.0.0.0/33",
 	}
 	for name, value := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -123,6 +126,56 @@ func TestLoadMetricsAddr(t *testing.T) {
 		if _, err := config.Load(env(map[string]string{"EVENTLY_METRICS_ADDR": bad})); err == nil {
 			t.Errorf("Load(EVENTLY_METRICS_ADDR=%q) accepted", bad)
 		}
+	}
+}
+
+func TestLoadTrustedProxies(t *testing.T) {
+	t.Parallel()
+	xff := "X-Forwarded-For"
+	tests := []struct {
+		name      string
+		env       map[string]string
+		wantHops  int
+		wantCIDRs string
+		wantErr   string // the variable the error names; "" for none
+	}{
+		{"no header", nil, 0, "[]", ""},
+		{"xff defaults to one hop", map[string]string{"EVENTLY_TRUSTED_IP_HEADER": xff}, 1, "[]", ""},
+		{"xff any case", map[string]string{"EVENTLY_TRUSTED_IP_HEADER": "x-forwarded-for"}, 1, "[]", ""},
+		{"xff two hops", map[string]string{"EVENTLY_TRUSTED_IP_HEADER": xff, "EVENTLY_TRUSTED_PROXY_HOPS": "2"}, 2, "[]", ""},
+		{"xff cidrs", map[string]string{"EVENTLY_TRUSTED_IP_HEADER": xff,
+			"EVENTLY_TRUSTED_PROXY_CIDRS": " 10.1.2.3/8, 192.0.2.7 ,2001:db8::/32,::ffff:172.16.0.0/108"},
+			0, "[10.0.0.0/8 192.0.2.7/32 2001:db8::/32 172.16.0.0/12]", ""},
+		{"other header", map[string]string{"EVENTLY_TRUSTED_IP_HEADER": "X-Real-IP"}, 0, "[]", ""},
+		{"other header from trusted peers", map[string]string{"EVENTLY_TRUSTED_IP_HEADER": "X-Real-IP",
+			"EVENTLY_TRUSTED_PROXY_CIDRS": "10.0.0.0/8"}, 0, "[10.0.0.0/8]", ""},
+		{"zero hops", map[string]string{"EVENTLY_TRUSTED_IP_HEADER": xff, "EVENTLY_TRUSTED_PROXY_HOPS": "0"}, 0, "", "EVENTLY_TRUSTED_PROXY_HOPS"},
+		{"negative hops", map[string]string{"EVENTLY_TRUSTED_IP_HEADER": xff, "EVENTLY_TRUSTED_PROXY_HOPS": "-2"}, 0, "", "EVENTLY_TRUSTED_PROXY_HOPS"},
+		{"hops of another header", map[string]string{"EVENTLY_TRUSTED_IP_HEADER": "X-Real-IP", "EVENTLY_TRUSTED_PROXY_HOPS": "2"}, 0, "", "EVENTLY_TRUSTED_PROXY_HOPS"},
+		{"hops without header", map[string]string{"EVENTLY_TRUSTED_PROXY_HOPS": "2"}, 0, "", "EVENTLY_TRUSTED_PROXY_HOPS"},
+		{"hops and cidrs", map[string]string{"EVENTLY_TRUSTED_IP_HEADER": xff, "EVENTLY_TRUSTED_PROXY_HOPS": "2",
+			"EVENTLY_TRUSTED_PROXY_CIDRS": "10.0.0.0/8"}, 0, "", "EVENTLY_TRUSTED_PROXY_HOPS"},
+		{"cidrs without header", map[string]string{"EVENTLY_TRUSTED_PROXY_CIDRS": "10.0.0.0/8"}, 0, "", "EVENTLY_TRUSTED_PROXY_CIDRS"},
+		{"bad cidr", map[string]string{"EVENTLY_TRUSTED_IP_HEADER": xff, "EVENTLY_TRUSTED_PROXY_CIDRS": "10.0.0.0/8,ten"}, 0, "", "EVENTLY_TRUSTED_PROXY_CIDRS"},
+		{"zoned address", map[string]string{"EVENTLY_TRUSTED_IP_HEADER": xff, "EVENTLY_TRUSTED_PROXY_CIDRS": "fe80::1%eth0"}, 0, "", "EVENTLY_TRUSTED_PROXY_CIDRS"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := config.Load(env(tc.env))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Load(%v) error = %v, want one naming %s", tc.env, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load(%v) error = %v", tc.env, err)
+			}
+			if c.TrustedProxyHops != tc.wantHops || fmt.Sprint(c.TrustedProxyCIDRs) != tc.wantCIDRs {
+				t.Errorf("Load(%v) = hops %d, cidrs %v; want %d, %s", tc.env, c.TrustedProxyHops, c.TrustedProxyCIDRs, tc.wantHops, tc.wantCIDRs)
+			}
+		})
 	}
 }
 

@@ -141,3 +141,59 @@ func TestMakeListsTargetsByDefault(t *testing.T) {
 		}
 	}
 }
+
+// renderBlueprint is the part of render.yaml the checks read.
+type renderBlueprint struct {
+	Services []struct {
+		Type            string `yaml:"type"`
+		HealthCheckPath string `yaml:"healthCheckPath"`
+		EnvVars         []struct {
+			Key   string  `yaml:"key"`
+			Value *string `yaml:"value"`
+		} `yaml:"envVars"`
+	} `yaml:"services"`
+}
+
+// TestRenderBlueprintConfig: the values render.yaml fixes load, the
+// client address is read behind Render's two proxies (Cloudflare, then
+// Render's own; see README, "Client addresses behind proxies"), and
+// Render's health check is the readiness endpoint.
+func TestRenderBlueprintConfig(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("../../render.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b renderBlueprint
+	if err := yaml.Unmarshal(raw, &b); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	found := false
+	for _, svc := range b.Services {
+		if svc.Type != "web" {
+			continue
+		}
+		found = true
+		for _, v := range svc.EnvVars {
+			if v.Value != nil {
+				env[v.Key] = *v.Value
+			}
+		}
+	}
+	if !found {
+		t.Fatal("render.yaml has no web service")
+	}
+	c, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("render.yaml values: %v", err)
+	}
+	for _, svc := range b.Services {
+		if svc.Type == "web" && svc.HealthCheckPath != "/readyz" {
+			t.Errorf("render.yaml healthCheckPath = %q, want /readyz (200 unless the instance cannot serve bookings)", svc.HealthCheckPath)
+		}
+	}
+	if c.TrustedIPHeader != "X-Forwarded-For" || c.TrustedProxyHops != 2 {
+		t.Errorf("render.yaml: client address from %q, %d hops; want X-Forwarded-For, 2", c.TrustedIPHeader, c.TrustedProxyHops)
+	}
+}

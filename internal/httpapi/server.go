@@ -8,6 +8,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/evently/evently/internal/auth"
@@ -20,6 +22,10 @@ import (
 type Check struct {
 	Name string
 	Ping func(ctx context.Context) error
+	// Optional: the instance still serves bookings without it, degraded
+	// (/readyz answers 200 "degraded"); without a required one, it cannot
+	// (503).
+	Optional bool
 }
 
 // Options are the dependencies of the API.
@@ -46,9 +52,17 @@ type Options struct {
 	Accounts AccountService
 	// AuthRatePerMinute limits each client address on /auth/*; 0 = off.
 	AuthRatePerMinute int
+	// AuthRateLimiter, when set, keeps that limit in a budget every
+	// instance shares; without it, or while it fails, each process counts
+	// on its own.
+	AuthRateLimiter RateLimiter
 	// TrustedIPHeader names the header a trusted proxy sets to the client
 	// address (e.g. X-Forwarded-For); empty: the peer address is the client.
 	TrustedIPHeader string
+	// TrustedProxyHops and TrustedProxyCIDRs say which entry of that header
+	// is the client's (see ClientAddress).
+	TrustedProxyHops  int
+	TrustedProxyCIDRs []netip.Prefix
 	// Events is the catalogue: events, sections and seats.
 	Events *event.Service
 	// Bookings is the booking engine.
@@ -104,7 +118,10 @@ type Server struct {
 
 	accounts        AccountService
 	authRate        int
+	sharedRate      *sharedRate
 	trustedIPHeader string
+	trustedHops     int
+	trustedCIDRs    []netip.Prefix
 	events          *event.Service
 	bookings        BookingService
 	idempotency     Idempotency
@@ -118,6 +135,9 @@ type Server struct {
 	heartbeat          time.Duration
 	streamWriteTimeout time.Duration
 	streams            *streamMetrics
+
+	// shuttingDown makes /readyz answer 503 (BeginShutdown).
+	shuttingDown atomic.Bool
 }
 
 // New validates the options and prepares the API (including rendering the
@@ -148,7 +168,10 @@ func New(opts Options) (*Server, error) {
 
 		accounts:        opts.Accounts,
 		authRate:        opts.AuthRatePerMinute,
+		sharedRate:      newSharedRate(opts.AuthRateLimiter, opts.Registry, opts.Logger),
 		trustedIPHeader: opts.TrustedIPHeader,
+		trustedHops:     opts.TrustedProxyHops,
+		trustedCIDRs:    opts.TrustedProxyCIDRs,
 		events:          opts.Events,
 		bookings:        opts.Bookings,
 		idempotency:     opts.Idempotency,

@@ -252,22 +252,70 @@ func TestNotFoundAndMethodNotAllowedAreProblems(t *testing.T) {
 	}
 }
 
-func TestReadyzReportsEachDependency(t *testing.T) {
+// TestReadyz: /readyz answers 503 only when the instance cannot serve
+// bookings (a required dependency down, or shutting down); an optional one
+// down is 200 "degraded". Every answer lists each dependency's state.
+func TestReadyz(t *testing.T) {
 	t.Parallel()
-	s := newTestServer(t)
-	s.checks = []Check{
-		{Name: "postgres", Ping: func(ctx context.Context) error { return nil }},
-		{Name: "redis", Ping: func(ctx context.Context) error { return errors.New("connection refused") }},
+	up := func(context.Context) error { return nil }
+	down := func(context.Context) error { return errors.New("connection refused") }
+	tests := []struct {
+		name         string
+		postgres     func(context.Context) error
+		redis        func(context.Context) error
+		shuttingDown bool
+		wantCode     int
+		wantStatus   string // of a 200
+		wantDetail   string // of a 503
+	}{
+		{"all up", up, up, false, 200, "ok", ""},
+		{"redis down", up, down, false, 200, "degraded", ""},
+		{"postgres down", down, up, false, 503, "", "Not ready: postgres down."},
+		{"both down", down, down, false, 503, "", "Not ready: postgres down."},
+		{"shutting down", up, up, true, 503, "", "Not ready: shutting down."},
 	}
-	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
-	p := decodeProblem(t, rec)
-	var got struct {
-		Checks map[string]string `json:"checks"`
-	}
-	_ = json.Unmarshal(rec.Body.Bytes(), &got)
-	if rec.Code != 503 || p.Code != apperr.Unavailable || got.Checks["redis"] != "down" || got.Checks["postgres"] != "up" {
-		t.Errorf("readyz = %d %s", rec.Code, rec.Body)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newTestServer(t)
+			s.checks = []Check{
+				{Name: "postgres", Ping: tc.postgres},
+				{Name: "redis", Ping: tc.redis, Optional: true},
+			}
+			if tc.shuttingDown {
+				s.BeginShutdown()
+			}
+			rec := httptest.NewRecorder()
+			s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+			var got struct {
+				Status any               `json:"status"` // a number in a problem
+				Checks map[string]string `json:"checks"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+				t.Fatalf("readyz body %s: %v", rec.Body, err)
+			}
+			state := func(ping func(context.Context) error) string {
+				if ping(context.Background()) == nil {
+					return "up"
+				}
+				return "down"
+			}
+			if got.Checks["postgres"] != state(tc.postgres) || got.Checks["redis"] != state(tc.redis) {
+				t.Errorf("checks = %v", got.Checks)
+			}
+			if rec.Code != tc.wantCode {
+				t.Fatalf("readyz = %d %s, want %d", rec.Code, rec.Body, tc.wantCode)
+			}
+			if tc.wantCode == 503 {
+				if p := decodeProblem(t, rec); p.Code != apperr.Unavailable || p.Detail != tc.wantDetail {
+					t.Errorf("readyz problem = %+v, want unavailable %q", p, tc.wantDetail)
+				}
+				return
+			}
+			if got.Status != tc.wantStatus {
+				t.Errorf("readyz status = %q, want %q", got.Status, tc.wantStatus)
+			}
+		})
 	}
 }
 

@@ -22,7 +22,7 @@ func twoClients(t *testing.T) (*goredis.Client, *goredis.Client) {
 	url := redistest.NewURL(t)
 	var out [2]*goredis.Client
 	for i := range out {
-		c, err := redis.Open(context.Background(), url)
+		c, err := redis.Open(context.Background(), url, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
