@@ -9,12 +9,20 @@ DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/evently?sslmode=disable
 REDIS_URL    ?= redis://127.0.0.1:6379/0
 export PORT DATABASE_URL REDIS_URL
 
+# The release and commit linked into the binary (internal/version); empty
+# outside a git checkout, and the binary then falls back to what Go
+# recorded, else "dev".
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS  := -X github.com/evently/evently/internal/version.version=$(VERSION) \
+            -X github.com/evently/evently/internal/version.revision=$(REVISION)
+
 .PHONY: all build run test lint migrate bench docker-up docker-down clean
 
 all: lint test build
 
 build: ## Build the static evently binary into bin/
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/evently
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/evently
 
 run: build ## Start evently against DATABASE_URL / REDIS_URL (starting the compose services if needed)
 	@scripts/services.sh run
@@ -41,7 +49,7 @@ migrate: build ## Apply pending migrations to DATABASE_URL
 	./$(BIN) migrate up
 
 docker-up: ## Start Postgres, Valkey and evently with docker compose
-	docker compose up -d --build
+	VERSION=$(VERSION) REVISION=$(REVISION) docker compose up -d --build
 
 docker-down:
 	docker compose down
