@@ -32,6 +32,7 @@ import (
 	"github.com/evently/evently/internal/postgres"
 	"github.com/evently/evently/internal/redis"
 	"github.com/evently/evently/internal/telemetry"
+	"github.com/evently/evently/internal/version"
 	"github.com/evently/evently/internal/waitlist"
 	"github.com/evently/evently/internal/waitroom"
 	"github.com/evently/evently/internal/worker"
@@ -114,6 +115,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		postgres.NewPoolCollector(a.pool),
 		worker.NewQueueCollector(asynq.NewInspectorFromRedisClient(a.rdb)),
+		telemetry.NewBuildInfo(version.Get()),
 	)
 
 	changes := redis.NewChanges(a.rdb)
