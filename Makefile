@@ -35,12 +35,16 @@ run: build ## Start evently against DATABASE_URL / REDIS_URL (starting the compo
 test: ## Run every test (race detector on) against real Postgres and Redis
 	@scripts/test.sh
 
-lint: ## go vet, gofmt check, and staticcheck when it installs
+lint: ## go vet, gofmt check, staticcheck when it installs, promtool on the alert rules when installed
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@if $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -version >/dev/null 2>&1; then \
 		$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...; \
 	else echo "staticcheck unavailable; skipped"; fi
+	@if command -v promtool >/dev/null 2>&1; then \
+		promtool check rules deploy/prometheus/evently-alerts.yml && \
+		promtool test rules deploy/prometheus/evently-alerts.test.yml; \
+	else echo "promtool not found (Debian: apt-get install prometheus): alert rules in deploy/prometheus NOT checked"; fi
 
 bench: ## Short on-sale load test (single, rush, contention, waiting room) with baselines and invariant checks
 	@scripts/bench.sh
