@@ -6,7 +6,13 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/evently ./cmd/evently
+# The release and commit to link in (.git is not in the build context):
+# docker build --build-arg VERSION=$(git describe --tags --always) --build-arg REVISION=$(git rev-parse HEAD)
+ARG VERSION=dev
+ARG REVISION=unknown
+RUN CGO_ENABLED=0 go build -trimpath \
+    -ldflags="-s -w -X github.com/evently/evently/internal/version.version=${VERSION} -X github.com/evently/evently/internal/version.revision=${REVISION}" \
+    -o /out/evently ./cmd/evently
 
 # Run it as an unprivileged user in a minimal image (no shell, no package manager).
 FROM gcr.io/distroless/static-debian12:nonroot

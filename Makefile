@@ -21,6 +21,14 @@ DATABASE_URL ?= postgres://postgres:evently@127.0.0.1:5432/evently?sslmode=disab
 REDIS_URL    ?= redis://127.0.0.1:6379/0
 export PORT DATABASE_URL REDIS_URL
 
+# The release and commit linked into the binary (internal/version); empty
+# outside a git checkout, and the binary then falls back to what Go
+# recorded, else "dev".
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS  := -X github.com/evently/evently/internal/version.version=$(VERSION) \
+            -X github.com/evently/evently/internal/version.revision=$(REVISION)
+
 .DEFAULT_GOAL := help
 .PHONY: help all build run test lint migrate bench docker-up docker-down clean
 
@@ -31,7 +39,7 @@ help: ## List the targets (the default)
 all: lint test build ## lint, test and build
 
 build: ## Build the static evently binary into bin/
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/evently
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/evently
 
 run: build ## Start evently against DATABASE_URL / REDIS_URL (starting the compose services if needed)
 	@scripts/services.sh run
@@ -44,12 +52,16 @@ run: build ## Start evently against DATABASE_URL / REDIS_URL (starting the compo
 test: ## Run every test (race detector on) against real Postgres and Redis
 	@scripts/test.sh
 
-lint: ## go vet, gofmt check, and staticcheck when it installs
+lint: ## go vet, gofmt check, staticcheck when it installs, promtool on the alert rules when installed
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@if $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -version >/dev/null 2>&1; then \
 		$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...; \
 	else echo "staticcheck unavailable; skipped"; fi
+	@if command -v promtool >/dev/null 2>&1; then \
+		promtool check rules deploy/prometheus/evently-alerts.yml && \
+		promtool test rules deploy/prometheus/evently-alerts.test.yml; \
+	else echo "promtool not found (Debian: apt-get install prometheus): alert rules in deploy/prometheus NOT checked"; fi
 
 bench: ## Short on-sale load test (single, rush, contention, waiting room) with baselines and invariant checks
 	@scripts/bench.sh
@@ -58,7 +70,7 @@ migrate: build ## Apply pending migrations to DATABASE_URL
 	./$(BIN) migrate up
 
 docker-up: ## Start Postgres, Valkey and evently with docker compose
-	docker compose up -d --build
+	VERSION=$(VERSION) REVISION=$(REVISION) docker compose up -d --build
 
 docker-down: ## Stop the compose services
 	docker compose down

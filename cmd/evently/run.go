@@ -22,6 +22,7 @@ import (
 	"github.com/evently/evently/internal/postgres"
 	"github.com/evently/evently/internal/redis"
 	"github.com/evently/evently/internal/seed"
+	"github.com/evently/evently/internal/version"
 )
 
 const usage = `usage: evently [command]
@@ -36,6 +37,7 @@ commands:
                             and EVENTLY_ADMIN_PASSWORD
   healthcheck               exit 0 when the local server's /readyz answers 200 (for container health checks)
   seed                      create an admin and demo events (idempotent: a second run creates nothing)
+  version                   print the release, commit and Go version of this binary
   help                      show this text
 
 evently <command> --help shows a command's own usage.
@@ -52,6 +54,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
+	case "version":
+		return printVersion(args, stdout, stderr)
 	case "serve", "migrate", "admin", "seed", "healthcheck":
 	default:
 		fmt.Fprint(stderr, usage)
@@ -83,7 +87,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	logger.Info("starting evently", "config", cfg)
+	v := version.Get()
+	logger.Info("starting evently", "version", v.Version, "revision", v.Revision, "go_version", v.GoVersion, "config", cfg)
 	if cfg.JWTSecretGenerated {
 		logger.Warn("EVENTLY_JWT_SECRET is unset: using a random secret, so tokens stop working when this process exits and are not accepted by other replicas")
 	}

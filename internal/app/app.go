@@ -32,6 +32,7 @@ import (
 	"github.com/evently/evently/internal/postgres"
 	"github.com/evently/evently/internal/redis"
 	"github.com/evently/evently/internal/telemetry"
+	"github.com/evently/evently/internal/version"
 	"github.com/evently/evently/internal/waitlist"
 	"github.com/evently/evently/internal/waitroom"
 	"github.com/evently/evently/internal/worker"
@@ -115,7 +116,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		postgres.NewPoolCollector(a.pool),
 		worker.NewQueueCollector(asynq.NewInspectorFromRedisClient(a.rdb)),
+		telemetry.NewBuildInfo(version.Get()),
+		telemetry.NewBacklogs(postgres.NewBacklogStore(a.pool)),
 	)
+	redisPing := func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }
+	redisMode := telemetry.NewRedisMode(redisPing, locksPause)
+	reg.MustRegister(redisMode)
 
 	changes := redis.NewChanges(a.rdb)
 	a.notifier = feed.NewNotifier(changes, logger)
@@ -124,6 +130,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		worker.NewAdmissions(a.queue), waitroom.Options{PassSecret: cfg.JWTSecret})
 	reg.MustRegister(telemetry.NewWaitingRooms(rooms))
 	out := newOutreach(cfg, a.pool, a.rdb, a.queue, logger)
+	out.deliveries.Observe(telemetry.NewWebhooks(reg))
 	bookingStore, eventStore := postgres.NewBookingStore(a.pool), postgres.NewEventStore(a.pool)
 	out.recordWebhooks(bookingStore, eventStore)
 	var holdRate booking.HoldLimiter
@@ -136,8 +143,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Observer:  telemetry.NewBookings(reg),
 		Released:  out.offers,
 		LocksDown: func(err error) {
+			redisMode.Failed(err)
 			logger.Warn("seat locks unavailable: holding seats on Postgres alone for a few seconds", "err", err)
 		},
+		LocksPause: locksPause,
 	})
 	idempotency := postgres.NewIdempotencyStore(a.pool)
 	waitlists := waitlist.NewService(liveWaitlists{out.waitlists, a.notifier.Changed}, waitlist.Options{
@@ -196,6 +205,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	users := postgres.NewUserStore(a.pool)
 	accounts := account.NewService(users, tokens, time.Now)
 	accounts.ThrottleLogins(redis.NewLoginThrottle(a.rdb, account.DefaultThrottlePolicy, func(err error) {
+		redisMode.Failed(err)
 		logger.Warn("login throttle unavailable: failed logins are limited per address only", "err", err)
 	}))
 	if err := bootstrapAdmin(ctx, accounts, cfg, logger); err != nil {
@@ -206,7 +216,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Logger: logger,
 		Checks: []httpapi.Check{
 			{Name: "postgres", Ping: a.pool.Ping},
-			{Name: "redis", Ping: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }, Optional: true},
+			{Name: "redis", Ping: redisMode.Watch(redisPing), Optional: true},
 		},
 		Registry:     reg,
 		MetricsOnAPI: cfg.MetricsAddr == "",
@@ -272,6 +282,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	}
 	return a, nil
 }
+
+// locksPause is how long the booking engine holds seats without Redis
+// after a Redis failure before it tries Redis again; Redis-degraded mode
+// lasts at least as long.
+const locksPause = 5 * time.Second
 
 // analyticsCacheTTL is how long an analytics report is served from
 // memory: admins polling a dashboard cost one computation per report per

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/evently/evently/internal/apperr"
+	"github.com/evently/evently/internal/version"
 )
 
 // checkTimeout bounds each readiness check, so that a hung dependency makes
@@ -16,7 +17,9 @@ import (
 const checkTimeout = 2 * time.Second
 
 type healthResponse struct {
-	Status string `json:"status"`
+	Status   string `json:"status"`
+	Version  string `json:"version"`
+	Revision string `json:"revision"`
 }
 
 type readyResponse struct {
@@ -26,7 +29,8 @@ type readyResponse struct {
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, healthResponse{Status: "ok"})
+	v := version.Get()
+	writeJSON(w, http.StatusOK, healthResponse{Status: "ok", Version: v.Version, Revision: v.Revision})
 }
 
 // BeginShutdown makes /readyz answer 503 from now on, so that load balancers

@@ -159,6 +159,8 @@ type Webhooks struct {
 	sender Sender
 	secret []byte
 	now    func() time.Time
+	// observe, when set, hears of every attempt (see Observe).
+	observe AttemptObserver
 }
 
 // NewWebhooks returns a deliverer signing with secret.
@@ -196,6 +198,9 @@ func (w *Webhooks) Deliver(ctx context.Context, id uuid.UUID, final bool) error 
 		a.Error = truncate(err.Error(), 500)
 	case !a.OK:
 		a.Error = fmt.Sprintf("HTTP %d", status)
+	}
+	if w.observe != nil {
+		w.observe.Attempted(d.Attempts+1, a.Outcome())
 	}
 	// The outcome is recorded even when the caller's context is ending:
 	// the request was made.
