@@ -64,7 +64,7 @@ func (o *outreach) register(w *worker.Server, waitlists *waitlist.Service, booki
 	w.Handle(worker.TypeOfferLapse, worker.OfferLapseHandler(bookings))
 	if o.hooks != nil {
 		w.Handle(worker.TypeWebhook, worker.WebhookHandler(o.deliveries))
-		w.Backoff(worker.TypeWebhook, worker.WebhookBackoff)
+		w.Backoff(worker.TypeWebhook, worker.RandomWebhookRetryDelay)
 	}
 }
 

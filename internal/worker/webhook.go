@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"time"
@@ -22,18 +23,37 @@ import (
 // TypeWebhook delivers one webhook (on the notify queue).
 const TypeWebhook = "webhook:deliver"
 
-// WebhookAttempts bounds the attempts at one webhook; with WebhookBackoff
-// they span about three hours.
-const WebhookAttempts = 15
+// The retry schedule of a webhook: WebhookBackoff doubles from a second
+// to webhookBackoffCap, and WebhookAttempts attempts span about three
+// days (69 hours, ±10% of jitter).
+const (
+	WebhookAttempts   = 26
+	webhookBackoffCap = 6 * time.Hour
+	// webhookJitter is the fraction by which each wait is spread at
+	// random, so that the retries of many webhooks that failed together
+	// (a receiver's outage) do not come back together.
+	webhookJitter = 0.1
+)
 
-// WebhookBackoff is the wait before retry n+1 of a webhook (n retries
-// done): 1 s, 2 s, 4 s, ... doubling up to an hour.
+// WebhookBackoff is the nominal wait before retry n+1 of a webhook (n
+// retries done): 1 s, 2 s, 4 s, ... doubling up to 6 hours.
 func WebhookBackoff(n int) time.Duration {
-	if n > 12 {
-		return time.Hour
+	if n > 20 {
+		return webhookBackoffCap
 	}
-	return min(time.Second<<n, time.Hour)
+	return min(time.Second<<max(n, 0), webhookBackoffCap)
 }
+
+// WebhookRetryDelay is WebhookBackoff(n) spread by ±10%: r, from [0, 1),
+// picks where (0: 10% sooner, 0.5: on time, towards 1: 10% later).
+func WebhookRetryDelay(n int, r float64) time.Duration {
+	d := WebhookBackoff(n)
+	return d + time.Duration((2*r-1)*webhookJitter*float64(d))
+}
+
+// RandomWebhookRetryDelay is WebhookRetryDelay at a random point: the
+// delay the worker waits (see Server.Backoff).
+func RandomWebhookRetryDelay(n int) time.Duration { return WebhookRetryDelay(n, rand.Float64()) }
 
 // Webhooks enqueues the delivery of recorded webhooks.
 type Webhooks struct {
@@ -75,7 +95,7 @@ type Deliverer interface {
 }
 
 // WebhookHandler makes one delivery attempt per run; a failed attempt
-// returns an error so that asynq retries it after WebhookBackoff, until
+// returns an error so that asynq retries it after WebhookRetryDelay, until
 // the last attempt, which marks the delivery failed.
 func WebhookHandler(d Deliverer) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
@@ -87,6 +107,16 @@ func WebhookHandler(d Deliverer) asynq.Handler {
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
 		return d.Deliver(ctx, p.ID, retried >= maxRetry)
 	})
+}
+
+// webhookAttempt reports whether err is a failed delivery attempt, and
+// which attempt of how many it was. One that asynq will try again is a
+// warning, not an error, since receivers are down now and then and the
+// retries are there for it; the last one is an error.
+func webhookAttempt(ctx context.Context, err error) (attempt, of int, ok bool) {
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	return retried + 1, maxRetry + 1, errors.Is(err, notify.ErrAttemptFailed)
 }
 
 // HTTPSender posts webhooks to one URL.
