@@ -115,7 +115,7 @@ func TestOfferLapseIsScheduled(t *testing.T) {
 	}
 }
 
-// TestWebhookBackoff: a webhook is retried for about three days — waits
+// TestWebhookBackoff: a delivery is retried for about three days — waits
 // doubling from a second to six hours, each spread by ±10% of jitter —
 // so that a receiver down over a weekend still gets its webhooks.
 func TestWebhookBackoff(t *testing.T) {
@@ -148,5 +148,8 @@ func TestWebhookBackoff(t *testing.T) {
 	}
 	if soonest < 2*day+12*time.Hour || latest > 3*day+8*time.Hour {
 		t.Errorf("with jitter, %d attempts span %v to %v", worker.WebhookAttempts, soonest, latest)
+	}
+	if worker.WebhookMaxWait < 6*time.Hour+36*time.Minute {
+		t.Errorf("WebhookMaxWait = %v, shorter than the longest jittered wait", worker.WebhookMaxWait)
 	}
 }
