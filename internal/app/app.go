@@ -227,6 +227,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Waitlist:          waitlists,
 		Notifications:     out.inbox,
 		Webhooks:          out.deliveries,
+		WebhookEndpoints:  out.endpoints,
 		Analytics:         newAnalytics(analyticsStore),
 		Translate:         postgres.Translate,
 

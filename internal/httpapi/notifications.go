@@ -18,9 +18,11 @@ type NotificationService interface {
 	MarkRead(ctx context.Context, id, userID uuid.UUID) error
 }
 
-// WebhookDeliveries lists webhook deliveries for operators.
+// WebhookDeliveries lists webhook deliveries for operators, and sends a
+// webhook again (notify.Webhooks).
 type WebhookDeliveries interface {
 	Deliveries(ctx context.Context, f notify.DeliveryFilter) ([]notify.Delivery, error)
+	Redeliver(ctx context.Context, id uuid.UUID) (notify.Delivery, error)
 }
 
 type notificationResponse struct {

@@ -62,8 +62,10 @@ type Options struct {
 	Waitlist WaitlistService
 	// Notifications serves /me/notifications.
 	Notifications NotificationService
-	// Webhooks lists webhook deliveries for operators.
+	// Webhooks lists webhook deliveries for operators and redelivers them.
 	Webhooks WebhookDeliveries
+	// WebhookEndpoints serves /admin/webhooks: where webhooks go.
+	WebhookEndpoints WebhookEndpoints
 	// Analytics answers the admin reports.
 	Analytics AnalyticsService
 	// Feed, when set, serves the live streams (server-sent events); without
@@ -112,6 +114,7 @@ type Server struct {
 	waitlist        WaitlistService
 	notifications   NotificationService
 	webhooks        WebhookDeliveries
+	endpoints       WebhookEndpoints
 	analytics       AnalyticsService
 
 	feed               Feed
@@ -156,6 +159,7 @@ func New(opts Options) (*Server, error) {
 		waitlist:        opts.Waitlist,
 		notifications:   opts.Notifications,
 		webhooks:        opts.Webhooks,
+		endpoints:       opts.WebhookEndpoints,
 		analytics:       opts.Analytics,
 		translate:       opts.Translate,
 
