@@ -129,7 +129,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		liveQueue{redis.NewWaitingRooms(a.rdb), a.notifier.Changed},
 		worker.NewAdmissions(a.queue), waitroom.Options{PassSecret: cfg.JWTSecret})
 	reg.MustRegister(telemetry.NewWaitingRooms(rooms))
-	out := newOutreach(cfg, a.pool, a.rdb, a.queue, logger)
+	out := newOutreach(a.pool, a.rdb, a.queue, logger)
+	if err := out.bootstrap(ctx, cfg); err != nil {
+		return nil, err
+	}
 	out.deliveries.Observe(telemetry.NewWebhooks(reg))
 	bookingStore, eventStore := postgres.NewBookingStore(a.pool), postgres.NewEventStore(a.pool)
 	out.recordWebhooks(bookingStore, eventStore)
@@ -238,6 +241,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Waitlist:          waitlists,
 		Notifications:     out.inbox,
 		Webhooks:          out.deliveries,
+		WebhookEndpoints:  out.endpoints,
 		Analytics:         newAnalytics(analyticsStore),
 		Translate:         postgres.Translate,
 

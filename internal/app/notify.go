@@ -17,44 +17,56 @@ import (
 	"github.com/evently/evently/internal/worker"
 )
 
-// stalledWebhookAge is how long a webhook may stay pending with no attempt
-// before the cleanup's sweep enqueues it again (its task was lost).
+// stalledWebhookAge is how long a webhook may wait for its fan-out, or a
+// delivery for its first attempt, before the cleanup's sweep enqueues it
+// again (its task was lost).
 const stalledWebhookAge = time.Minute
 
 // outreach is what tells people and systems about changes: waitlist
 // offers, the inbox and webhooks.
 type outreach struct {
 	offers *worker.Offers
-	// hooks enqueues webhook deliveries; nil when EVENTLY_WEBHOOK_URL is
-	// unset, and then no webhook is recorded, queued or sent.
-	hooks      *worker.Webhooks
-	store      *postgres.NotificationStore
+	// hooks enqueues the fan-out of webhooks and their deliveries.
+	hooks *worker.Webhooks
+	// webhooks keeps endpoints, webhooks and deliveries, and says whether
+	// any endpoint is enabled (with none, nothing is recorded or queued).
+	webhooks   *postgres.WebhookStore
 	inbox      *notify.Inbox
 	deliveries *notify.Webhooks
+	endpoints  *notify.Endpoints
 	waitlists  *postgres.WaitlistStore
 }
 
-func newOutreach(cfg config.Config, pool *pgxpool.Pool, rdb *goredis.Client, queue *asynq.Client, logger *slog.Logger) *outreach {
+func newOutreach(pool *pgxpool.Pool, rdb *goredis.Client, queue *asynq.Client, logger *slog.Logger) *outreach {
 	o := &outreach{
 		offers:    worker.NewOffers(rdb, queue, logger),
-		store:     postgres.NewNotificationStore(pool),
+		hooks:     worker.NewWebhooks(queue, logger),
+		webhooks:  postgres.NewWebhookStore(pool),
 		waitlists: postgres.NewWaitlistStore(pool),
 	}
-	o.inbox = notify.NewInbox(o.store, time.Now)
-	o.deliveries = notify.NewWebhooks(o.store, worker.NewHTTPSender(cfg.WebhookURL), []byte(cfg.WebhookSecret), time.Now)
-	if cfg.WebhookURL != "" {
-		o.hooks = worker.NewWebhooks(queue, logger)
-	}
+	o.inbox = notify.NewInbox(postgres.NewNotificationStore(pool), time.Now)
+	o.deliveries = notify.NewWebhooks(o.webhooks, worker.NewHTTPSender(), o.hooks, time.Now)
+	o.endpoints = notify.NewEndpoints(o.webhooks, time.Now)
 	return o
 }
 
-// recordWebhooks makes the stores record webhooks, when they are on.
-func (o *outreach) recordWebhooks(stores ...interface{ EnableWebhooks(postgres.Dispatch) }) {
-	if o.hooks == nil {
-		return
+// bootstrap sets up the endpoint of EVENTLY_WEBHOOK_URL and
+// EVENTLY_WEBHOOK_SECRET (receiving every type), or disables it when the
+// URL is unset, and learns whether any endpoint is enabled.
+func (o *outreach) bootstrap(ctx context.Context, cfg config.Config) error {
+	if err := o.endpoints.Bootstrap(ctx, cfg.WebhookURL, cfg.WebhookSecret); err != nil {
+		return err
 	}
+	return o.webhooks.CheckRecording(ctx)
+}
+
+// recordWebhooks makes the stores record webhooks while an endpoint is
+// enabled.
+func (o *outreach) recordWebhooks(stores ...interface {
+	EnableWebhooks(postgres.Dispatch, func() bool)
+}) {
 	for _, s := range append(stores, o.waitlists) {
-		s.EnableWebhooks(o.hooks.Dispatch)
+		s.EnableWebhooks(o.hooks.Dispatch, o.webhooks.Recording)
 	}
 }
 
@@ -62,15 +74,15 @@ func (o *outreach) recordWebhooks(stores ...interface{ EnableWebhooks(postgres.D
 func (o *outreach) register(w *worker.Server, waitlists *waitlist.Service, bookings *booking.Service) {
 	w.Handle(worker.TypeWaitlistOffer, worker.OfferHandler(o.offers, waitlists))
 	w.Handle(worker.TypeOfferLapse, worker.OfferLapseHandler(bookings))
-	if o.hooks != nil {
-		w.Handle(worker.TypeWebhook, worker.WebhookHandler(o.deliveries))
-		w.Backoff(worker.TypeWebhook, worker.WebhookBackoff)
-	}
+	w.Handle(worker.TypeWebhookFanOut, worker.WebhookFanOutHandler(o.deliveries))
+	w.Handle(worker.TypeWebhook, worker.WebhookHandler(o.deliveries))
+	w.Backoff(worker.TypeWebhook, worker.RandomWebhookRetryDelay)
 }
 
 // sweep is the cleanup's backstop for lost triggers: it enqueues offers
-// for waitlists that could be offered seats, and webhooks that have stayed
-// pending without a task.
+// for waitlists that could be offered seats, fans out webhooks that no
+// task fanned out, and enqueues deliveries that have stayed pending
+// without a task.
 func (o *outreach) sweep(ctx context.Context, waitlists *waitlist.Service) (offers, webhooks int, err error) {
 	events, err := waitlists.Stalled(ctx)
 	if err != nil {
@@ -79,13 +91,7 @@ func (o *outreach) sweep(ctx context.Context, waitlists *waitlist.Service) (offe
 	for _, id := range events {
 		o.offers.SeatsReleased(ctx, id)
 	}
-	if o.hooks == nil {
-		return len(events), 0, nil
-	}
-	ids, err := o.store.Stalled(ctx, time.Now().Add(-stalledWebhookAge), 1000)
-	if err != nil {
-		return len(events), 0, err
-	}
-	o.hooks.Dispatch(ctx, ids)
-	return len(events), len(ids), nil
+	fresh := time.Now().Add(-stalledWebhookAge)
+	unsent, stalled, err := o.deliveries.Sweep(ctx, fresh, fresh.Add(-worker.WebhookMaxWait))
+	return len(events), unsent + stalled, err
 }

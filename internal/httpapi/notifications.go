@@ -18,9 +18,11 @@ type NotificationService interface {
 	MarkRead(ctx context.Context, id, userID uuid.UUID) error
 }
 
-// WebhookDeliveries lists the webhook outbox for operators.
+// WebhookDeliveries lists webhook deliveries for operators, and sends a
+// webhook again (notify.Webhooks).
 type WebhookDeliveries interface {
 	Deliveries(ctx context.Context, f notify.DeliveryFilter) ([]notify.Delivery, error)
+	Redeliver(ctx context.Context, id uuid.UUID) (notify.Delivery, error)
 }
 
 type notificationResponse struct {
@@ -99,20 +101,24 @@ func (s *Server) markNotificationRead(w http.ResponseWriter, r *http.Request) er
 }
 
 type webhookDeliveryResponse struct {
-	ID          uuid.UUID             `json:"id"`
-	Type        string                `json:"type"`
-	SubjectID   uuid.UUID             `json:"subject_id"`
-	Status      notify.DeliveryStatus `json:"status"`
-	Attempts    int                   `json:"attempts"`
-	LastError   *string               `json:"last_error"`
-	Payload     json.RawMessage       `json:"payload"`
-	CreatedAt   time.Time             `json:"created_at"`
-	UpdatedAt   time.Time             `json:"updated_at"`
-	DeliveredAt *time.Time            `json:"delivered_at"`
+	ID           uuid.UUID             `json:"id"`
+	WebhookID    uuid.UUID             `json:"webhook_id"`
+	EndpointID   *uuid.UUID            `json:"endpoint_id"`
+	RedeliveryOf *uuid.UUID            `json:"redelivery_of"`
+	Type         string                `json:"type"`
+	SubjectID    uuid.UUID             `json:"subject_id"`
+	Status       notify.DeliveryStatus `json:"status"`
+	Attempts     int                   `json:"attempts"`
+	LastError    *string               `json:"last_error"`
+	Payload      json.RawMessage       `json:"payload"`
+	CreatedAt    time.Time             `json:"created_at"`
+	UpdatedAt    time.Time             `json:"updated_at"`
+	DeliveredAt  *time.Time            `json:"delivered_at"`
 }
 
 func toWebhookDeliveryResponse(d notify.Delivery) webhookDeliveryResponse {
-	return webhookDeliveryResponse{ID: d.ID, Type: d.Type, SubjectID: d.SubjectID, Status: d.Status,
+	return webhookDeliveryResponse{ID: d.ID, WebhookID: d.WebhookID, EndpointID: d.EndpointID,
+		RedeliveryOf: d.RedeliveryOf, Type: d.Type, SubjectID: d.SubjectID, Status: d.Status,
 		Attempts: d.Attempts, LastError: d.LastError, Payload: json.RawMessage(d.Body),
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(), DeliveredAt: utc(d.DeliveredAt)}
 }
@@ -129,6 +135,13 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) e
 			return apperr.Invalid(apperr.FieldError{Field: "status", Message: "must be pending, delivered or failed"})
 		}
 		f.Status = &status
+	}
+	if raw := r.URL.Query().Get("endpoint_id"); raw != "" {
+		id, err := uuid.Parse(raw)
+		if err != nil {
+			return apperr.Invalid(apperr.FieldError{Field: "endpoint_id", Message: "must be a UUID"})
+		}
+		f.EndpointID = &id
 	}
 	if p.HasCursor {
 		f.After = &notify.Cursor{CreatedAt: p.Cursor.CreatedAt, ID: p.Cursor.ID}

@@ -133,7 +133,18 @@ func (s *Server) router() chi.Router {
 		// Notifications.
 		r.With(s.requireUser).Get("/me/notifications", s.api(s.listNotifications))
 		r.With(s.requireUser).Post("/me/notifications/{id}/read", s.api(s.markNotificationRead))
-		r.With(s.requireAdmin).Get("/admin/webhooks/deliveries", s.api(s.listWebhookDeliveries))
+		// Webhook endpoints and deliveries.
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireAdmin)
+			r.Get("/admin/webhooks", s.api(s.listWebhookEndpoints))
+			r.Post("/admin/webhooks", s.api(s.createWebhookEndpoint))
+			r.Get("/admin/webhooks/{id}", s.api(s.getWebhookEndpoint))
+			r.Patch("/admin/webhooks/{id}", s.api(s.patchWebhookEndpoint))
+			r.Delete("/admin/webhooks/{id}", s.api(s.deleteWebhookEndpoint))
+			r.Post("/admin/webhooks/{id}/rotate-secret", s.api(s.rotateWebhookSecret))
+			r.Get("/admin/webhooks/deliveries", s.api(s.listWebhookDeliveries))
+			r.Post("/admin/webhooks/deliveries/{id}/redeliver", s.api(s.redeliverWebhook))
+		})
 		// Analytics.
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireAdmin)

@@ -76,8 +76,10 @@ type Options struct {
 	Waitlist WaitlistService
 	// Notifications serves /me/notifications.
 	Notifications NotificationService
-	// Webhooks lists webhook deliveries for operators.
+	// Webhooks lists webhook deliveries for operators and redelivers them.
 	Webhooks WebhookDeliveries
+	// WebhookEndpoints serves /admin/webhooks: where webhooks go.
+	WebhookEndpoints WebhookEndpoints
 	// Analytics answers the admin reports.
 	Analytics AnalyticsService
 	// Feed, when set, serves the live streams (server-sent events); without
@@ -129,6 +131,7 @@ type Server struct {
 	waitlist        WaitlistService
 	notifications   NotificationService
 	webhooks        WebhookDeliveries
+	endpoints       WebhookEndpoints
 	analytics       AnalyticsService
 
 	feed               Feed
@@ -179,6 +182,7 @@ func New(opts Options) (*Server, error) {
 		waitlist:        opts.Waitlist,
 		notifications:   opts.Notifications,
 		webhooks:        opts.Webhooks,
+		endpoints:       opts.WebhookEndpoints,
 		analytics:       opts.Analytics,
 		translate:       opts.Translate,
 

@@ -430,9 +430,9 @@ func TestLostTriggersAreSwept(t *testing.T) {
 
 	// A webhook recorded but never enqueued (its enqueue was lost).
 	lost := uuid.Must(uuid.NewV7())
-	f.exec(t, `INSERT INTO webhook_deliveries (id, type, subject_id, body, created_at, updated_at)
+	f.exec(t, `INSERT INTO webhooks (id, type, subject_id, body, created_at)
 		VALUES ($1, 'booking.held', gen_random_uuid(), '{"id":"`+lost.String()+`","type":"booking.held"}',
-		        now() - interval '2 minutes', now() - interval '2 minutes')`, lost)
+		        now() - interval '2 minutes')`, lost)
 	eventually(t, 10*time.Second, "swept webhook", func() bool { return len(rc.attempts(lost.String())) == 1 })
 
 }

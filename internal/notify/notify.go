@@ -1,8 +1,9 @@
 // Package notify is what Evently tells people and systems about changes:
 // the in-app notifications of each user (the inbox) and the signed
-// webhooks posted to the operator's URL. Both are written by the stores in
-// the transaction of the change they report; this package reads the inbox
-// and delivers the webhooks.
+// webhooks posted to the endpoints operators register. Both are written by
+// the stores in the transaction of the change they report; this package
+// reads the inbox, manages the endpoints, and fans each webhook out to
+// them and delivers it.
 package notify
 
 import (

@@ -40,11 +40,14 @@ func TestObserveAttempts(t *testing.T) {
 		{name: "already delivered", before: 1, notPend: true},
 	}
 	for _, c := range cases {
-		store := &fakeStore{d: notify.Delivery{ID: uuid.New(), Body: []byte(`{}`), Status: notify.DeliveryPending, Attempts: c.before}}
+		ep := &notify.Endpoint{ID: uuid.New(), URL: "https://hooks.example.com/x", Types: []string{notify.AllTypes},
+			Enabled: true, Secret: notify.Secret("whsec_k")}
+		store := &fakeStore{d: notify.Delivery{ID: uuid.New(), EndpointID: &ep.ID, Body: []byte(`{}`),
+			Status: notify.DeliveryPending, Attempts: c.before}, ep: ep}
 		if c.notPend {
 			store.d.Status = notify.DeliveryDelivered
 		}
-		w := notify.NewWebhooks(store, &fakeSender{status: c.status, err: c.sendErr}, []byte("k"), time.Now)
+		w := notify.NewWebhooks(store, &fakeSender{status: c.status, err: c.sendErr}, nil, time.Now)
 		var seen attemptLog
 		w.Observe(&seen)
 		_ = w.Deliver(context.Background(), store.d.ID, c.final)

@@ -39,8 +39,20 @@ const SignatureHeader = "Evently-Signature"
 // The timestamp is part of what is signed, so a receiver that rejects old
 // timestamps is safe from replays.
 func Sign(secret []byte, t time.Time, body []byte) string {
+	return SignKeys(t, body, secret)
+}
+
+// SignKeys is Sign with one v1 signature per key, in order: while a
+// rotated-out secret still signs, a receiver holding either key finds a
+// signature it can check.
+func SignKeys(t time.Time, body []byte, keys ...[]byte) string {
 	ts := strconv.FormatInt(t.Unix(), 10)
-	return "t=" + ts + ",v1=" + hex.EncodeToString(mac(secret, ts, body))
+	var b strings.Builder
+	b.WriteString("t=" + ts)
+	for _, k := range keys {
+		b.WriteString(",v1=" + hex.EncodeToString(mac(k, ts, body)))
+	}
+	return b.String()
 }
 
 func mac(secret []byte, ts string, body []byte) []byte {
@@ -99,12 +111,24 @@ func (s DeliveryStatus) Valid() bool {
 	return s == DeliveryPending || s == DeliveryDelivered || s == DeliveryFailed
 }
 
-// Delivery is one webhook and the record of its delivery.
+// Delivery is one webhook on its way to one endpoint, and the record of
+// its attempts. A change records its webhook once, in its transaction;
+// after the commit the webhook is fanned out to a delivery per endpoint
+// subscribed to its type.
 type Delivery struct {
-	// ID is the webhook's id, the same on every attempt.
-	ID        uuid.UUID
-	Type      string
-	SubjectID uuid.UUID
+	// ID is the delivery's own id.
+	ID uuid.UUID
+	// WebhookID is the webhook's id (the body's "id", and the
+	// Evently-Webhook-Id header): the same on every endpoint, attempt and
+	// redelivery, so that receivers de-duplicate by it.
+	WebhookID uuid.UUID
+	// EndpointID is where it goes; nil once that endpoint is deleted (and
+	// for deliveries made before endpoints existed).
+	EndpointID *uuid.UUID
+	// RedeliveryOf is the delivery an operator sent again with this one.
+	RedeliveryOf *uuid.UUID
+	Type         string
+	SubjectID    uuid.UUID
 	// Body is the exact JSON sent on every attempt:
 	// {"id", "type", "created_at", "data"}.
 	Body        []byte
@@ -122,65 +146,112 @@ type Attempt struct {
 	OK bool
 	// Final is set on the last attempt: a failure then fails the delivery.
 	Final bool
-	Error string
+	// Skipped is set when no request was made because the endpoint is
+	// disabled or deleted: the delivery fails without counting an attempt.
+	Skipped bool
+	Error   string
 }
 
 // DeliveryFilter selects deliveries for the operator's list.
 type DeliveryFilter struct {
-	Status *DeliveryStatus
-	After  *Cursor
-	Limit  int
+	Status     *DeliveryStatus
+	EndpointID *uuid.UUID
+	After      *Cursor
+	Limit      int
 }
 
-// DeliveryStore keeps the webhook outbox.
+// DeliveryStore keeps the webhooks and their deliveries.
 type DeliveryStore interface {
-	// Delivery returns one delivery, or NotFound.
-	Delivery(ctx context.Context, id uuid.UUID) (Delivery, error)
+	// Delivery returns one delivery and its endpoint (nil when deleted),
+	// or NotFound.
+	Delivery(ctx context.Context, id uuid.UUID) (Delivery, *Endpoint, error)
 	// RecordAttempt counts an attempt on a pending delivery and records its
 	// outcome (a delivery no longer pending is left alone).
 	RecordAttempt(ctx context.Context, id uuid.UUID, a Attempt) error
 	// Deliveries lists deliveries newest first.
 	Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error)
-	// Stalled returns pending deliveries created before the given time,
-	// oldest first: their task may have been lost.
-	Stalled(ctx context.Context, before time.Time, limit int) ([]uuid.UUID, error)
+	// FanOut makes, for each of the webhooks not fanned out yet, a
+	// delivery per enabled endpoint subscribed to its type, in one
+	// statement, and returns the pending deliveries of the webhooks that
+	// have had no attempt yet (those just made, and those of an earlier
+	// fan-out whose tasks may have been lost).
+	FanOut(ctx context.Context, webhookIDs []uuid.UUID, now time.Time) ([]uuid.UUID, error)
+	// Redeliver makes a new pending delivery of the webhook of delivery id
+	// to the same endpoint. NotFound when there is no such delivery,
+	// Conflict when its endpoint is deleted or disabled.
+	Redeliver(ctx context.Context, id uuid.UUID, now time.Time) (Delivery, error)
+	// Stalled returns pending deliveries whose task may have been lost,
+	// oldest first: those with no attempt since before fresh, and those
+	// whose last attempt was before retried.
+	Stalled(ctx context.Context, fresh, retried time.Time, limit int) ([]uuid.UUID, error)
+	// Unsent returns webhooks recorded before the given time and not
+	// fanned out yet, oldest first: their task may have been lost.
+	Unsent(ctx context.Context, before time.Time, limit int) ([]uuid.UUID, error)
 }
 
-// Sender posts a webhook body with its signature (over HTTP, in the
-// worker) and returns the receiver's status code.
+// Sender posts a webhook body with its signature to an endpoint's URL
+// (over HTTP, in the worker) and returns the receiver's status code.
 type Sender interface {
-	Send(ctx context.Context, id uuid.UUID, body []byte, signature string) (int, error)
+	Send(ctx context.Context, url string, id uuid.UUID, body []byte, signature string) (int, error)
 }
 
-// Webhooks delivers the outbox's webhooks, one attempt at a time; the
-// queue that calls Deliver owns retries and backoff.
+// DeliveryQueue queues one delivery task per delivery (the worker). It
+// never fails the caller: a delivery whose enqueue failed stays pending,
+// and the sweep queues it.
+type DeliveryQueue interface {
+	Send(ctx context.Context, deliveryIDs []uuid.UUID)
+}
+
+// Webhooks fans webhooks out to endpoints and delivers them, one attempt
+// at a time; the queue that calls Deliver owns retries and backoff.
 type Webhooks struct {
 	store  DeliveryStore
 	sender Sender
-	secret []byte
+	queue  DeliveryQueue
 	now    func() time.Time
 	// observe, when set, hears of every attempt (see Observe).
 	observe AttemptObserver
 }
 
-// NewWebhooks returns a deliverer signing with secret.
-func NewWebhooks(store DeliveryStore, sender Sender, secret []byte, now func() time.Time) *Webhooks {
+// NewWebhooks returns a deliverer; queue takes the deliveries that
+// FanOut and Redeliver make.
+func NewWebhooks(store DeliveryStore, sender Sender, queue DeliveryQueue, now func() time.Time) *Webhooks {
 	if now == nil {
 		now = time.Now
 	}
-	return &Webhooks{store: store, sender: sender, secret: secret, now: now}
+	return &Webhooks{store: store, sender: sender, queue: queue, now: now}
 }
 
 // ErrAttemptFailed wraps the error of an attempt that did not get a 2xx.
 var ErrAttemptFailed = errors.New("webhook attempt failed")
 
-// Deliver makes one attempt at delivering webhook id, unless it is no
-// longer pending (delivered, failed, or never recorded), and records the
-// outcome. It returns an error wrapping ErrAttemptFailed when the receiver
-// did not answer 2xx, so that the caller retries. No transaction is open
-// while the request is in flight.
+// FanOut makes the deliveries of webhooks recorded by committed changes,
+// one per subscribed endpoint, and queues them. Running it again for the
+// same webhooks makes no more deliveries.
+func (w *Webhooks) FanOut(ctx context.Context, webhookIDs []uuid.UUID) error {
+	ids, err := w.store.FanOut(ctx, webhookIDs, w.now().UTC())
+	if err != nil {
+		return fmt.Errorf("fan out %d webhooks: %w", len(webhookIDs), err)
+	}
+	w.send(ctx, ids)
+	return nil
+}
+
+func (w *Webhooks) send(ctx context.Context, ids []uuid.UUID) {
+	if w.queue != nil && len(ids) > 0 {
+		w.queue.Send(ctx, ids)
+	}
+}
+
+// Deliver makes one attempt at delivery id, unless it is no longer
+// pending (delivered, failed, or never recorded), signed with each key of
+// its endpoint, and records the outcome. A delivery whose endpoint is
+// disabled or deleted fails without a request. It returns an error
+// wrapping ErrAttemptFailed when the receiver did not answer 2xx, so that
+// the caller retries. No transaction is open while the request is in
+// flight.
 func (w *Webhooks) Deliver(ctx context.Context, id uuid.UUID, final bool) error {
-	d, err := w.store.Delivery(ctx, id)
+	d, ep, err := w.store.Delivery(ctx, id)
 	if apperr.Is(err, apperr.NotFound) {
 		return nil
 	}
@@ -191,13 +262,21 @@ func (w *Webhooks) Deliver(ctx context.Context, id uuid.UUID, final bool) error 
 		return nil
 	}
 	now := w.now()
-	status, err := w.sender.Send(ctx, d.ID, d.Body, Sign(w.secret, now, d.Body))
-	a := Attempt{At: now, Final: final, OK: err == nil && status >= 200 && status < 300}
+	var a Attempt
 	switch {
-	case err != nil:
-		a.Error = truncate(err.Error(), 500)
-	case !a.OK:
-		a.Error = fmt.Sprintf("HTTP %d", status)
+	case ep == nil:
+		a = Attempt{At: now, Final: true, Skipped: true, Error: "endpoint deleted"}
+	case !ep.Enabled:
+		a = Attempt{At: now, Final: true, Skipped: true, Error: "endpoint disabled"}
+	default:
+		status, err := w.sender.Send(ctx, ep.URL, d.WebhookID, d.Body, SignKeys(now, d.Body, ep.keys(now)...))
+		a = Attempt{At: now, Final: final, OK: err == nil && status >= 200 && status < 300}
+		switch {
+		case err != nil:
+			a.Error = truncate(err.Error(), 500)
+		case !a.OK:
+			a.Error = fmt.Sprintf("HTTP %d", status)
+		}
 	}
 	if w.observe != nil {
 		w.observe.Attempted(d.Attempts+1, a.Outcome())
@@ -209,15 +288,51 @@ func (w *Webhooks) Deliver(ctx context.Context, id uuid.UUID, final bool) error 
 	if err := w.store.RecordAttempt(rctx, id, a); err != nil {
 		return fmt.Errorf("record webhook attempt %s: %w", id, err)
 	}
-	if !a.OK {
-		return fmt.Errorf("%w: webhook %s: %s", ErrAttemptFailed, id, a.Error)
+	if !a.OK && !a.Skipped {
+		return fmt.Errorf("%w: delivery %s of webhook %s (%s) to endpoint %s: %s",
+			ErrAttemptFailed, id, d.WebhookID, d.Type, ep.ID, a.Error)
 	}
 	return nil
+}
+
+// Redeliver sends the webhook of delivery id again to the same endpoint,
+// as a new delivery with attempts of its own; the body and the webhook's
+// id are unchanged.
+func (w *Webhooks) Redeliver(ctx context.Context, id uuid.UUID) (Delivery, error) {
+	d, err := w.store.Redeliver(ctx, id, w.now().UTC())
+	if err != nil {
+		return Delivery{}, err
+	}
+	w.send(ctx, []uuid.UUID{d.ID})
+	return d, nil
 }
 
 // Deliveries lists deliveries for the operator, newest first.
 func (w *Webhooks) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
 	return w.store.Deliveries(ctx, f)
+}
+
+// Sweep is the backstop for lost tasks: it fans out the webhooks recorded
+// before fresh that no task fanned out, and queues again the pending
+// deliveries that have had no attempt since before fresh or none since
+// before retried (a time older than the longest wait between two
+// attempts). It returns how many of each.
+func (w *Webhooks) Sweep(ctx context.Context, fresh, retried time.Time) (webhooks, deliveries int, err error) {
+	unsent, err := w.store.Unsent(ctx, fresh, 1000)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(unsent) > 0 {
+		if err := w.FanOut(ctx, unsent); err != nil {
+			return 0, 0, err
+		}
+	}
+	stalled, err := w.store.Stalled(ctx, fresh, retried, 1000)
+	if err != nil {
+		return len(unsent), 0, err
+	}
+	w.send(ctx, stalled)
+	return len(unsent), len(stalled), nil
 }
 
 func truncate(s string, n int) string {

@@ -194,9 +194,10 @@ func (s *BookingStore) hold(ctx context.Context, p *pipeline, b booking.HoldBatc
 	// 3. Write, and commit in the same round trip.
 	w := newHoldWrite(b, sale.currency, alloc)
 	var hooks []uuid.UUID
-	if batch := w.queue(s.hooks.on()); batch.Len() > 0 {
+	hooksOn := s.hooks.on()
+	if batch := w.queue(hooksOn); batch.Len() > 0 {
 		if err := p.exchange(ctx, batch, true, func(r pgx.BatchResults) error {
-			hooks, err = w.read(r, s.hooks.on())
+			hooks, err = w.read(r, hooksOn)
 			return err
 		}); err != nil {
 			return res, nil, err

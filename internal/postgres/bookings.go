@@ -34,10 +34,13 @@ var _ booking.Store = (*BookingStore)(nil)
 // NewBookingStore returns a store on pool.
 func NewBookingStore(pool *pgxpool.Pool) *BookingStore { return &BookingStore{pool: pool} }
 
-// EnableWebhooks makes the store record a webhook delivery for every
-// booking state change, in the transaction of the change, and hand the
-// ids to dispatch once committed. Call it before the store is used.
-func (s *BookingStore) EnableWebhooks(dispatch Dispatch) { s.hooks = outbox{dispatch: dispatch} }
+// EnableWebhooks makes the store record a webhook for every booking state
+// change, in the transaction of the change, while recording says an
+// endpoint is enabled, and hand the ids to dispatch once committed. Call
+// it before the store is used.
+func (s *BookingStore) EnableWebhooks(dispatch Dispatch, recording func() bool) {
+	s.hooks = outbox{dispatch: dispatch, recording: recording}
+}
 
 // Sale reads an event's sale facts and its sections in one round trip.
 func (s *BookingStore) Sale(ctx context.Context, eventID uuid.UUID) (booking.Sale, error) {

@@ -29,9 +29,11 @@ func NewEventStore(pool *pgxpool.Pool) *EventStore { return &EventStore{pool: po
 
 // EnableWebhooks makes an event's cancellation record its webhooks
 // (event.cancelled and booking.cancelled for each booking it cancels) in
-// its transaction, and hand their ids to dispatch once committed. Call it
-// before the store is used.
-func (s *EventStore) EnableWebhooks(dispatch Dispatch) { s.hooks = outbox{dispatch: dispatch} }
+// its transaction, while recording says an endpoint is enabled, and hand
+// their ids to dispatch once committed. Call it before the store is used.
+func (s *EventStore) EnableWebhooks(dispatch Dispatch, recording func() bool) {
+	s.hooks = outbox{dispatch: dispatch, recording: recording}
+}
 
 const eventColumns = `id, name, description, venue, category, starts_at, ends_at, status,
 	currency, max_seats_per_booking, max_seats_per_user, hold_ttl_seconds, sales_start, sales_end,
@@ -572,7 +574,8 @@ func (s *EventStore) cancelEventBookings(ctx context.Context, tx pgx.Tx, id uuid
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("lock bookings: %w", err)
 	}
-	ended, hooks, err := end.end(ctx, tx, now, s.hooks.on())
+	hooksOn := s.hooks.on()
+	ended, hooks, err := end.end(ctx, tx, now, hooksOn)
 	if err != nil {
 		return nil, err
 	}
@@ -587,7 +590,7 @@ func (s *EventStore) cancelEventBookings(ctx context.Context, tx pgx.Tx, id uuid
 	if _, err := tx.Exec(ctx, eventCancelledSQL, id, now, told); err != nil {
 		return nil, fmt.Errorf("cancel event: %w", err)
 	}
-	if !s.hooks.on() {
+	if !hooksOn {
 		return nil, nil
 	}
 	more, err := collectIDs(tx.Query(ctx, eventCancelledHookSQL, id, now))

@@ -4,80 +4,9 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/google/uuid"
-
-	"github.com/evently/evently/internal/apperr"
-	"github.com/evently/evently/internal/notify"
 	"github.com/evently/evently/internal/pgtest"
-	"github.com/evently/evently/internal/postgres"
 )
-
-// TestRecordAttempt walks a webhook delivery through its states: a failed
-// attempt keeps it pending with the error, the last failed attempt fails
-// it, a success delivers it, and a delivery that is no longer pending
-// records nothing more.
-func TestRecordAttempt(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	pool := pgtest.New(t)
-	store := postgres.NewNotificationStore(pool)
-	created := time.Now().Add(-time.Hour).UTC().Truncate(time.Microsecond)
-	ids := []uuid.UUID{uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())}
-	for _, id := range ids {
-		if _, err := pool.Exec(ctx, `INSERT INTO webhook_deliveries (id, type, subject_id, body, created_at, updated_at)
-			VALUES ($1, 'booking.held', gen_random_uuid(), '{"id":"x"}', $2, $2)`, id, created); err != nil {
-			t.Fatal(err)
-		}
-	}
-	failing, ok := ids[0], ids[1]
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	steps := []struct {
-		id      uuid.UUID
-		attempt notify.Attempt
-		status  notify.DeliveryStatus
-		tries   int
-		lastErr string
-	}{
-		{failing, notify.Attempt{At: now, Error: "HTTP 500"}, notify.DeliveryPending, 1, "HTTP 500"},
-		{failing, notify.Attempt{At: now, Error: "timeout", Final: true}, notify.DeliveryFailed, 2, "timeout"},
-		{failing, notify.Attempt{At: now, OK: true}, notify.DeliveryFailed, 2, "timeout"},
-		{ok, notify.Attempt{At: now, Error: "HTTP 502"}, notify.DeliveryPending, 1, "HTTP 502"},
-		{ok, notify.Attempt{At: now, OK: true}, notify.DeliveryDelivered, 2, ""},
-		{ok, notify.Attempt{At: now, Error: "HTTP 500", Final: true}, notify.DeliveryDelivered, 2, ""},
-	}
-	for i, s := range steps {
-		if err := store.RecordAttempt(ctx, s.id, s.attempt); err != nil {
-			t.Fatal(err)
-		}
-		d, err := store.Delivery(ctx, s.id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lastErr := ""
-		if d.LastError != nil {
-			lastErr = *d.LastError
-		}
-		if d.Status != s.status || d.Attempts != s.tries || lastErr != s.lastErr || string(d.Body) != `{"id":"x"}` {
-			t.Errorf("step %d: %s, %d attempts, last error %q; want %s, %d, %q", i, d.Status, d.Attempts, lastErr, s.status, s.tries, s.lastErr)
-		}
-		if (d.Status == notify.DeliveryDelivered) != (d.DeliveredAt != nil) {
-			t.Errorf("step %d: status %s with delivered_at %v", i, d.Status, d.DeliveredAt)
-		}
-	}
-	failed := notify.DeliveryFailed
-	list, err := store.Deliveries(ctx, notify.DeliveryFilter{Status: &failed, Limit: 10})
-	if err != nil || len(list) != 1 || list[0].ID != failing {
-		t.Errorf("failed deliveries = %+v, %v", list, err)
-	}
-	if _, err := store.Delivery(ctx, uuid.New()); !apperr.Is(err, apperr.NotFound) {
-		t.Errorf("unknown delivery: %v", err)
-	}
-	if stalled, err := store.Stalled(ctx, time.Now(), 10); err != nil || len(stalled) != 0 {
-		t.Errorf("stalled = %v, %v; want none (nothing is pending)", stalled, err)
-	}
-}
 
 // TestWaitlistQueriesUseIndexes checks that the waitlist, inbox and outbox
 // queries use their indexes on a waitlist of 3,000 entries (sequential
@@ -123,10 +52,20 @@ func TestWaitlistQueriesUseIndexes(t *testing.T) {
 			ORDER BY created_at DESC, id DESC LIMIT 21`, "notifications_inbox_idx"},
 		{"unread", `SELECT id FROM notifications WHERE user_id = ` + id + ` AND read_at IS NULL
 			AND (created_at, id) < (now(), ` + id + `::uuid) ORDER BY created_at DESC, id DESC LIMIT 21`, "notifications_unread_idx"},
-		{"failed deliveries", `SELECT id FROM webhook_deliveries WHERE status = 'failed'
-			ORDER BY created_at DESC, id DESC LIMIT 21`, "webhook_deliveries_status_idx"},
-		{"stalled deliveries", `SELECT id FROM webhook_deliveries WHERE status = 'pending' AND created_at < now()
-			ORDER BY created_at LIMIT 1000`, "webhook_deliveries_status_idx"},
+		{"all deliveries", `SELECT id FROM webhook_deliveries d
+			ORDER BY d.created_at DESC, d.id DESC LIMIT 21`, "webhook_deliveries_created_idx"},
+		{"failed deliveries", `SELECT id FROM webhook_deliveries d WHERE d.status = 'failed'
+			ORDER BY d.created_at DESC, d.id DESC LIMIT 21`, "webhook_deliveries_status_idx"},
+		{"an endpoint's deliveries", `SELECT id FROM webhook_deliveries d WHERE d.endpoint_id = ` + id + `
+			AND (d.created_at, d.id) < (now(), ` + id + `::uuid) ORDER BY d.created_at DESC, d.id DESC LIMIT 21`,
+			"webhook_deliveries_endpoint_idx"},
+		{"stalled deliveries", `SELECT id FROM webhook_deliveries WHERE status = 'pending' AND updated_at < now()
+			AND (attempts = 0 OR updated_at < now() - interval '7 hours') ORDER BY updated_at LIMIT 1000`,
+			"webhook_deliveries_pending_idx"},
+		{"unsent webhooks", `SELECT id FROM webhooks WHERE dispatched_at IS NULL AND created_at < now()
+			ORDER BY created_at LIMIT 1000`, "webhooks_unsent_idx"},
+		{"fan-out", `SELECT id FROM webhook_deliveries WHERE webhook_id = ANY(ARRAY[` + id + `]::uuid[])
+			AND redelivery_of IS NULL AND status = 'pending' AND attempts = 0`, "webhook_deliveries_fanout_idx"},
 	}
 	for _, tc := range tests {
 		rows, err := conn.Query(ctx, "EXPLAIN "+tc.query)

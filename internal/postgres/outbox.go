@@ -7,21 +7,26 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Dispatch is told the ids of webhook deliveries once the transaction that
-// recorded them has committed (the worker enqueues a delivery task for
-// each). It must not block for long: it runs on the request's path.
+// Dispatch is told the ids of webhooks once the transaction that recorded
+// them has committed (the worker fans each out to the endpoints that
+// receive its type). It must not block for long: it runs on the request's
+// path.
 type Dispatch func(ctx context.Context, ids []uuid.UUID)
 
-// outbox records webhook deliveries in the transactions of the changes
-// they report. The zero outbox is off: no delivery is recorded, and the
-// hot paths run exactly the statements they ran without webhooks.
+// outbox records webhooks in the transactions of the changes they report.
+// The zero outbox is off, and so is one whose recording says no endpoint
+// is enabled: no webhook is recorded, and the hot paths run exactly the
+// statements they run without webhooks. A store asks on() once per
+// transaction, so that the statements it queues and the results it reads
+// agree.
 type outbox struct {
-	dispatch Dispatch
+	dispatch  Dispatch
+	recording func() bool
 }
 
-func (o outbox) on() bool { return o.dispatch != nil }
+func (o outbox) on() bool { return o.dispatch != nil && (o.recording == nil || o.recording()) }
 
-// sent hands committed delivery ids to the dispatcher.
+// sent hands committed webhook ids to the dispatcher.
 func (o outbox) sent(ctx context.Context, ids []uuid.UUID) {
 	if o.dispatch != nil && len(ids) > 0 {
 		o.dispatch(context.WithoutCancel(ctx), ids)
@@ -98,16 +103,20 @@ func eventJSON(now string) string {
 
 // hookSQL records one webhook of type typ per row of source, a query whose
 // rows have the columns id (the webhook's id), subject (what it is about),
-// at (when it happened) and data (the resource). A subject has at most one
-// webhook of each type, so recording one twice is a no-op. It returns the
-// ids recorded.
+// at (when it happened) and data (the resource), when an enabled endpoint
+// receives that type (a look at the few rows of webhook_endpoints, once
+// per statement). A subject has at most one webhook of each type, so
+// recording one twice is a no-op. It returns the ids recorded. The
+// deliveries, one per endpoint, are made after the commit (FanOut), not
+// here.
 func hookSQL(typ, source string) string {
 	return `
-INSERT INTO webhook_deliveries (id, type, subject_id, body, created_at, updated_at)
+INSERT INTO webhooks (id, type, subject_id, body, created_at)
 SELECT h.id, '` + typ + `', h.subject,
        jsonb_build_object('id', h.id, 'type', '` + typ + `'::text, 'created_at', ` + sqlTime("h.at") + `, 'data', h.data)::text,
-       h.at, h.at
+       h.at
 FROM (` + source + `) h
+WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled AND types && ARRAY['` + typ + `', '*'])
 ON CONFLICT (subject_id, type) DO NOTHING
 RETURNING id`
 }

@@ -32,9 +32,12 @@ var _ waitlist.Store = (*WaitlistStore)(nil)
 func NewWaitlistStore(pool *pgxpool.Pool) *WaitlistStore { return &WaitlistStore{pool: pool} }
 
 // EnableWebhooks makes every offer record its webhooks (booking.held and
-// waitlist.offered) in its transaction, and hand their ids to dispatch
-// once committed. Call it before the store is used.
-func (s *WaitlistStore) EnableWebhooks(dispatch Dispatch) { s.hooks = outbox{dispatch: dispatch} }
+// waitlist.offered) in its transaction, while recording says an endpoint
+// is enabled, and hand their ids to dispatch once committed. Call it
+// before the store is used.
+func (s *WaitlistStore) EnableWebhooks(dispatch Dispatch, recording func() bool) {
+	s.hooks = outbox{dispatch: dispatch, recording: recording}
+}
 
 // Facts reads an event and counts its free seats (available, or held by a
 // lapsed hold) up to $3.
@@ -308,8 +311,9 @@ func (s *WaitlistStore) offer(ctx context.Context, tx pgx.Tx, r waitlist.OfferRe
 		return nil, nil, nil
 	}
 	w := newHoldWrite(b, sale.currency, alloc)
-	res := tx.SendBatch(ctx, w.queue(s.hooks.on()))
-	hooks, err := w.read(res, s.hooks.on())
+	hooksOn := s.hooks.on()
+	res := tx.SendBatch(ctx, w.queue(hooksOn))
+	hooks, err := w.read(res, hooksOn)
 	if cerr := res.Close(); err == nil {
 		err = cerr
 	}
@@ -320,7 +324,7 @@ func (s *WaitlistStore) offer(ctx context.Context, tx pgx.Tx, r waitlist.OfferRe
 	if err := tx.QueryRow(ctx, offeredSQL, entryID, r.BookingID, r.ExpiresAt, r.Now).Scan(&created); err != nil {
 		return nil, nil, fmt.Errorf("mark offered: %w", err)
 	}
-	if s.hooks.on() {
+	if hooksOn {
 		more, err := collectIDs(tx.Query(ctx, offerHookSQL, entryID, r.Now))
 		if err != nil {
 			return nil, nil, fmt.Errorf("record offer: %w", err)

@@ -115,20 +115,41 @@ func TestOfferLapseIsScheduled(t *testing.T) {
 	}
 }
 
+// TestWebhookBackoff: a delivery is retried for about three days — waits
+// doubling from a second to six hours, each spread by ±10% of jitter —
+// so that a receiver down over a weekend still gets its webhooks.
 func TestWebhookBackoff(t *testing.T) {
 	t.Parallel()
-	var total time.Duration
+	const day = 24 * time.Hour
+	var nominal, soonest, latest time.Duration
 	for n := range worker.WebhookAttempts - 1 {
 		d := worker.WebhookBackoff(n)
 		if n > 0 && d < worker.WebhookBackoff(n-1) {
 			t.Errorf("backoff shrinks at retry %d", n)
 		}
-		total += d
+		lo, mid, hi := worker.WebhookRetryDelay(n, 0), worker.WebhookRetryDelay(n, 0.5), worker.WebhookRetryDelay(n, 0.999999)
+		if mid != d || lo != d-d/10 || hi <= mid || hi > d+d/10 {
+			t.Errorf("retry %d: delays %v, %v, %v around %v, want 10%% either side", n, lo, mid, hi, d)
+		}
+		for range 20 {
+			if r := worker.RandomWebhookRetryDelay(n); r < lo || r > d+d/10 {
+				t.Errorf("retry %d: random delay %v outside [%v, %v]", n, r, lo, d+d/10)
+			}
+		}
+		nominal, soonest, latest = nominal+d, soonest+lo, latest+hi
 	}
-	if worker.WebhookBackoff(0) != time.Second || worker.WebhookBackoff(100) != time.Hour {
-		t.Errorf("backoff(0) = %v, backoff(100) = %v", worker.WebhookBackoff(0), worker.WebhookBackoff(100))
+	if worker.WebhookBackoff(0) != time.Second || worker.WebhookBackoff(1) != 2*time.Second ||
+		worker.WebhookBackoff(24) != 6*time.Hour || worker.WebhookBackoff(1000) != 6*time.Hour || worker.WebhookBackoff(-1) != time.Second {
+		t.Errorf("backoff(0, 1, 24, 1000, -1) = %v, %v, %v, %v, %v", worker.WebhookBackoff(0), worker.WebhookBackoff(1),
+			worker.WebhookBackoff(24), worker.WebhookBackoff(1000), worker.WebhookBackoff(-1))
 	}
-	if total < time.Hour || total > 6*time.Hour {
-		t.Errorf("%d attempts span %v", worker.WebhookAttempts, total)
+	if nominal < 2*day+18*time.Hour || nominal > 3*day {
+		t.Errorf("%d attempts span %v, want about three days", worker.WebhookAttempts, nominal)
+	}
+	if soonest < 2*day+12*time.Hour || latest > 3*day+8*time.Hour {
+		t.Errorf("with jitter, %d attempts span %v to %v", worker.WebhookAttempts, soonest, latest)
+	}
+	if worker.WebhookMaxWait < 6*time.Hour+36*time.Minute {
+		t.Errorf("WebhookMaxWait = %v, shorter than the longest jittered wait", worker.WebhookMaxWait)
 	}
 }

@@ -8,8 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
-	"net/url"
+	neturl "net/url"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,29 +20,59 @@ import (
 	"github.com/evently/evently/internal/notify"
 )
 
-// TypeWebhook delivers one webhook (on the notify queue).
-const TypeWebhook = "webhook:deliver"
+// TypeWebhook delivers one webhook to one endpoint (a delivery, on the
+// notify queue); TypeWebhookFanOut makes the deliveries of webhooks that
+// committed changes recorded, one per endpoint that receives their type,
+// and queues them.
+const (
+	TypeWebhook       = "webhook:deliver"
+	TypeWebhookFanOut = "webhook:fanout"
+)
 
-// WebhookAttempts bounds the attempts at one webhook; with WebhookBackoff
-// they span about three hours.
-const WebhookAttempts = 15
+// The retry schedule of a delivery: WebhookBackoff doubles from a second
+// to webhookBackoffCap, and WebhookAttempts attempts span about three
+// days (69 hours, ±10% of jitter).
+const (
+	WebhookAttempts   = 26
+	webhookBackoffCap = 6 * time.Hour
+	// webhookJitter is the fraction by which each wait is spread at
+	// random, so that the retries of many deliveries that failed together
+	// (a receiver's outage) do not come back together.
+	webhookJitter = 0.1
+)
 
-// WebhookBackoff is the wait before retry n+1 of a webhook (n retries
-// done): 1 s, 2 s, 4 s, ... doubling up to an hour.
+// WebhookMaxWait is the longest wait between two attempts at a delivery:
+// a pending delivery not attempted for longer has lost its task.
+const WebhookMaxWait = webhookBackoffCap + webhookBackoffCap/10
+
+// WebhookBackoff is the nominal wait before retry n+1 of a delivery (n
+// retries done): 1 s, 2 s, 4 s, ... doubling up to 6 hours.
 func WebhookBackoff(n int) time.Duration {
-	if n > 12 {
-		return time.Hour
+	if n > 20 {
+		return webhookBackoffCap
 	}
-	return min(time.Second<<n, time.Hour)
+	return min(time.Second<<max(n, 0), webhookBackoffCap)
 }
 
-// Webhooks enqueues the delivery of recorded webhooks.
+// WebhookRetryDelay is WebhookBackoff(n) spread by ±10%: r, from [0, 1),
+// picks where (0: 10% sooner, 0.5: on time, towards 1: 10% later).
+func WebhookRetryDelay(n int, r float64) time.Duration {
+	d := WebhookBackoff(n)
+	return d + time.Duration((2*r-1)*webhookJitter*float64(d))
+}
+
+// RandomWebhookRetryDelay is WebhookRetryDelay at a random point: the
+// delay the worker waits (see Server.Backoff).
+func RandomWebhookRetryDelay(n int) time.Duration { return WebhookRetryDelay(n, rand.Float64()) }
+
+// Webhooks queues the fan-out of recorded webhooks and the deliveries it
+// makes.
 type Webhooks struct {
 	queue  Enqueuer
 	logger *slog.Logger
 }
 
-// NewWebhooks returns the delivery enqueuer.
+// NewWebhooks returns the enqueuer.
 func NewWebhooks(queue Enqueuer, logger *slog.Logger) *Webhooks {
 	return &Webhooks{queue: queue, logger: logger}
 }
@@ -50,11 +81,30 @@ type webhookPayload struct {
 	ID uuid.UUID `json:"id"`
 }
 
-// Dispatch enqueues one delivery task per webhook id; the task id is the
-// webhook's, so a webhook enqueued again (by the sweep) while its task
-// exists is not delivered twice. It never fails the caller: a webhook
-// whose enqueue failed stays pending and the sweep enqueues it.
+type fanOutPayload struct {
+	IDs []uuid.UUID `json:"ids"`
+}
+
+// Dispatch enqueues one fan-out task for the webhooks a committed change
+// recorded (one Redis call for a whole batch of changes). It never fails
+// the caller: webhooks whose fan-out was not queued are fanned out by the
+// sweep.
 func (w *Webhooks) Dispatch(ctx context.Context, ids []uuid.UUID) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	payload, _ := json.Marshal(fanOutPayload{IDs: ids})
+	_, err := w.queue.EnqueueContext(ctx, asynq.NewTask(TypeWebhookFanOut, payload),
+		asynq.Queue(QueueNotify), asynq.MaxRetry(5), asynq.Timeout(30*time.Second))
+	if err != nil {
+		w.logger.WarnContext(ctx, "enqueue webhook fan-out", "webhooks", len(ids), "err", err)
+	}
+}
+
+// Send enqueues one delivery task per delivery id; the task id is the
+// delivery's, so a delivery enqueued again (by the sweep) while its task
+// exists is not sent twice. It never fails the caller: a delivery whose
+// enqueue failed stays pending and the sweep enqueues it.
+func (w *Webhooks) Send(ctx context.Context, ids []uuid.UUID) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	for _, id := range ids {
@@ -63,19 +113,19 @@ func (w *Webhooks) Dispatch(ctx context.Context, ids []uuid.UUID) {
 			asynq.Queue(QueueNotify), asynq.TaskID(TypeWebhook+":"+id.String()),
 			asynq.MaxRetry(WebhookAttempts-1), asynq.Timeout(30*time.Second))
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-			w.logger.WarnContext(ctx, "enqueue webhook delivery", "webhook_id", id, "err", err)
+			w.logger.WarnContext(ctx, "enqueue webhook delivery", "delivery_id", id, "err", err)
 			return
 		}
 	}
 }
 
-// Deliverer makes one attempt at a webhook (notify.Webhooks).
+// Deliverer makes one attempt at a delivery (notify.Webhooks).
 type Deliverer interface {
 	Deliver(ctx context.Context, id uuid.UUID, final bool) error
 }
 
 // WebhookHandler makes one delivery attempt per run; a failed attempt
-// returns an error so that asynq retries it after WebhookBackoff, until
+// returns an error so that asynq retries it after WebhookRetryDelay, until
 // the last attempt, which marks the delivery failed.
 func WebhookHandler(d Deliverer) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
@@ -89,20 +139,41 @@ func WebhookHandler(d Deliverer) asynq.Handler {
 	})
 }
 
-// HTTPSender posts webhooks to one URL.
+// FanOuter makes and queues the deliveries of webhooks (notify.Webhooks).
+type FanOuter interface {
+	FanOut(ctx context.Context, webhookIDs []uuid.UUID) error
+}
+
+// WebhookFanOutHandler fans out the webhooks of each fan-out task.
+func WebhookFanOutHandler(f FanOuter) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		var p fanOutPayload
+		if err := json.Unmarshal(t.Payload(), &p); err != nil || len(p.IDs) == 0 {
+			return fmt.Errorf("webhook fan-out payload %q: %w", t.Payload(), asynq.SkipRetry)
+		}
+		return f.FanOut(ctx, p.IDs)
+	})
+}
+
+// webhookAttempt reports whether err is a failed delivery attempt, and
+// which attempt of how many it was. One that asynq will try again is a
+// warning, not an error, since receivers are down now and then and the
+// retries are there for it; the last one is an error.
+func webhookAttempt(ctx context.Context, err error) (attempt, of int, ok bool) {
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	return retried + 1, maxRetry + 1, errors.Is(err, notify.ErrAttemptFailed)
+}
+
+// HTTPSender posts webhooks to their endpoints' URLs.
 type HTTPSender struct {
-	url string
-	// shown is url as errors may show it (logging.RedactURL): a receiver's
-	// URL often carries a token, and errors reach the logs and the
-	// operators' list of deliveries.
-	shown  string
 	client *http.Client
 }
 
-// NewHTTPSender returns a sender to url with a 10 s timeout per attempt.
+// NewHTTPSender returns a sender with a 10 s timeout per attempt.
 // Redirects are not followed: a receiver answers where it was configured.
-func NewHTTPSender(url string) *HTTPSender {
-	return &HTTPSender{url: url, shown: logging.RedactURL(url), client: &http.Client{
+func NewHTTPSender() *HTTPSender {
+	return &HTTPSender{client: &http.Client{
 		Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
@@ -110,11 +181,11 @@ func NewHTTPSender(url string) *HTTPSender {
 	}}
 }
 
-// Send posts body with its signature and returns the status code.
-func (s *HTTPSender) Send(ctx context.Context, id uuid.UUID, body []byte, signature string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
+// Send posts body with its signature to url and returns the status code.
+func (s *HTTPSender) Send(ctx context.Context, url string, id uuid.UUID, body []byte, signature string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return 0, s.hide(err)
+		return 0, hideURL(err, url)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Evently-Webhooks/1")
@@ -122,19 +193,21 @@ func (s *HTTPSender) Send(ctx context.Context, id uuid.UUID, body []byte, signat
 	req.Header.Set("Evently-Webhook-Id", id.String())
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return 0, s.hide(err)
+		return 0, hideURL(err, url)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	return resp.StatusCode, nil
 }
 
-// hide replaces the URL that net/http errors quote (the whole URL, query
-// included) with its redacted form.
-func (s *HTTPSender) hide(err error) error {
-	var ue *url.Error
+// hideURL replaces the URL that net/http errors quote (the whole URL,
+// query included) with its redacted form (logging.RedactURL): a
+// receiver's URL often carries a token, and errors reach the logs and the
+// operators' list of deliveries.
+func hideURL(err error, raw string) error {
+	var ue *neturl.Error
 	if errors.As(err, &ue) {
-		ue.URL = s.shown
+		ue.URL = logging.RedactURL(raw)
 	}
 	return err
 }

@@ -25,7 +25,7 @@ func TestHTTPSenderHidesURLSecrets(t *testing.T) {
 		"http://user:s3cr3t@" + addr + "/hooks",
 		"http://" + addr + "/hooks?api_key=s3cr3t",
 	} {
-		_, err := NewHTTPSender(u).Send(context.Background(), uuid.New(), []byte(`{}`), "t=1,v1=00")
+		_, err := NewHTTPSender().Send(context.Background(), u, uuid.New(), []byte(`{}`), "t=1,v1=00")
 		if err == nil {
 			t.Fatalf("Send(%s) to a closed port succeeded", u)
 		}

@@ -77,6 +77,16 @@ func NewServer(rdb *goredis.Client, cfg ServerConfig, logger *slog.Logger) *Serv
 		Logger:                   asynqLogger{logger},
 		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			if attempt, of, ok := webhookAttempt(ctx, err); ok {
+				if attempt < of {
+					logger.WarnContext(ctx, "webhook attempt failed; it will be retried", "type", t.Type(),
+						"attempt", attempt, "of", of, "err", err)
+				} else {
+					logger.ErrorContext(ctx, "webhook delivery failed: its last attempt failed", "type", t.Type(),
+						"attempt", attempt, "of", of, "err", err)
+				}
+				return
+			}
 			logger.ErrorContext(ctx, "task failed", "type", t.Type(), "err", err)
 		}),
 		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
