@@ -30,7 +30,7 @@ func TestSecretStaysHidden(t *testing.T) {
 	slog.New(slog.NewJSONHandler(&logged, nil)).Info("endpoint", "secret", s, "endpoint", e)
 	marshalled, _ := json.Marshal(e)
 	for what, out := range map[string]string{
-		"%v": fmt.Sprintf("%v", e), "%+v": fmt.Sprintf("%+v", e), "%#v": fmt.Sprintf("%#v", e), "%s": fmt.Sprintf("%s", s),
+		"%v": fmt.Sprintf("%v", e), "%+v": fmt.Sprintf("%+v", e), "%#v": fmt.Sprintf("%#v", e), "%s %q": fmt.Sprintf("%s %q", s, s),
 		"slog": logged.String(), "json": string(marshalled),
 	} {
 		if strings.Contains(out, s.Reveal()) || strings.Contains(out, e.PreviousSecret.Reveal()) || !strings.Contains(out, "[redacted]") {
