@@ -57,10 +57,14 @@ func TestBacklog(t *testing.T) {
 		t.Errorf("OldestLapsedHold() = %v, %v; want %v", at, err, now.Add(-90*time.Second))
 	}
 
+	// One webhook, delivered to five endpoints' worth of deliveries.
+	hook := uuid.Must(uuid.NewV7())
+	mustExec(t, pool, `INSERT INTO webhooks (id, type, subject_id, body, created_at) VALUES ($1, 'booking.held', $1, '{}', $2)`,
+		hook, now.Add(-time.Hour))
 	for i, status := range []string{"pending", "pending", "pending", "delivered", "failed"} {
-		mustExec(t, pool, `INSERT INTO webhook_deliveries (id, type, subject_id, body, status, created_at, updated_at)
-			VALUES ($1, 'booking.held', $1, '{}', $2, $3, $3)`,
-			uuid.Must(uuid.NewV7()), status, now.Add(-time.Duration(10-i)*time.Minute))
+		mustExec(t, pool, `INSERT INTO webhook_deliveries (id, webhook_id, status, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $4)`,
+			uuid.Must(uuid.NewV7()), hook, status, now.Add(-time.Duration(10-i)*time.Minute))
 	}
 	n, oldest, err := store.PendingWebhooks(ctx, 10)
 	if err != nil || n != 3 || !oldest.Equal(now.Add(-10*time.Minute)) {
