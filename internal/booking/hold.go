@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -93,6 +94,20 @@ type PendingHold struct {
 	// probe is set on the one request a stale sold-out mark let through
 	// to ask Postgres again.
 	probe bool
+	// queued is true while the request counts in its range's demand (see
+	// memo.enqueue); answered clears it, once.
+	queued *atomic.Bool
+}
+
+// answered takes a best-available hold out of its range's demand, once:
+// its batch does so as soon as it is decided — before the batch records
+// the seats it left, so that the requests it served are not counted
+// against those seats — and the request itself when it never reached a
+// batch.
+func (s *Service) answered(eventID uuid.UUID, h PendingHold) {
+	if h.queued != nil && h.queued.CompareAndSwap(true, false) {
+		s.memo.dequeue(eventID, h.Range, h.Quantity)
+	}
 }
 
 // HoldBatch is the holds of one event that one transaction writes.
@@ -230,7 +245,9 @@ func (s *Service) hold(ctx context.Context, req HoldRequest) (Booking, error) {
 	if refuse || !s.memo.enqueue(req.EventID, h.Range, h.Quantity, now) {
 		return Booking{}, SoldOut(h.Quantity)
 	}
-	defer s.memo.dequeue(req.EventID, h.Range, h.Quantity)
+	h.queued = new(atomic.Bool)
+	h.queued.Store(true)
+	defer s.answered(req.EventID, h)
 	h.probe = probe
 	return s.holds.Do(ctx, req.EventID, h)
 }
@@ -301,6 +318,7 @@ func (s *Service) runHolds(ctx context.Context, eventID uuid.UUID, holds []Pendi
 		if len(h.SeatIDs) == 0 && !h.probe {
 			if refuse, _ := s.memo.soldOut(eventID, h.Range, h.Quantity, now); refuse {
 				out[i].Err = SoldOut(h.Quantity)
+				s.answered(eventID, h)
 				continue
 			}
 		}
@@ -313,7 +331,11 @@ func (s *Service) runHolds(ctx context.Context, eventID uuid.UUID, holds []Pendi
 	b.From = s.memo.from(eventID, b.Ranges(), b.Now)
 	epoch := s.memo.epoch(eventID)
 	var got []batch.Result[Booking]
-	if res, err := s.store.Hold(ctx, b); err != nil {
+	res, err := s.store.Hold(ctx, b)
+	for _, h := range keep {
+		s.answered(eventID, h)
+	}
+	if err != nil {
 		got = s.retryHolds(ctx, b, err)
 	} else {
 		s.observe.Batched("hold", len(keep), time.Since(start))

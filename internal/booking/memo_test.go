@@ -1,6 +1,8 @@
 package booking
 
 import (
+	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,5 +164,58 @@ func TestQueueAwareSoldOut(t *testing.T) {
 	m.setFree(ev, r, -1, now, m.epoch(ev)) // many free
 	if !m.enqueue(ev, r, 50, now) {
 		t.Error("a range with many seats free refused a request")
+	}
+}
+
+// servedStore holds every hold of a batch and says the batch left free
+// seats in r.
+type servedStore struct {
+	Store
+	r    Range
+	free int
+}
+
+func (s servedStore) Hold(_ context.Context, b HoldBatch) (HoldResults, error) {
+	res := HoldResults{Bookings: make([]Booking, len(b.Holds)), Refusals: make([]error, len(b.Holds)),
+		Free: map[Range]int{s.r: s.free}}
+	for i, h := range b.Holds {
+		res.Bookings[i] = Booking{ID: h.BookingID, EventID: b.EventID, UserID: h.UserID, Quantity: h.Quantity, Status: StatusPending}
+	}
+	return res, nil
+}
+
+// TestBatchTakesItsRequestsOutOfTheDemand: a batch takes the requests it
+// decided out of their range's demand before it records the seats it left,
+// so that a request arriving before the served ones have woken up is not
+// refused for seats they no longer wait for (11 seats free, 4 served with
+// 2 each, 3 left: a new request for 2 must queue).
+func TestBatchTakesItsRequestsOutOfTheDemand(t *testing.T) {
+	t.Parallel()
+	ev, r := uuid.New(), Range{1, 11}
+	s := NewService(servedStore{r: r, free: 3}, nil, Options{})
+	now := time.Now()
+	var holds []PendingHold
+	for range 4 {
+		h := PendingHold{BookingID: uuid.New(), UserID: uuid.New(), Quantity: 2, Range: r, queued: new(atomic.Bool)}
+		h.queued.Store(true)
+		if !s.memo.enqueue(ev, r, 2, now) {
+			t.Fatal("refused before any count")
+		}
+		holds = append(holds, h)
+	}
+	for _, res := range s.runHolds(context.Background(), ev, holds) {
+		if res.Err != nil {
+			t.Fatalf("hold refused: %v", res.Err)
+		}
+	}
+	// The served requests' goroutines have not run their own clean-up yet.
+	if !s.memo.enqueue(ev, r, 2, time.Now()) {
+		t.Fatal("3 seats left and nobody waiting: a request for 2 was refused as sold out")
+	}
+	for _, h := range holds {
+		s.answered(ev, h) // the requests' own clean-up takes nothing more out
+	}
+	if got := s.memo.demand[rangeKey{ev, r}]; got != 2 {
+		t.Errorf("demand = %d, want 2 (the one request still waiting)", got)
 	}
 }
