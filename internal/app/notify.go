@@ -13,6 +13,7 @@ import (
 	"github.com/evently/evently/internal/config"
 	"github.com/evently/evently/internal/notify"
 	"github.com/evently/evently/internal/postgres"
+	"github.com/evently/evently/internal/redis"
 	"github.com/evently/evently/internal/waitlist"
 	"github.com/evently/evently/internal/worker"
 )
@@ -39,7 +40,7 @@ type outreach struct {
 
 func newOutreach(pool *pgxpool.Pool, rdb *goredis.Client, queue *asynq.Client, logger *slog.Logger) *outreach {
 	o := &outreach{
-		offers:    worker.NewOffers(rdb, queue, logger),
+		offers:    worker.NewOffers(redis.NewOfferMarkers(rdb, worker.OfferPendingTTL), queue, logger),
 		hooks:     worker.NewWebhooks(queue, logger),
 		webhooks:  postgres.NewWebhookStore(pool),
 		waitlists: postgres.NewWaitlistStore(pool),

@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/evently/evently/internal/logging"
+	"github.com/evently/evently/internal/redis"
 	"github.com/evently/evently/internal/redistest"
 	"github.com/evently/evently/internal/waitlist"
 	"github.com/evently/evently/internal/worker"
@@ -38,7 +39,7 @@ func TestOfferTriggersCoalesce(t *testing.T) {
 	client := asynq.NewClientFromRedisClient(rdb)
 	defer client.Close()
 	ins := asynq.NewInspectorFromRedisClient(rdb)
-	offers := worker.NewOffers(rdb, client, logging.Discard())
+	offers := worker.NewOffers(redis.NewOfferMarkers(rdb, worker.OfferPendingTTL), client, logging.Discard())
 	pending := func() []*asynq.TaskInfo {
 		tasks, err := ins.ListPendingTasks(worker.QueueNotify)
 		if err != nil {
@@ -95,7 +96,7 @@ func TestOfferLapseIsScheduled(t *testing.T) {
 	rdb := redistest.New(t)
 	client := asynq.NewClientFromRedisClient(rdb)
 	defer client.Close()
-	offers := worker.NewOffers(rdb, client, logging.Discard())
+	offers := worker.NewOffers(redis.NewOfferMarkers(rdb, worker.OfferPendingTTL), client, logging.Discard())
 	at := time.Now().Add(time.Hour).Truncate(time.Second).Add(300 * time.Millisecond)
 	for i := range 3 {
 		offers.OfferMade(context.Background(), waitlist.Offer{BookingID: uuid.New(), ExpiresAt: at.Add(time.Duration(i) * 200 * time.Millisecond)})

@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/evently/evently/internal/waitlist"
 )
@@ -26,9 +25,9 @@ const (
 	TypeOfferLapse = "waitlist:offer-lapse"
 )
 
-// offerPendingTTL bounds how long a pending marker can outlive a lost
+// OfferPendingTTL bounds how long a pending marker can outlive a lost
 // enqueue; after it, releases enqueue offers again.
-const offerPendingTTL = time.Minute
+const OfferPendingTTL = time.Minute
 
 // Offers turns "seats came back" into offer tasks. An event has at most
 // one offer task pending at a time: a Redis marker, set when the task is
@@ -37,21 +36,29 @@ const offerPendingTTL = time.Minute
 // trigger of a release that lands while the task is already running, and
 // those seats would wait for the next release.)
 type Offers struct {
-	rdb    goredis.UniversalClient
-	queue  Enqueuer
-	logger *slog.Logger
+	markers OfferMarkers
+	queue   Enqueuer
+	logger  *slog.Logger
+}
+
+// OfferMarkers keep the per-event marker "an offer task is pending"
+// (redis.OfferMarkers).
+type OfferMarkers interface {
+	// Mark sets the event's marker unless it is set, reporting whether
+	// this call set it.
+	Mark(ctx context.Context, eventID uuid.UUID) (bool, error)
+	// Clear removes the event's marker.
+	Clear(ctx context.Context, eventID uuid.UUID) error
 }
 
 // NewOffers returns the offer trigger.
-func NewOffers(rdb goredis.UniversalClient, queue Enqueuer, logger *slog.Logger) *Offers {
-	return &Offers{rdb: rdb, queue: queue, logger: logger}
+func NewOffers(markers OfferMarkers, queue Enqueuer, logger *slog.Logger) *Offers {
+	return &Offers{markers: markers, queue: queue, logger: logger}
 }
 
 type offerPayload struct {
 	EventID uuid.UUID `json:"event_id"`
 }
-
-func pendingKey(eventID uuid.UUID) string { return "waitlist:offer-pending:{" + eventID.String() + "}" }
 
 // SeatsReleased enqueues an offer task for the event unless one is
 // already pending. It is called after the release committed, and never
@@ -59,8 +66,7 @@ func pendingKey(eventID uuid.UUID) string { return "waitlist:offer-pending:{" + 
 func (o *Offers) SeatsReleased(ctx context.Context, eventID uuid.UUID) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	key := pendingKey(eventID)
-	set, err := o.rdb.SetNX(ctx, key, 1, offerPendingTTL).Result()
+	set, err := o.markers.Mark(ctx, eventID)
 	if err != nil {
 		o.logger.WarnContext(ctx, "waitlist offer trigger", "event_id", eventID, "err", err)
 		return
@@ -72,7 +78,9 @@ func (o *Offers) SeatsReleased(ctx context.Context, eventID uuid.UUID) {
 	_, err = o.queue.EnqueueContext(ctx, asynq.NewTask(TypeWaitlistOffer, payload),
 		asynq.Queue(QueueNotify), asynq.MaxRetry(5), asynq.Timeout(time.Minute))
 	if err != nil {
-		o.rdb.Del(ctx, key)
+		if err := o.markers.Clear(ctx, eventID); err != nil {
+			o.logger.WarnContext(ctx, "clear waitlist offer marker", "event_id", eventID, "err", err)
+		}
 		o.logger.WarnContext(ctx, "enqueue waitlist offer", "event_id", eventID, "err", err)
 	}
 }
@@ -106,8 +114,8 @@ func OfferHandler(o *Offers, offerer Offerer) asynq.Handler {
 		if err := json.Unmarshal(t.Payload(), &p); err != nil || p.EventID == uuid.Nil {
 			return fmt.Errorf("waitlist offer payload %q: %w", t.Payload(), asynq.SkipRetry)
 		}
-		if err := o.rdb.Del(ctx, pendingKey(p.EventID)).Err(); err != nil {
-			return fmt.Errorf("clear offer marker event=%s: %w", p.EventID, err)
+		if err := o.markers.Clear(ctx, p.EventID); err != nil {
+			return err
 		}
 		n, err := offerer.Offer(ctx, p.EventID)
 		if err != nil {
