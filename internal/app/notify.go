@@ -46,7 +46,7 @@ func newOutreach(pool *pgxpool.Pool, rdb *goredis.Client, queue *asynq.Client, l
 		waitlists: postgres.NewWaitlistStore(pool),
 	}
 	o.inbox = notify.NewInbox(postgres.NewNotificationStore(pool), time.Now)
-	o.deliveries = notify.NewWebhooks(o.webhooks, worker.NewHTTPSender(), o.hooks, time.Now)
+	o.deliveries = notify.NewWebhooks(o.webhooks, notify.NewHTTPSender(), o.hooks, time.Now)
 	o.endpoints = notify.NewEndpoints(o.webhooks, time.Now)
 	return o
 }

@@ -19,7 +19,8 @@ import (
 var allowed = map[string][]string{
 	"postgres":  {"github.com/jackc/pgx", "github.com/pressly/goose", "github.com/prometheus"},
 	"redis":     {"github.com/redis/go-redis"},
-	"worker":    {"net/http", "github.com/hibiken/asynq", "github.com/robfig/cron", "github.com/prometheus"},
+	"worker":    {"github.com/hibiken/asynq", "github.com/robfig/cron", "github.com/prometheus"},
+	"notify":    {"net/http"}, // the webhook sender
 	"httpapi":   {"net/http", "github.com/go-chi", "github.com/prometheus", "github.com/getkin/kin-openapi"},
 	"schedule":  {"github.com/robfig/cron"},
 	"telemetry": {"github.com/prometheus"},
