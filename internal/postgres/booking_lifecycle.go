@@ -80,7 +80,7 @@ WITH booked AS (
     UPDATE waitlist_entries SET status = 'fulfilled', updated_at = $3
     WHERE offer_booking_id = ANY($1::uuid[]) AND status = 'offered'
       AND offer_booking_id IN (SELECT id FROM confirmed)
-), note AS (` + noteSQL("booking_confirmed", `SELECT c.user_id, 'Booking confirmed' AS title,
+), note AS (` + noteSQL(notify.KindBookingConfirmed, `SELECT c.user_id, 'Booking confirmed' AS title,
         format('Your booking of %s seat(s) for %s is confirmed.', c.quantity, e.name) AS body,
         jsonb_build_object('booking_id', c.id, 'event_id', c.event_id) AS data, $3::timestamptz AS at
         FROM confirmed c JOIN events e ON e.id = c.event_id`) + `

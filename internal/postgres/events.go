@@ -523,7 +523,7 @@ var eventCancelledSQL = `
 WITH entries AS (
     UPDATE waitlist_entries SET status = 'expired', updated_at = $2
     WHERE event_id = $1 AND status IN ('waiting', 'offered')
-), event_notes AS (` + noteSQL("event_cancelled", `SELECT u.user_id, 'Event cancelled' AS title,
+), event_notes AS (` + noteSQL(notify.KindEventCancelled, `SELECT u.user_id, 'Event cancelled' AS title,
         format('%s on %s has been cancelled; your bookings for it are cancelled.', e.name,
                to_char(e.starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')) AS body,
         jsonb_build_object('event_id', e.id) AS data, $2::timestamptz AS at

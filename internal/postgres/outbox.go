@@ -5,6 +5,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/evently/evently/internal/notify"
 )
 
 // Dispatch is told the ids of webhooks once the transaction that recorded
@@ -138,15 +140,15 @@ func collectIDs(rows pgx.Rows, err error) ([]uuid.UUID, error) {
 
 // noteSQL writes one notification of kind per row of source, a query with
 // the columns user_id, title, body, data and at.
-func noteSQL(kind, source string) string {
+func noteSQL(kind notify.Kind, source string) string {
 	return `INSERT INTO notifications (id, user_id, kind, title, body, data, created_at)
-    SELECT gen_uuid_v7(), n.user_id, '` + kind + `', n.title, n.body, n.data, n.at FROM (` + source + `) n`
+    SELECT gen_uuid_v7(), n.user_id, '` + string(kind) + `', n.title, n.body, n.data, n.at FROM (` + source + `) n`
 }
 
 // holdExpiredNoteSQL tells the owner of each booking of src (columns id,
 // user_id, event_id, quantity) that their hold, or waitlist offer, lapsed.
 func holdExpiredNoteSQL(src, at string) string {
-	return noteSQL("hold_expired", `SELECT x.user_id,
+	return noteSQL(notify.KindHoldExpired, `SELECT x.user_id,
         CASE WHEN w.id IS NULL THEN 'Hold expired' ELSE 'Waitlist offer expired' END AS title,
         CASE WHEN w.id IS NULL
              THEN format('Your hold on %s seat(s) for %s lapsed before it was confirmed; the seats are back on sale.', x.quantity, e.name)
@@ -162,7 +164,7 @@ func holdExpiredNoteSQL(src, at string) string {
 // user_id, event_id, quantity) that it was cancelled, by whom (by: owner,
 // admin or event).
 func cancelledNoteSQL(src, by, at string) string {
-	return noteSQL("booking_cancelled", `SELECT x.user_id, 'Booking cancelled' AS title,
+	return noteSQL(notify.KindBookingCancelled, `SELECT x.user_id, 'Booking cancelled' AS title,
         format('Your booking of %s seat(s) for %s was cancelled%s.', x.quantity, e.name,
                CASE `+by+` WHEN 'admin' THEN ' by an organiser' WHEN 'event' THEN ' because the event was cancelled' ELSE '' END) AS body,
         jsonb_build_object('booking_id', x.id, 'event_id', x.event_id, 'cancelled_by', `+by+`::text) AS data,

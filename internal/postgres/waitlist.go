@@ -203,7 +203,7 @@ WITH w AS (
     UPDATE waitlist_entries SET status = 'offered', offer_booking_id = $2, offer_expires_at = $3, updated_at = $4
     WHERE id = $1 AND status = 'waiting'
     RETURNING id, event_id, user_id, quantity, created_at
-), note AS (` + noteSQL("waitlist_offer", `SELECT w.user_id, 'Seats offered from the waitlist' AS title,
+), note AS (` + noteSQL(notify.KindWaitlistOffer, `SELECT w.user_id, 'Seats offered from the waitlist' AS title,
         format('%s seat(s) for %s are held for you until %s. Confirm the booking to keep them.',
                w.quantity, e.name, to_char($3::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')) AS body,
         jsonb_build_object('booking_id', $2::uuid, 'expires_at', `+sqlTime("$3::timestamptz")+`,

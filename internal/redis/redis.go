@@ -1,6 +1,8 @@
-// Package redis is Evently's only user of go-redis: the client, and (as the
-// booking engine and waiting room arrive) the Lua scripts that keep seat
-// locks and queues atomic.
+// Package redis is where Evently talks to Redis: the client (which asynq
+// shares), the Lua scripts that keep seat locks and the waiting room
+// atomic, the rate limits shared by every replica (holds, logins, failed
+// logins), the waitlist offer markers and the pub/sub of live change
+// notices.
 package redis
 
 import (
