@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/evently/evently/internal/apperr"
+	"github.com/evently/evently/internal/event"
 )
 
 // Status is a booking's state.
@@ -97,23 +98,18 @@ func (s Sale) section(name string) (Section, bool) {
 }
 
 // OpenAt returns nil when seats can be sold at now, else the refusal: a
-// draft does not exist for buyers; otherwise the sale is closed, and why.
+// draft does not exist for buyers; otherwise the sale is closed, and why
+// (event.SaleWindow says it for every service).
 func (s Sale) OpenAt(now time.Time) error {
-	switch {
+	switch st := (event.SaleWindow{Status: event.Status(s.Status), StartsAt: s.StartsAt,
+		SalesStart: s.SalesStart, SalesEnd: s.SalesEnd}).At(now); {
+	case st == event.SaleOpen:
+		return nil
 	case s.Status == "draft":
 		return NoSuchEvent()
-	case s.Status == "cancelled":
-		return apperr.New(apperr.SalesClosed, "The event is cancelled.")
-	case s.Status != "published":
-		return apperr.New(apperr.SalesClosed, "The event is not on sale.")
-	case !now.Before(s.StartsAt):
-		return apperr.New(apperr.SalesClosed, "The event has started.")
-	case s.SalesStart != nil && now.Before(*s.SalesStart):
-		return apperr.New(apperr.SalesClosed, "Sales have not opened yet.")
-	case s.SalesEnd != nil && !now.Before(*s.SalesEnd):
-		return apperr.New(apperr.SalesClosed, "Sales have closed.")
+	default:
+		return apperr.New(apperr.SalesClosed, "%s", st.Reason())
 	}
-	return nil
 }
 
 // Cursor is the position of a booking in a newest-first list.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/evently/evently/internal/apperr"
 	"github.com/evently/evently/internal/auth"
+	"github.com/evently/evently/internal/event"
 )
 
 // Store keeps waitlists in Postgres. Each method is one atomic step.
@@ -124,17 +125,8 @@ func (s *Service) Join(ctx context.Context, eventID uuid.UUID, who auth.Principa
 
 // closed says why an event's seats cannot be sold now, or "".
 func closed(f Facts, now time.Time) string {
-	switch {
-	case f.Status == "cancelled":
-		return "The event is cancelled."
-	case !now.Before(f.StartsAt):
-		return "The event has started."
-	case f.SalesStart != nil && now.Before(*f.SalesStart):
-		return "Sales have not opened yet."
-	case f.SalesEnd != nil && !now.Before(*f.SalesEnd):
-		return "Sales have closed."
-	}
-	return ""
+	return event.SaleWindow{Status: event.Status(f.Status), StartsAt: f.StartsAt,
+		SalesStart: f.SalesStart, SalesEnd: f.SalesEnd}.At(now).Reason()
 }
 
 // Mine returns the caller's entry on an event: the active one, else the

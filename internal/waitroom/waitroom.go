@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/evently/evently/internal/event"
 )
 
 // Status is where a ticket stands.
@@ -118,21 +120,21 @@ const (
 // phaseAt says what the room does at now and, when it is closed or
 // paused, why.
 func (r Room) phaseAt(now time.Time) (phase, string) {
+	sale := r.window().At(now)
 	switch {
-	case r.Status == "cancelled":
-		return closed, "The event is cancelled."
-	case r.Status != "published":
-		return closed, "The event is not on sale."
-	case !now.Before(r.StartsAt):
-		return closed, "The event has started."
-	case r.SalesEnd != nil && !now.Before(*r.SalesEnd):
-		return closed, "Sales have closed."
+	case sale.Over():
+		return closed, sale.Reason()
 	case !r.Enabled:
 		return paused, "This event has no waiting room open: book directly."
-	case !r.salesOpen(now):
-		return paused, "Sales have not opened yet."
+	case sale == event.SaleNotYetOpen:
+		return paused, sale.Reason()
 	}
 	return admitting, ""
+}
+
+// window is the room's event's sale window.
+func (r Room) window() event.SaleWindow {
+	return event.SaleWindow{Status: event.Status(r.Status), StartsAt: r.StartsAt, SalesStart: r.SalesStart, SalesEnd: r.SalesEnd}
 }
 
 // salesOpen reports whether sales have opened at now: from then on the
