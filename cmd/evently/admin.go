@@ -36,25 +36,11 @@ func admin(ctx context.Context, cfg config.Config, logger *slog.Logger, args []s
 		return errors.New("admin create: --email and --password are required")
 	}
 
-	if err := postgres.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
-		return err
-	}
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
+	pool, err := postgres.OpenDatabase(ctx, cfg.DatabaseURL, cfg.AutoMigrate, logger)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if cfg.AutoMigrate {
-		m, err := postgres.NewMigrator(pool, logger)
-		if err != nil {
-			return err
-		}
-		_, err = m.Up(ctx)
-		m.Close()
-		if err != nil {
-			return err
-		}
-	}
 	accounts := account.NewService(postgres.NewUserStore(pool), nil, time.Now)
 	u, outcome, err := app.EnsureAdmin(ctx, accounts, *email, *password, *name,
 		map[string]string{"email": "--email", "password": "--password", "name": "--name"})

@@ -104,10 +104,7 @@ func migrate(ctx context.Context, cfg config.Config, args []string, stdout io.Wr
 	if len(args) != 1 {
 		return errors.New("usage: evently migrate up|down|status")
 	}
-	if err := postgres.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
-		return err
-	}
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
+	pool, err := postgres.OpenDatabase(ctx, cfg.DatabaseURL, false, logging.Discard())
 	if err != nil {
 		return err
 	}
@@ -155,25 +152,11 @@ func healthcheck(ctx context.Context, port int) error {
 // seedEvents creates the demo events that are missing, migrating first
 // unless EVENTLY_AUTO_MIGRATE=false.
 func seedEvents(ctx context.Context, cfg config.Config, stdout io.Writer) error {
-	if err := postgres.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
-		return err
-	}
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
+	pool, err := postgres.OpenDatabase(ctx, cfg.DatabaseURL, cfg.AutoMigrate, logging.Discard())
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if cfg.AutoMigrate {
-		m, err := postgres.NewMigrator(pool, logging.Discard())
-		if err != nil {
-			return err
-		}
-		_, err = m.Up(ctx)
-		m.Close()
-		if err != nil {
-			return err
-		}
-	}
 	if err := seedAdmin(ctx, pool, cfg, stdout); err != nil {
 		return err
 	}

@@ -94,16 +94,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		}
 	}()
 
-	if err := postgres.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+	if a.pool, err = postgres.OpenDatabase(ctx, cfg.DatabaseURL, cfg.AutoMigrate, logger); err != nil {
 		return nil, err
-	}
-	if a.pool, err = postgres.Open(ctx, cfg.DatabaseURL); err != nil {
-		return nil, err
-	}
-	if cfg.AutoMigrate {
-		if err := migrateUp(ctx, a.pool, logger); err != nil {
-			return nil, err
-		}
 	}
 	if a.rdb, err = redis.Open(ctx, cfg.RedisURL, logger); err != nil {
 		return nil, err
@@ -412,20 +404,4 @@ func (a *App) closePools() {
 	if a.pool != nil {
 		a.pool.Close()
 	}
-}
-
-func migrateUp(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
-	m, err := postgres.NewMigrator(pool, logger)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	n, err := m.Up(ctx)
-	if err != nil {
-		return err
-	}
-	if n > 0 {
-		logger.Info("applied migrations", "count", n)
-	}
-	return nil
 }

@@ -78,3 +78,35 @@ func (m *Migrator) Status(ctx context.Context, w io.Writer) error {
 	}
 	return nil
 }
+
+// OpenDatabase is how every command opens Evently's database: it creates
+// the database when missing, opens a pool on it and, when migrate is set,
+// applies the pending migrations (under the migrator's advisory lock, so
+// that replicas starting together migrate once), logging how many.
+func OpenDatabase(ctx context.Context, url string, migrate bool, logger *slog.Logger) (*pgxpool.Pool, error) {
+	if err := EnsureDatabase(ctx, url); err != nil {
+		return nil, err
+	}
+	pool, err := Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if !migrate {
+		return pool, nil
+	}
+	m, err := NewMigrator(pool, logger)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	n, err := m.Up(ctx)
+	m.Close()
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if n > 0 {
+		logger.InfoContext(ctx, "applied migrations", "count", n)
+	}
+	return pool, nil
+}
