@@ -242,39 +242,3 @@ func (m *memo) hint(event uuid.UUID, r Range, pos int, now time.Time) {
 	}
 	m.hints[rangeKey{event, r}] = hintMark{pos: pos, at: now}
 }
-
-type cachedSale struct {
-	sale    Sale
-	expires time.Time
-}
-
-type saleCache struct {
-	mu      sync.Mutex
-	ttl     time.Duration
-	entries map[uuid.UUID]cachedSale
-}
-
-func (c *saleCache) get(id uuid.UUID, now time.Time) (Sale, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[id]
-	if !ok || !now.Before(e.expires) {
-		return Sale{}, false
-	}
-	return e.sale, true
-}
-
-func (c *saleCache) put(id uuid.UUID, s Sale, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.entries) > memoLimit {
-		clear(c.entries)
-	}
-	c.entries[id] = cachedSale{sale: s, expires: now.Add(c.ttl)}
-}
-
-func (c *saleCache) forget(id uuid.UUID) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.entries, id)
-}

@@ -10,6 +10,7 @@ import (
 	"github.com/evently/evently/internal/apperr"
 	"github.com/evently/evently/internal/auth"
 	"github.com/evently/evently/internal/batch"
+	"github.com/evently/evently/internal/ttlcache"
 )
 
 // Store keeps bookings in Postgres. Each method is one atomic step; all
@@ -145,7 +146,7 @@ type Service struct {
 	observe  Observer
 	released ReleaseListener
 	now      func() time.Time
-	sales    *saleCache
+	sales    *ttlcache.Cache[uuid.UUID, Sale]
 	memo     *memo
 	breaker  *breaker
 	holds    *batch.Runner[uuid.UUID, PendingHold, Booking]
@@ -186,7 +187,7 @@ func NewService(store Store, locks Locks, o Options) *Service {
 		// Postgres keeps microseconds: times the engine hands out must
 		// read back equal.
 		now:     func() time.Time { return clock().Truncate(time.Microsecond) },
-		sales:   &saleCache{ttl: o.SaleCacheTTL, entries: map[uuid.UUID]cachedSale{}},
+		sales:   ttlcache.New[uuid.UUID, Sale](o.SaleCacheTTL, memoLimit),
 		memo:    newMemo(time.Second, o.SoldOutTTL),
 		breaker: &breaker{pause: o.LocksPause, onTrip: o.LocksDown},
 	}
@@ -341,7 +342,7 @@ func (s *Service) ExpireHolds(ctx context.Context) (int, error) {
 			s.releaseLocks(ctx, b.EventID, b.SeatIDs, b.ID)
 		}
 		for eventID, n := range r.SeatsByEvent {
-			s.sales.forget(eventID)
+			s.sales.Forget(eventID)
 			s.memo.released(eventID, n)
 			if s.released != nil {
 				s.released.SeatsReleased(ctx, eventID)
@@ -376,19 +377,19 @@ func seatIDs(seats []Seat) []uuid.UUID {
 // sale returns the event's sale facts, cached briefly: every hold of an
 // on-sale needs them, and the Store re-checks them atomically anyway.
 func (s *Service) sale(ctx context.Context, eventID uuid.UUID, now time.Time) (Sale, error) {
-	if sale, ok := s.sales.get(eventID, now); ok {
+	if sale, ok := s.sales.Get(eventID, now); ok {
 		return sale, nil
 	}
 	sale, err := s.store.Sale(ctx, eventID)
 	if err != nil {
 		return Sale{}, err
 	}
-	s.sales.put(eventID, sale, now)
+	s.sales.Put(eventID, sale, now)
 	return sale, nil
 }
 
 // ForgetSale drops the cached facts of an event (after it was changed).
-func (s *Service) ForgetSale(eventID uuid.UUID) { s.sales.forget(eventID) }
+func (s *Service) ForgetSale(eventID uuid.UUID) { s.sales.Forget(eventID) }
 
 type nopObserver struct{}
 

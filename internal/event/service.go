@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/evently/evently/internal/apperr"
+	"github.com/evently/evently/internal/ttlcache"
 )
 
 // Store persists events, sections and seats. The methods that take a
@@ -57,7 +58,7 @@ type Service struct {
 	store          Store
 	now            func() time.Time
 	defaultHoldTTL int
-	availability   *availabilityCache
+	availability   *ttlcache.Cache[uuid.UUID, Availability]
 	released       SeatsListener
 }
 
@@ -99,7 +100,7 @@ func NewService(store Store, now func() time.Time, d Defaults) *Service {
 		store:          store,
 		now:            now,
 		defaultHoldTTL: ttl,
-		availability:   newAvailabilityCache(AvailabilityTTL, now),
+		availability:   ttlcache.New[uuid.UUID, Availability](AvailabilityTTL, maxCachedEvents),
 	}
 }
 
@@ -356,7 +357,7 @@ func (s *Service) AddSection(ctx context.Context, id uuid.UUID, in SectionInput)
 	if err != nil {
 		return Event{}, err
 	}
-	s.availability.forget(id)
+	s.availability.Forget(id)
 	s.seatsMayBeFree(ctx, id)
 	if err := s.fillAvailability(ctx, []*Event{&e}, true); err != nil {
 		return Event{}, err
@@ -423,7 +424,7 @@ func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 	if err != nil {
 		return err
 	}
-	s.availability.forget(id)
+	s.availability.Forget(id)
 	return nil
 }
 
@@ -432,7 +433,7 @@ func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 func (s *Service) fillAvailability(ctx context.Context, events []*Event, fresh bool) error {
 	var missing []uuid.UUID
 	for _, e := range events {
-		if a, ok := s.availability.get(e.ID); ok && !fresh {
+		if a, ok := s.availability.Get(e.ID, s.now()); ok && !fresh {
 			e.Availability = a
 			continue
 		}
@@ -452,7 +453,7 @@ func (s *Service) fillAvailability(ctx context.Context, events []*Event, fresh b
 		c := counts[e.ID]
 		c.Available = max(e.Capacity()-c.Held-c.Booked, 0)
 		e.Availability = c
-		s.availability.put(e.ID, c)
+		s.availability.Put(e.ID, c, s.now())
 	}
 	return nil
 }
