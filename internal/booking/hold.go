@@ -208,6 +208,9 @@ func (s *Service) Hold(ctx context.Context, req HoldRequest) (Booking, error) {
 }
 
 func (s *Service) hold(ctx context.Context, req HoldRequest) (Booking, error) {
+	if err := req.Validate(); err != nil {
+		return Booking{}, err
+	}
 	now := s.now()
 	sale, err := s.sale(ctx, req.EventID, now)
 	if err != nil {
@@ -459,22 +462,35 @@ func (s *Service) rationed(ctx context.Context, req HoldRequest) error {
 	return nil
 }
 
+// Validate checks what a hold request says on its own: which seats it
+// asks for, and how. What depends on the event — its limit per booking,
+// its sections — is checked against the event's sale facts (validateHold).
+func (r HoldRequest) Validate() error {
+	var v apperr.Validator
+	v.Check(r.EventID != uuid.Nil, "event_id", "is required")
+	switch {
+	case len(r.SeatIDs) > 0 && r.Quantity != 0:
+		v.Add("seat_ids", "give either seat_ids or quantity, not both")
+	case len(r.SeatIDs) == 0 && r.Quantity == 0:
+		v.Add("quantity", "give seat_ids, or a quantity of at least 1")
+	case len(r.SeatIDs) > 0:
+		v.Check(r.Section == "", "section", "section goes with quantity, not seat_ids")
+		sorted := slices.Clone(r.SeatIDs)
+		slices.SortFunc(sorted, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
+		v.Check(len(slices.Compact(sorted)) == len(r.SeatIDs), "seat_ids", "must not repeat a seat")
+	default:
+		v.Check(r.Quantity >= 1, "quantity", "must be at least 1")
+	}
+	return v.Err()
+}
+
+// validateHold checks a valid request against the event's sale facts.
 func validateHold(req HoldRequest, sale Sale) error {
 	var v apperr.Validator
-	switch {
-	case len(req.SeatIDs) > 0 && req.Quantity != 0:
-		v.Add("seat_ids", "give either seat_ids or quantity, not both")
-	case len(req.SeatIDs) == 0 && req.Quantity == 0:
-		v.Add("quantity", "give either seat_ids or quantity")
-	case len(req.SeatIDs) > 0:
+	if len(req.SeatIDs) > 0 {
 		v.Check(len(req.SeatIDs) <= sale.MaxSeatsPerBooking, "seat_ids",
 			fmt.Sprintf("at most %d seats per booking", sale.MaxSeatsPerBooking))
-		v.Check(req.Section == "", "section", "section goes with quantity, not seat_ids")
-		sorted := slices.Clone(req.SeatIDs)
-		slices.SortFunc(sorted, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
-		v.Check(len(slices.Compact(sorted)) == len(req.SeatIDs), "seat_ids", "must not repeat a seat")
-	default:
-		v.Check(req.Quantity >= 1, "quantity", "must be at least 1")
+	} else {
 		v.Check(req.Quantity <= sale.MaxSeatsPerBooking, "quantity",
 			fmt.Sprintf("at most %d seats per booking", sale.MaxSeatsPerBooking))
 		if req.Section != "" {
