@@ -230,22 +230,30 @@ func (s *Service) hold(ctx context.Context, req HoldRequest) (Booking, error) {
 			return Booking{}, err
 		}
 	}
-	if err := s.rationed(ctx, req); err != nil {
-		return Booking{}, err
-	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return Booking{}, fmt.Errorf("booking id: %w", err)
 	}
 	h := PendingHold{BookingID: id, UserID: req.UserID, TTL: sale.HoldTTL, Key: req.Key}
 	if len(req.SeatIDs) > 0 {
+		if err := s.rationed(ctx, req); err != nil {
+			return Booking{}, err
+		}
 		h.SeatIDs = req.SeatIDs
 		return s.holdSeats(ctx, req.EventID, h)
 	}
 	h.Quantity = req.Quantity
 	h.Range, h.Adjacent = sale.rangeOf(req.Section)
+	// A range known to be sold out is answered from memory, before the
+	// ration is asked: that answer costs no Redis call and holds nothing.
 	refuse, probe := s.memo.soldOut(req.EventID, h.Range, h.Quantity, now)
-	if refuse || !s.memo.enqueue(req.EventID, h.Range, h.Quantity, now) {
+	if refuse {
+		return Booking{}, SoldOut(h.Quantity)
+	}
+	if err := s.rationed(ctx, req); err != nil {
+		return Booking{}, err
+	}
+	if !s.memo.enqueue(req.EventID, h.Range, h.Quantity, now) {
 		return Booking{}, SoldOut(h.Quantity)
 	}
 	h.queued = new(atomic.Bool)

@@ -94,11 +94,7 @@ func TestLocalDefaultsAgreeWithCompose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f struct {
-		Services map[string]struct {
-			Environment map[string]string `yaml:"environment"`
-		} `yaml:"services"`
-	}
+	var f composeFile
 	if err := yaml.Unmarshal(raw, &f); err != nil {
 		t.Fatal(err)
 	}

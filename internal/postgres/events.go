@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -226,12 +225,9 @@ func loadSections(ctx context.Context, q querier, events []*event.Event) error {
 func (s *EventStore) Events(ctx context.Context, f event.Filter) ([]event.Event, error) {
 	var (
 		where []string
-		args  []any
+		args  queryArgs
 	)
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
+	arg := args.add
 	switch len(f.Statuses) {
 	case 0:
 	case 1:

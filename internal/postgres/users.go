@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -79,12 +78,9 @@ func (s *UserStore) UserByEmail(ctx context.Context, email string) (account.User
 func (s *UserStore) ListUsers(ctx context.Context, q account.ListQuery) ([]account.User, error) {
 	var (
 		where []string
-		args  []any
+		args  queryArgs
 	)
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
+	arg := args.add
 	if q.Search != "" {
 		p := arg("%" + escapeLike(q.Search) + "%")
 		where = append(where, "(email::text ILIKE "+p+" OR name ILIKE "+p+")")

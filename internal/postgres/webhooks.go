@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -331,12 +330,9 @@ func (s *WebhookStore) RecordAttempt(ctx context.Context, id uuid.UUID, a notify
 func (s *WebhookStore) Deliveries(ctx context.Context, f notify.DeliveryFilter) ([]notify.Delivery, error) {
 	var (
 		where []string
-		args  []any
+		args  queryArgs
 	)
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
+	arg := args.add
 	if f.Status != nil {
 		where = append(where, "d.status = "+arg(string(*f.Status)))
 	}
