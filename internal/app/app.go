@@ -235,7 +235,6 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Webhooks:          out.deliveries,
 		WebhookEndpoints:  out.endpoints,
 		Analytics:         newAnalytics(analyticsStore),
-		Translate:         postgres.Translate,
 
 		Feed:               a.hub,
 		StreamHeartbeat:    opts.StreamHeartbeat,

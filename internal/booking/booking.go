@@ -106,7 +106,7 @@ func (s Sale) OpenAt(now time.Time) error {
 	case st == event.SaleOpen:
 		return nil
 	case s.Status == "draft":
-		return NoSuchEvent()
+		return event.NotFound(s.EventID)
 	default:
 		return apperr.New(apperr.SalesClosed, "%s", st.Reason())
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/evently/evently/internal/apperr"
 	"github.com/evently/evently/internal/batch"
+	"github.com/evently/evently/internal/event"
 )
 
 // HoldRequest asks for a hold: either SeatIDs or Quantity (with an
@@ -217,7 +218,7 @@ func (s *Service) hold(ctx context.Context, req HoldRequest) (Booking, error) {
 		return Booking{}, err
 	}
 	if sale.Status == "draft" {
-		return Booking{}, NoSuchEvent()
+		return Booking{}, event.NotFound(req.EventID)
 	}
 	if err := validateHold(req, sale); err != nil {
 		return Booking{}, err

@@ -36,10 +36,6 @@ func ForeignSeats(ids []uuid.UUID) error {
 		Message: fmt.Sprintf("%d seat(s) are not seats of this event", len(ids))}).With("seat_ids", ids)
 }
 
-// NoSuchEvent refuses a hold on an event that does not exist for buyers
-// (drafts included: their existence is not disclosed).
-func NoSuchEvent() error { return apperr.New(apperr.NotFound, "No such event.") }
-
 // NoSuchBooking refuses to show or change a booking that is not the
 // caller's (or does not exist).
 func NoSuchBooking() error { return apperr.New(apperr.NotFound, "No such booking.") }

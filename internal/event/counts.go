@@ -25,7 +25,7 @@ func (s *Service) SectionAvailability(ctx context.Context, id uuid.UUID) ([]Sect
 		return nil, err
 	}
 	if len(counts) == 0 {
-		return nil, notFound(id)
+		return nil, NotFound(id)
 	}
 	for i := range counts {
 		c := &counts[i]

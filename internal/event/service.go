@@ -134,7 +134,7 @@ func (s *Service) Get(ctx context.Context, id uuid.UUID, admin bool) (Event, err
 		return Event{}, err
 	}
 	if e.Status == StatusDraft && !admin {
-		return Event{}, notFound(id)
+		return Event{}, NotFound(id)
 	}
 	if err := s.fillAvailability(ctx, []*Event{&e}, admin); err != nil {
 		return Event{}, err
@@ -234,7 +234,7 @@ func (s *Service) Seats(ctx context.Context, eventID uuid.UUID, q SeatQuery, adm
 		return nil, nil, err
 	}
 	if e.Status == StatusDraft && !admin {
-		return nil, nil, notFound(eventID)
+		return nil, nil, NotFound(eventID)
 	}
 	if q.Status != "" && !q.Status.Valid() {
 		return nil, nil, apperr.Invalid(apperr.FieldError{Field: "status", Message: `must be "available", "held" or "booked"`})
@@ -458,6 +458,8 @@ func (s *Service) fillAvailability(ctx context.Context, events []*Event, fresh b
 	return nil
 }
 
-func notFound(id uuid.UUID) error {
+// NotFound is the one answer for an event that does not exist for the
+// asker (a draft, for a buyer: its existence is not disclosed).
+func NotFound(id uuid.UUID) error {
 	return apperr.New(apperr.NotFound, "No event %s.", id)
 }

@@ -90,10 +90,6 @@ type Options struct {
 	// its client is dropped as too slow (10s).
 	StreamHeartbeat    time.Duration
 	StreamWriteTimeout time.Duration
-	// Translate, when set, gives errors a code before they are answered:
-	// the storage's "the database cannot answer right now" becomes 503
-	// unavailable with Retry-After instead of a 500.
-	Translate func(error) error
 }
 
 // TokenCheck decides whether a verified access token still stands
@@ -105,11 +101,10 @@ type TokenCheck interface {
 
 // Server holds the API's dependencies; Handler returns its routes.
 type Server struct {
-	logger    *slog.Logger
-	translate func(error) error
-	checks    []Check
-	registry  *prometheus.Registry
-	metrics   *httpMetrics
+	logger   *slog.Logger
+	checks   []Check
+	registry *prometheus.Registry
+	metrics  *httpMetrics
 	// metricsOnAPI: /metrics is one of the API's routes.
 	metricsOnAPI bool
 	spec         []byte
@@ -184,7 +179,6 @@ func New(opts Options) (*Server, error) {
 		webhooks:        opts.Webhooks,
 		endpoints:       opts.WebhookEndpoints,
 		analytics:       opts.Analytics,
-		translate:       opts.Translate,
 
 		feed:               opts.Feed,
 		heartbeat:          orDefault(opts.StreamHeartbeat, defaultHeartbeat),
@@ -193,13 +187,9 @@ func New(opts Options) (*Server, error) {
 	}, nil
 }
 
-// writeError writes err as a problem document, after the translation the
-// server was given (errors of the storage that mean "try again" become
-// 503 unavailable).
+// writeError writes err as a problem document. (The storage has already
+// said, with the error's kind, when the database could not answer.)
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if s.translate != nil {
-		err = s.translate(err)
-	}
 	writeError(w, r, s.logger, err)
 }
 

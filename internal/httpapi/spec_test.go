@@ -106,7 +106,7 @@ func TestEveryAPIOperationDocumentsBadInput(t *testing.T) {
 				t.Errorf("%s %s documents no 400 response", method, path)
 			}
 			// Every operation reads or writes the database, which can be
-			// restarting: 503 with Retry-After (postgres.Translate).
+			// restarting: 503 with Retry-After (the storage translates).
 			if op.Responses.Status(http.StatusServiceUnavailable) == nil {
 				t.Errorf("%s %s documents no 503 response", method, path)
 			}

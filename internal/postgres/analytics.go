@@ -12,6 +12,7 @@ import (
 
 	"github.com/evently/evently/internal/analytics"
 	"github.com/evently/evently/internal/apperr"
+	"github.com/evently/evently/internal/event"
 )
 
 // AnalyticsStore computes the admin reports. Per-event totals and per-day
@@ -41,9 +42,10 @@ const windowEventsSQL = `
       AND starts_at < coalesce($2::timestamptz, 'infinity')`
 
 // Totals reads the window's events and their sales in one snapshot.
-func (s *AnalyticsStore) Totals(ctx context.Context, w analytics.Window) (analytics.Totals, error) {
+func (s *AnalyticsStore) Totals(ctx context.Context, w analytics.Window) (_ analytics.Totals, err error) {
+	defer wrap(&err, "analytics totals")
 	var t analytics.Totals
-	err := s.readOnly(ctx, func(tx pgx.Tx) error {
+	err = s.readOnly(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		b.Queue(`WITH ev AS (`+windowEventsSQL+`)
 			SELECT (SELECT count(*) FROM ev),
@@ -72,7 +74,7 @@ func (s *AnalyticsStore) Totals(ctx context.Context, w analytics.Window) (analyt
 		return err
 	})
 	if err != nil {
-		return analytics.Totals{}, fmt.Errorf("analytics totals: %w", err)
+		return analytics.Totals{}, err
 	}
 	return t, nil
 }
@@ -111,14 +113,15 @@ var popularOrder = map[analytics.PopularBy]string{
 }
 
 // Popular ranks the window's published events.
-func (s *AnalyticsStore) Popular(ctx context.Context, q analytics.PopularQuery) ([]analytics.EventSales, error) {
+func (s *AnalyticsStore) Popular(ctx context.Context, q analytics.PopularQuery) (_ []analytics.EventSales, err error) {
+	defer wrap(&err, "popular events")
 	order, ok := popularOrder[q.By]
 	if !ok {
 		return nil, fmt.Errorf("popular events: unknown ranking %q", q.By)
 	}
 	rows, err := s.pool.Query(ctx, fmt.Sprintf(popularSQL, order), q.Window.From, q.Window.To, q.Currency, q.Limit)
 	if err != nil {
-		return nil, fmt.Errorf("popular events: %w", err)
+		return nil, err
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (analytics.EventSales, error) {
 		var e analytics.EventSales
@@ -127,7 +130,7 @@ func (s *AnalyticsStore) Popular(ctx context.Context, q analytics.PopularQuery) 
 		return e, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("popular events: %w", err)
+		return nil, err
 	}
 	return list, nil
 }
@@ -227,9 +230,10 @@ func (s *AnalyticsStore) activity(ctx context.Context, sql string, bounds []time
 // Event reads one event's sales (rollup), seat counts (the seats index:
 // only held and booked seats are visited) and sales by day
 // (bookings_event_confirmed_idx) in one snapshot.
-func (s *AnalyticsStore) Event(ctx context.Context, id uuid.UUID, now time.Time) (analytics.EventFacts, error) {
+func (s *AnalyticsStore) Event(ctx context.Context, id uuid.UUID, now time.Time) (_ analytics.EventFacts, err error) {
+	defer wrap(&err, "event analytics event=%s", id)
 	f := analytics.EventFacts{EventSales: analytics.EventSales{EventID: id}}
-	err := s.readOnly(ctx, func(tx pgx.Tx) error {
+	err = s.readOnly(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		b.Queue(`
 			SELECT e.name, e.currency,
@@ -255,7 +259,7 @@ func (s *AnalyticsStore) Event(ctx context.Context, id uuid.UUID, now time.Time)
 		err := res.QueryRow().Scan(&f.Name, &f.Currency, &f.Capacity, &f.BookingsConfirmed, &f.TicketsSold,
 			&f.RevenueCents, &f.BookingsCancelled)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return apperr.New(apperr.NotFound, "No such event.")
+			return event.NotFound(id)
 		}
 		if err != nil {
 			return err
@@ -278,18 +282,19 @@ func (s *AnalyticsStore) Event(ctx context.Context, id uuid.UUID, now time.Time)
 		return analytics.EventFacts{}, err
 	}
 	if err != nil {
-		return analytics.EventFacts{}, fmt.Errorf("event analytics event=%s: %w", id, err)
+		return analytics.EventFacts{}, err
 	}
 	return f, nil
 }
 
 // Waiting counts the event's waitlist entries with status 'waiting'.
-func (s *AnalyticsStore) Waiting(ctx context.Context, eventID uuid.UUID) (int64, error) {
+func (s *AnalyticsStore) Waiting(ctx context.Context, eventID uuid.UUID) (_ int64, err error) {
+	defer wrap(&err, "count waitlist event=%s", eventID)
 	var n int64
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM waitlist_entries WHERE event_id = $1 AND status = 'waiting'`,
+	err = s.pool.QueryRow(ctx, `SELECT count(*) FROM waitlist_entries WHERE event_id = $1 AND status = 'waiting'`,
 		eventID).Scan(&n)
 	if err != nil {
-		return 0, fmt.Errorf("count waitlist event=%s: %w", eventID, err)
+		return 0, err
 	}
 	return n, nil
 }
@@ -307,8 +312,9 @@ const rebuildSQL = `SELECT analytics_rebuild()`
 // Rebuild recomputes the rollups from the bookings, holding off booking
 // writes meanwhile (for bulk loads made with the triggers disabled, and
 // for repairs; the triggers keep them exact otherwise).
-func (s *AnalyticsStore) Rebuild(ctx context.Context) error {
-	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+func (s *AnalyticsStore) Rebuild(ctx context.Context) (err error) {
+	defer wrap(&err, "rebuild analytics")
+	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE bookings IN SHARE MODE`); err != nil {
 			return err
 		}
@@ -316,7 +322,7 @@ func (s *AnalyticsStore) Rebuild(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("rebuild analytics: %w", err)
+		return err
 	}
 	return nil
 }
@@ -385,7 +391,8 @@ const foldBatch = 5000
 // no longer written). The reports then read one row per key, whatever
 // the on-sales of the past were like. Rows a booking transaction has
 // locked are left for the next run. It returns how many rows it folded.
-func (s *AnalyticsStore) FoldShards(ctx context.Context, before time.Time) (int64, error) {
+func (s *AnalyticsStore) FoldShards(ctx context.Context, before time.Time) (_ int64, err error) {
+	defer wrap(&err, "fold analytics shards")
 	var total int64
 	for _, q := range []string{foldEventShardsSQL, foldSlotShardsSQL} {
 		for {
@@ -395,7 +402,7 @@ func (s *AnalyticsStore) FoldShards(ctx context.Context, before time.Time) (int6
 				args = append(args, before)
 			}
 			if err := s.pool.QueryRow(ctx, q, args...).Scan(&n); err != nil {
-				return total, fmt.Errorf("fold analytics shards: %w", err)
+				return total, err
 			}
 			total += n
 			if n < foldBatch {
@@ -457,13 +464,14 @@ SELECT (SELECT count(*) FROM truth_events t FULL JOIN rollup_events r USING (eve
 // RollupDrift counts the rollup keys (event and currency, or slot and
 // currency) whose totals differ from an aggregation of the bookings in the
 // same snapshot: 0 unless something bypassed the triggers.
-func (s *AnalyticsStore) RollupDrift(ctx context.Context) (int64, error) {
+func (s *AnalyticsStore) RollupDrift(ctx context.Context) (_ int64, err error) {
+	defer wrap(&err, "analytics rollup drift")
 	var n int64
-	err := s.readOnly(ctx, func(tx pgx.Tx) error {
+	err = s.readOnly(ctx, func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx, rollupDriftSQL).Scan(&n)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("analytics rollup drift: %w", err)
+		return 0, err
 	}
 	return n, nil
 }

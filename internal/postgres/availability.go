@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -15,10 +14,11 @@ import (
 // range, so its counts are two index-only range scans of
 // seats_event_status_idx (status, then position; held_until is included):
 // the cost is what the section has sold, not its size.
-func (s *EventStore) SectionAvailability(ctx context.Context, id uuid.UUID) ([]event.SectionAvailability, error) {
+func (s *EventStore) SectionAvailability(ctx context.Context, id uuid.UUID) (_ []event.SectionAvailability, err error) {
+	defer wrap(&err, "count seats per section of event %s", id)
 	rows, err := s.pool.Query(ctx, sectionAvailabilitySQL, id)
 	if err != nil {
-		return nil, fmt.Errorf("count seats per section of event %s: %w", id, err)
+		return nil, err
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (event.SectionAvailability, error) {
 		var a event.SectionAvailability
@@ -26,7 +26,7 @@ func (s *EventStore) SectionAvailability(ctx context.Context, id uuid.UUID) ([]e
 		return a, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("count seats per section of event %s: %w", id, err)
+		return nil, err
 	}
 	return out, nil
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -23,12 +22,13 @@ func NewBacklogStore(pool *pgxpool.Pool) *BacklogStore {
 // OldestLapsedHold returns when the longest-lapsed pending booking lapsed
 // (the cleanup has not expired it yet), or the zero time: the first entry
 // of bookings_pending_expiry_idx.
-func (s *BacklogStore) OldestLapsedHold(ctx context.Context, now time.Time) (time.Time, error) {
+func (s *BacklogStore) OldestLapsedHold(ctx context.Context, now time.Time) (_ time.Time, err error) {
+	defer wrap(&err, "oldest lapsed hold")
 	var at *time.Time
-	err := s.pool.QueryRow(ctx, `SELECT min(expires_at) FROM bookings
+	err = s.pool.QueryRow(ctx, `SELECT min(expires_at) FROM bookings
 		WHERE status = 'pending' AND expires_at < $1`, now).Scan(&at)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("oldest lapsed hold: %w", err)
+		return time.Time{}, err
 	}
 	if at == nil {
 		return time.Time{}, nil
@@ -39,16 +39,17 @@ func (s *BacklogStore) OldestLapsedHold(ctx context.Context, now time.Time) (tim
 // PendingWebhooks counts undelivered webhooks, at most limit of them, and
 // returns when the oldest was recorded (the zero time when none is): both
 // from the pending range of webhook_deliveries_status_idx.
-func (s *BacklogStore) PendingWebhooks(ctx context.Context, limit int) (int, time.Time, error) {
+func (s *BacklogStore) PendingWebhooks(ctx context.Context, limit int) (_ int, _ time.Time, err error) {
+	defer wrap(&err, "pending webhooks")
 	var (
 		n      int
 		oldest *time.Time
 	)
-	err := s.pool.QueryRow(ctx, `SELECT
+	err = s.pool.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM (SELECT 1 FROM webhook_deliveries WHERE status = 'pending' LIMIT $1) p),
 		(SELECT min(created_at) FROM webhook_deliveries WHERE status = 'pending')`, limit).Scan(&n, &oldest)
 	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("pending webhooks: %w", err)
+		return 0, time.Time{}, err
 	}
 	if oldest == nil {
 		return n, time.Time{}, nil

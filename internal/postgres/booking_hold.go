@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/evently/evently/internal/booking"
+	"github.com/evently/evently/internal/event"
 	"github.com/evently/evently/internal/notify"
 )
 
@@ -118,12 +119,13 @@ LIMIT $5
 FOR UPDATE OF s SKIP LOCKED`
 
 // Hold implements booking.Store.
-func (s *BookingStore) Hold(ctx context.Context, b booking.HoldBatch) (booking.HoldResults, error) {
+func (s *BookingStore) Hold(ctx context.Context, b booking.HoldBatch) (_ booking.HoldResults, err error) {
+	defer wrap(&err, "hold batch event=%s holds=%d", b.EventID, len(b.Holds))
 	var (
 		res   booking.HoldResults
 		hooks []uuid.UUID
 	)
-	_, err := retryOnConflict(ctx, func() (struct{}, error) {
+	_, err = retryOnConflict(ctx, func() (struct{}, error) {
 		return struct{}{}, inPipeline(ctx, s.pool, func(p *pipeline) error {
 			var err error
 			res, hooks, err = s.hold(ctx, p, b)
@@ -131,7 +133,7 @@ func (s *BookingStore) Hold(ctx context.Context, b booking.HoldBatch) (booking.H
 		})
 	})
 	if err != nil {
-		return booking.HoldResults{}, fmt.Errorf("hold batch event=%s holds=%d: %w", b.EventID, len(b.Holds), err)
+		return booking.HoldResults{}, err
 	}
 	s.hooks.sent(ctx, hooks)
 	return res, nil
@@ -156,7 +158,7 @@ func (s *BookingStore) hold(ctx context.Context, p *pipeline, b booking.HoldBatc
 		return res, nil, err
 	}
 	b.Limit = sale.limit
-	if refusal := saleRefusal(sale, b.Now); refusal != nil {
+	if refusal := saleRefusal(sale, b.EventID, b.Now); refusal != nil {
 		for i := range res.Refusals {
 			res.Refusals[i] = refusal
 		}
@@ -389,9 +391,9 @@ func mergeSeats(pool, seats []booking.LockedSeat) []booking.LockedSeat {
 
 // saleRefusal is why a batch's holds cannot be made on the event as
 // locked, or nil.
-func saleRefusal(sale lockedSale, now time.Time) error {
+func saleRefusal(sale lockedSale, eventID uuid.UUID, now time.Time) error {
 	if !sale.found {
-		return booking.NoSuchEvent()
+		return event.NotFound(eventID)
 	}
 	return sale.OpenAt(now)
 }

@@ -98,12 +98,13 @@ var confirmedHooksSQL = bookingHookSQL(notify.TypeBookingConfirmed, "$2",
 	`b.id = ANY($1::uuid[]) AND b.status = 'confirmed' AND b.confirmed_at = $2`)
 
 // Settle implements booking.Store.
-func (s *BookingStore) Settle(ctx context.Context, now time.Time, changes []booking.Change) ([]booking.ChangeOutcome, error) {
+func (s *BookingStore) Settle(ctx context.Context, now time.Time, changes []booking.Change) (_ []booking.ChangeOutcome, err error) {
+	defer wrap(&err, "settle %d booking change(s)", len(changes))
 	var (
 		outs  []booking.ChangeOutcome
 		hooks []uuid.UUID
 	)
-	_, err := retryOnConflict(ctx, func() (struct{}, error) {
+	_, err = retryOnConflict(ctx, func() (struct{}, error) {
 		return struct{}{}, inPipeline(ctx, s.pool, func(p *pipeline) error {
 			var err error
 			outs, hooks, err = s.settle(ctx, p, now, changes)
@@ -111,7 +112,7 @@ func (s *BookingStore) Settle(ctx context.Context, now time.Time, changes []book
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("settle %d booking change(s): %w", len(changes), err)
+		return nil, err
 	}
 	s.hooks.sent(ctx, hooks)
 	return outs, nil
@@ -336,16 +337,17 @@ WHERE id = ANY($1::uuid[]) AND status = 'held'`
 // pending bookings (with every side effect of an expiry) and frees the
 // seats — also those still held by a booking that ended earlier, when a
 // buyer took over only some of its seats.
-func (s *BookingStore) ExpireHolds(ctx context.Context, now time.Time, limit int) (booking.Released, error) {
+func (s *BookingStore) ExpireHolds(ctx context.Context, now time.Time, limit int) (_ booking.Released, err error) {
+	defer wrap(&err, "lock lapsed holds")
 	var (
 		out   booking.Released
 		hooks []uuid.UUID
 	)
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		out, hooks = booking.Released{SeatsByEvent: map[uuid.UUID]int{}}, nil
 		rows, err := tx.Query(ctx, lapsedHoldsSQL, now, limit)
 		if err != nil {
-			return fmt.Errorf("lock lapsed holds: %w", err)
+			return err
 		}
 		var (
 			seats, expire []uuid.UUID
@@ -359,7 +361,7 @@ func (s *BookingStore) ExpireHolds(ctx context.Context, now time.Time, limit int
 			)
 			if err := rows.Scan(&seat, &event, &bookingID, &live); err != nil {
 				rows.Close()
-				return fmt.Errorf("lock lapsed holds: %w", err)
+				return err
 			}
 			seats = append(seats, seat)
 			out.SeatsByEvent[event]++
@@ -371,7 +373,7 @@ func (s *BookingStore) ExpireHolds(ctx context.Context, now time.Time, limit int
 			}
 		}
 		if err := rows.Err(); err != nil {
-			return fmt.Errorf("lock lapsed holds: %w", err)
+			return err
 		}
 		if len(seats) == 0 {
 			return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/evently/evently/internal/apperr"
 	"github.com/evently/evently/internal/booking"
+	"github.com/evently/evently/internal/event"
 )
 
 // BookingStore keeps bookings. Its writes come in stages, one file each:
@@ -43,7 +44,8 @@ func (s *BookingStore) EnableWebhooks(dispatch Dispatch, recording func() bool) 
 }
 
 // Sale reads an event's sale facts and its sections in one round trip.
-func (s *BookingStore) Sale(ctx context.Context, eventID uuid.UUID) (booking.Sale, error) {
+func (s *BookingStore) Sale(ctx context.Context, eventID uuid.UUID) (_ booking.Sale, err error) {
+	defer wrap(&err, "read sale event=%s", eventID)
 	b := &pgx.Batch{}
 	b.Queue(`SELECT status, starts_at, sales_start, sales_end, max_seats_per_booking,
 		hold_ttl_seconds, currency, wr_enabled FROM events WHERE id = $1`, eventID)
@@ -54,13 +56,13 @@ func (s *BookingStore) Sale(ctx context.Context, eventID uuid.UUID) (booking.Sal
 
 	sale := booking.Sale{EventID: eventID}
 	var ttl int
-	err := res.QueryRow().Scan(&sale.Status, &sale.StartsAt, &sale.SalesStart, &sale.SalesEnd,
+	err = res.QueryRow().Scan(&sale.Status, &sale.StartsAt, &sale.SalesStart, &sale.SalesEnd,
 		&sale.MaxSeatsPerBooking, &ttl, &sale.Currency, &sale.WaitingRoomEnabled)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return booking.Sale{}, apperr.New(apperr.NotFound, "No such event.")
+		return booking.Sale{}, event.NotFound(eventID)
 	}
 	if err != nil {
-		return booking.Sale{}, fmt.Errorf("read sale event=%s: %w", eventID, err)
+		return booking.Sale{}, err
 	}
 	sale.HoldTTL = time.Duration(ttl) * time.Second
 	rows, err := res.Query()
@@ -87,14 +89,15 @@ func scanBooking(row pgx.Row, b *booking.Booking) error {
 }
 
 // Get returns one booking with its seats.
-func (s *BookingStore) Get(ctx context.Context, id uuid.UUID, owner *uuid.UUID, now time.Time) (booking.Booking, error) {
+func (s *BookingStore) Get(ctx context.Context, id uuid.UUID, owner *uuid.UUID, now time.Time) (_ booking.Booking, err error) {
+	defer wrap(&err, "get booking=%s", id)
 	var b booking.Booking
-	err := scanBooking(s.pool.QueryRow(ctx, `SELECT `+bookingColumns+` FROM bookings b WHERE b.id = $1`, id), &b)
+	err = scanBooking(s.pool.QueryRow(ctx, `SELECT `+bookingColumns+` FROM bookings b WHERE b.id = $1`, id), &b)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && owner != nil && *owner != b.UserID) {
 		return booking.Booking{}, apperr.New(apperr.NotFound, "No such booking.")
 	}
 	if err != nil {
-		return booking.Booking{}, fmt.Errorf("get booking=%s: %w", id, err)
+		return booking.Booking{}, err
 	}
 	list := []booking.Booking{b}
 	if err := s.attachSeats(ctx, list, now); err != nil {
@@ -104,7 +107,8 @@ func (s *BookingStore) Get(ctx context.Context, id uuid.UUID, owner *uuid.UUID, 
 }
 
 // List returns bookings newest first, with their seats.
-func (s *BookingStore) List(ctx context.Context, f booking.ListFilter, now time.Time) ([]booking.Booking, error) {
+func (s *BookingStore) List(ctx context.Context, f booking.ListFilter, now time.Time) (_ []booking.Booking, err error) {
+	defer wrap(&err, "list bookings")
 	var (
 		afterAt *time.Time
 		afterID *uuid.UUID
@@ -125,7 +129,7 @@ func (s *BookingStore) List(ctx context.Context, f booking.ListFilter, now time.
 		ORDER BY b.created_at DESC, b.id DESC
 		LIMIT $6`, f.UserID, f.EventID, status, afterAt, afterID, f.Limit)
 	if err != nil {
-		return nil, fmt.Errorf("list bookings: %w", err)
+		return nil, err
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (booking.Booking, error) {
 		var b booking.Booking
@@ -133,7 +137,7 @@ func (s *BookingStore) List(ctx context.Context, f booking.ListFilter, now time.
 		return b, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list bookings: %w", err)
+		return nil, err
 	}
 	if err := s.attachSeats(ctx, list, now); err != nil {
 		return nil, err

@@ -71,8 +71,9 @@ func utcPtr(t *time.Time) *time.Time {
 
 // CreateEvent inserts the event, its sections and all their seats in one
 // transaction of three statements, however many seats there are.
-func (s *EventStore) CreateEvent(ctx context.Context, e *event.Event) error {
-	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+func (s *EventStore) CreateEvent(ctx context.Context, e *event.Event) (err error) {
+	defer wrap(&err, "create event %s", e.ID)
+	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `
 			INSERT INTO events (id, name, description, venue, category, starts_at, ends_at, status,
 				currency, max_seats_per_booking, hold_ttl_seconds, sales_start, sales_end,
@@ -95,7 +96,7 @@ func (s *EventStore) CreateEvent(ctx context.Context, e *event.Event) error {
 		return insertSections(ctx, tx, e.ID, e.Sections)
 	})
 	if err != nil {
-		return fmt.Errorf("create event %s: %w", e.ID, err)
+		return err
 	}
 	return nil
 }
@@ -159,16 +160,17 @@ const uuidV7SQL = `encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
 	FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid`
 
 // Event returns an event and its sections.
-func (s *EventStore) Event(ctx context.Context, id uuid.UUID) (event.Event, error) {
+func (s *EventStore) Event(ctx context.Context, id uuid.UUID) (_ event.Event, err error) {
+	defer wrap(&err, "get event %s", id)
 	e, err := scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE id = $1`, id))
 	if isNoRows(err) {
-		return event.Event{}, apperr.New(apperr.NotFound, "No event %s.", id)
+		return event.Event{}, event.NotFound(id)
 	}
 	if err != nil {
-		return event.Event{}, fmt.Errorf("get event %s: %w", id, err)
+		return event.Event{}, err
 	}
 	if err := loadSections(ctx, s.pool, []*event.Event{&e}); err != nil {
-		return event.Event{}, fmt.Errorf("get event %s: %w", id, err)
+		return event.Event{}, err
 	}
 	return e, nil
 }
@@ -222,7 +224,8 @@ func loadSections(ctx context.Context, q querier, events []*event.Event) error {
 // Events runs a keyset-paginated list over (starts_at, id). With a status
 // filter it walks events_status_starts_idx, without one events_starts_idx;
 // ?q= uses the GIN index on the search column.
-func (s *EventStore) Events(ctx context.Context, f event.Filter) ([]event.Event, error) {
+func (s *EventStore) Events(ctx context.Context, f event.Filter) (_ []event.Event, err error) {
+	defer wrap(&err, "list events")
 	var (
 		where []string
 		args  queryArgs
@@ -265,18 +268,18 @@ func (s *EventStore) Events(ctx context.Context, f event.Filter) ([]event.Event,
 
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
+		return nil, err
 	}
 	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (event.Event, error) { return scanEvent(r) })
 	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
+		return nil, err
 	}
 	ptrs := make([]*event.Event, len(events))
 	for i := range events {
 		ptrs[i] = &events[i]
 	}
 	if err := loadSections(ctx, s.pool, ptrs); err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
+		return nil, err
 	}
 	return events, nil
 }
@@ -298,7 +301,8 @@ func prefixQuery(terms []string) string {
 // that are not available are visited, so it costs what has been sold, not
 // the event's size. Available is left for the caller (capacity minus
 // these).
-func (s *EventStore) Availability(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]event.Availability, error) {
+func (s *EventStore) Availability(ctx context.Context, ids []uuid.UUID) (_ map[uuid.UUID]event.Availability, err error) {
+	defer wrap(&err, "count seats")
 	rows, err := s.pool.Query(ctx, `
 		SELECT event_id,
 			count(*) FILTER (WHERE status = 'held' AND held_until >= now()),
@@ -307,7 +311,7 @@ func (s *EventStore) Availability(ctx context.Context, ids []uuid.UUID) (map[uui
 		WHERE event_id = ANY($1) AND status IN ('held', 'booked')
 		GROUP BY event_id`, ids)
 	if err != nil {
-		return nil, fmt.Errorf("count seats: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
 	out := make(map[uuid.UUID]event.Availability, len(ids))
@@ -317,12 +321,12 @@ func (s *EventStore) Availability(ctx context.Context, ids []uuid.UUID) (map[uui
 			a  event.Availability
 		)
 		if err := rows.Scan(&id, &a.Held, &a.Booked); err != nil {
-			return nil, fmt.Errorf("count seats: %w", err)
+			return nil, err
 		}
 		out[id] = a
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count seats: %w", err)
+		return nil, err
 	}
 	return out, nil
 }
@@ -330,7 +334,8 @@ func (s *EventStore) Availability(ctx context.Context, ids []uuid.UUID) (map[uui
 // Seats lists seats by position over seats_event_position_idx (or, with a
 // status, seats_event_status_idx). A hold whose held_until has passed shows
 // as available.
-func (s *EventStore) Seats(ctx context.Context, f event.SeatFilter) ([]event.Seat, error) {
+func (s *EventStore) Seats(ctx context.Context, f event.SeatFilter) (_ []event.Seat, err error) {
+	defer wrap(&err, "list seats of event %s", f.EventID)
 	cond := ""
 	switch f.Status {
 	case event.SeatAvailable:
@@ -349,7 +354,7 @@ func (s *EventStore) Seats(ctx context.Context, f event.SeatFilter) ([]event.Sea
 		ORDER BY position
 		LIMIT $4`, f.EventID, max(f.After, f.FirstSeat), f.LastSeat, f.Limit)
 	if err != nil {
-		return nil, fmt.Errorf("list seats of event %s: %w", f.EventID, err)
+		return nil, err
 	}
 	seats, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (event.Seat, error) {
 		var (
@@ -369,7 +374,7 @@ func (s *EventStore) Seats(ctx context.Context, f event.SeatFilter) ([]event.Sea
 		return st, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list seats of event %s: %w", f.EventID, err)
+		return nil, err
 	}
 	return seats, nil
 }
@@ -381,7 +386,7 @@ func (s *EventStore) Seats(ctx context.Context, f event.SeatFilter) ([]event.Sea
 func lockEvent(ctx context.Context, tx pgx.Tx, id uuid.UUID) (event.Event, error) {
 	e, err := scanEvent(tx.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE id = $1 FOR UPDATE`, id))
 	if isNoRows(err) {
-		return event.Event{}, apperr.New(apperr.NotFound, "No event %s.", id)
+		return event.Event{}, event.NotFound(id)
 	}
 	if err != nil {
 		return event.Event{}, err
@@ -410,9 +415,10 @@ func hadBookings(ctx context.Context, tx pgx.Tx, id uuid.UUID) func() (bool, err
 }
 
 // UpdateEvent writes the event's own columns as fn leaves them.
-func (s *EventStore) UpdateEvent(ctx context.Context, id uuid.UUID, fn func(e *event.Event, hadBookings func() (bool, error)) error) (event.Event, error) {
+func (s *EventStore) UpdateEvent(ctx context.Context, id uuid.UUID, fn func(e *event.Event, hadBookings func() (bool, error)) error) (_ event.Event, err error) {
+	defer wrap(&err, "update event %s", id)
 	var e event.Event
-	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		if e, err = lockEvent(ctx, tx, id); err != nil {
 			return err
@@ -437,15 +443,16 @@ func (s *EventStore) UpdateEvent(ctx context.Context, id uuid.UUID, fn func(e *e
 		return err
 	})
 	if err != nil {
-		return event.Event{}, fmt.Errorf("update event %s: %w", id, err)
+		return event.Event{}, err
 	}
 	return e, nil
 }
 
 // AddSection inserts the section fn makes, with its seats.
-func (s *EventStore) AddSection(ctx context.Context, id uuid.UUID, fn func(e event.Event) (event.Section, error)) (event.Event, error) {
+func (s *EventStore) AddSection(ctx context.Context, id uuid.UUID, fn func(e event.Event) (event.Section, error)) (_ event.Event, err error) {
+	defer wrap(&err, "add section to event %s", id)
 	var e event.Event
-	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		if e, err = lockEvent(ctx, tx, id); err != nil {
 			return err
@@ -463,7 +470,7 @@ func (s *EventStore) AddSection(ctx context.Context, id uuid.UUID, fn func(e eve
 		return err
 	})
 	if err != nil {
-		return event.Event{}, fmt.Errorf("add section to event %s: %w", id, err)
+		return event.Event{}, err
 	}
 	return e, nil
 }
@@ -471,12 +478,13 @@ func (s *EventStore) AddSection(ctx context.Context, id uuid.UUID, fn func(e eve
 // CancelEvent marks the event cancelled under its row lock. The booking
 // engine extends this transaction to cancel every pending and confirmed
 // booking of the event (and queue their notifications) atomically with it.
-func (s *EventStore) CancelEvent(ctx context.Context, id uuid.UUID) (event.Event, error) {
+func (s *EventStore) CancelEvent(ctx context.Context, id uuid.UUID) (_ event.Event, err error) {
+	defer wrap(&err, "cancel event %s", id)
 	var (
 		e     event.Event
 		hooks []uuid.UUID
 	)
-	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		if e, err = lockEvent(ctx, tx, id); err != nil {
 			return err
@@ -496,7 +504,7 @@ func (s *EventStore) CancelEvent(ctx context.Context, id uuid.UUID) (event.Event
 		return err
 	})
 	if err != nil {
-		return event.Event{}, fmt.Errorf("cancel event %s: %w", id, err)
+		return event.Event{}, err
 	}
 	s.hooks.sent(ctx, hooks)
 	return e, nil
@@ -598,8 +606,9 @@ func (s *EventStore) cancelEventBookings(ctx context.Context, tx pgx.Tx, id uuid
 
 // DeleteEvent deletes the event's seats (through the (event_id, position)
 // index, in one statement), then the event and, by cascade, its sections.
-func (s *EventStore) DeleteEvent(ctx context.Context, id uuid.UUID, fn func(e event.Event, hadBookings func() (bool, error)) error) error {
-	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+func (s *EventStore) DeleteEvent(ctx context.Context, id uuid.UUID, fn func(e event.Event, hadBookings func() (bool, error)) error) (err error) {
+	defer wrap(&err, "delete event %s", id)
+	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		e, err := lockEvent(ctx, tx, id)
 		if err != nil {
 			return err
@@ -614,7 +623,7 @@ func (s *EventStore) DeleteEvent(ctx context.Context, id uuid.UUID, fn func(e ev
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("delete event %s: %w", id, err)
+		return err
 	}
 	return nil
 }

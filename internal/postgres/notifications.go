@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,7 +27,8 @@ func NewNotificationStore(pool *pgxpool.Pool) *NotificationStore {
 
 // Notifications lists a user's notifications newest first, through the
 // inbox index (or its unread part).
-func (s *NotificationStore) Notifications(ctx context.Context, f notify.ListFilter) ([]notify.Notification, error) {
+func (s *NotificationStore) Notifications(ctx context.Context, f notify.ListFilter) (_ []notify.Notification, err error) {
+	defer wrap(&err, "list notifications user=%s", f.UserID)
 	var (
 		afterAt *time.Time
 		afterID *uuid.UUID
@@ -44,7 +44,7 @@ func (s *NotificationStore) Notifications(ctx context.Context, f notify.ListFilt
 	query += ` ORDER BY created_at DESC, id DESC LIMIT $4`
 	rows, err := s.pool.Query(ctx, query, f.UserID, afterAt, afterID, f.Limit)
 	if err != nil {
-		return nil, fmt.Errorf("list notifications user=%s: %w", f.UserID, err)
+		return nil, err
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (notify.Notification, error) {
 		var n notify.Notification
@@ -52,17 +52,18 @@ func (s *NotificationStore) Notifications(ctx context.Context, f notify.ListFilt
 		return n, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list notifications user=%s: %w", f.UserID, err)
+		return nil, err
 	}
 	return list, nil
 }
 
 // MarkRead sets read_at once.
-func (s *NotificationStore) MarkRead(ctx context.Context, id, userID uuid.UUID, now time.Time) error {
+func (s *NotificationStore) MarkRead(ctx context.Context, id, userID uuid.UUID, now time.Time) (err error) {
+	defer wrap(&err, "mark notification %s read", id)
 	tag, err := s.pool.Exec(ctx, `UPDATE notifications SET read_at = coalesce(read_at, $3)
 		WHERE id = $1 AND user_id = $2`, id, userID, now)
 	if err != nil {
-		return fmt.Errorf("mark notification %s read: %w", id, err)
+		return err
 	}
 	if tag.RowsAffected() == 0 {
 		return apperr.New(apperr.NotFound, "No such notification.")

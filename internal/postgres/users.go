@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -39,8 +38,9 @@ func scanUser(row pgx.Row) (account.User, error) {
 }
 
 // CreateUser implements account.Store.
-func (s *UserStore) CreateUser(ctx context.Context, u account.User) error {
-	_, err := s.pool.Exec(ctx, `
+func (s *UserStore) CreateUser(ctx context.Context, u account.User) (err error) {
+	defer wrap(&err, "create user=%s", u.ID)
+	_, err = s.pool.Exec(ctx, `
 		INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		u.ID, u.Email, u.Name, string(u.Role), u.PasswordHash, u.CreatedAt, u.UpdatedAt)
@@ -49,33 +49,30 @@ func (s *UserStore) CreateUser(ctx context.Context, u account.User) error {
 		return apperr.New(apperr.EmailTaken, "An account with this e-mail already exists.")
 	}
 	if err != nil {
-		return fmt.Errorf("create user=%s: %w", u.ID, err)
+		return err
 	}
 	return nil
 }
 
 // UserByID implements account.Store.
-func (s *UserStore) UserByID(ctx context.Context, id uuid.UUID) (account.User, error) {
+func (s *UserStore) UserByID(ctx context.Context, id uuid.UUID) (_ account.User, err error) {
+	defer wrap(&err, "get user=%s", id)
 	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
-	if err != nil {
-		return account.User{}, userError(err, "get user="+id.String())
-	}
-	return u, nil
+	return u, missing(err, "user")
 }
 
 // UserByEmail implements account.Store.
-func (s *UserStore) UserByEmail(ctx context.Context, email string) (account.User, error) {
+func (s *UserStore) UserByEmail(ctx context.Context, email string) (_ account.User, err error) {
+	defer wrap(&err, "get user by e-mail")
 	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1`, email))
-	if err != nil {
-		return account.User{}, userError(err, "get user by e-mail")
-	}
-	return u, nil
+	return u, missing(err, "user")
 }
 
 // ListUsers implements account.Store: newest first (ids are UUID v7), by
 // keyset on the primary key; a search matches e-mail or name substrings
 // through their trigram indexes.
-func (s *UserStore) ListUsers(ctx context.Context, q account.ListQuery) ([]account.User, error) {
+func (s *UserStore) ListUsers(ctx context.Context, q account.ListQuery) (_ []account.User, err error) {
+	defer wrap(&err, "list users")
 	var (
 		where []string
 		args  queryArgs
@@ -95,11 +92,11 @@ func (s *UserStore) ListUsers(ctx context.Context, q account.ListQuery) ([]accou
 	sql += ` ORDER BY id DESC LIMIT ` + arg(q.Limit)
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
+		return nil, err
 	}
 	users, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (account.User, error) { return scanUser(r) })
 	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
+		return nil, err
 	}
 	return users, nil
 }
@@ -112,7 +109,8 @@ func escapeLike(s string) string {
 // SetRole implements account.Store; updated_at, token_version and
 // token_changed_at (by the database's clock, which TokenChanges reads
 // against) move only on a change.
-func (s *UserStore) SetRole(ctx context.Context, id uuid.UUID, role auth.Role, now time.Time) (account.User, error) {
+func (s *UserStore) SetRole(ctx context.Context, id uuid.UUID, role auth.Role, now time.Time) (_ account.User, err error) {
+	defer wrap(&err, "set role of user=%s", id)
 	u, err := scanUser(s.pool.QueryRow(ctx, `
 		UPDATE users
 		SET role = $2,
@@ -121,20 +119,18 @@ func (s *UserStore) SetRole(ctx context.Context, id uuid.UUID, role auth.Role, n
 		    token_changed_at = CASE WHEN role = $2 THEN token_changed_at ELSE now() END
 		WHERE id = $1
 		RETURNING `+userColumns, id, string(role), now))
-	if err != nil {
-		return account.User{}, userError(err, "set role of user="+id.String())
-	}
-	return u, nil
+	return u, missing(err, "user")
 }
 
 // TokenChanges implements account.Store through the partial index on
 // token_changed_at: the rows are the few accounts changed lately.
-func (s *UserStore) TokenChanges(ctx context.Context, within time.Duration) (map[uuid.UUID]account.Standing, error) {
+func (s *UserStore) TokenChanges(ctx context.Context, within time.Duration) (_ map[uuid.UUID]account.Standing, err error) {
+	defer wrap(&err, "read token changes")
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, role, token_version FROM users
 		WHERE token_changed_at > now() - make_interval(secs => $1)`, within.Seconds())
 	if err != nil {
-		return nil, fmt.Errorf("read token changes: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
 	out := map[uuid.UUID]account.Standing{}
@@ -145,22 +141,15 @@ func (s *UserStore) TokenChanges(ctx context.Context, within time.Duration) (map
 			st   account.Standing
 		)
 		if err := rows.Scan(&id, &role, &st.TokenVersion); err != nil {
-			return nil, fmt.Errorf("read token changes: %w", err)
+			return nil, err
 		}
 		st.Role = auth.Role(role)
 		out[id] = st
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read token changes: %w", err)
+		return nil, err
 	}
 	return out, nil
-}
-
-func userError(err error, op string) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return apperr.New(apperr.NotFound, "No such user.")
-	}
-	return fmt.Errorf("%s: %w", op, err)
 }
 
 // CreateRefreshToken implements account.Store. The user's row is locked
@@ -169,7 +158,8 @@ func userError(err error, op string) error {
 // it, or before it, and the stale version stores nothing. (FOR NO KEY
 // UPDATE rather than FOR SHARE: share locks taken one after another could
 // keep the version change waiting; these lockers queue in turn.)
-func (s *UserStore) CreateRefreshToken(ctx context.Context, t account.RefreshToken, tokenVersion int) error {
+func (s *UserStore) CreateRefreshToken(ctx context.Context, t account.RefreshToken, tokenVersion int) (err error) {
+	defer wrap(&err, "create refresh token user=%s", t.UserID)
 	tag, err := s.pool.Exec(ctx, `
 		INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at)
 		SELECT $1, id, $3, $4, $5, $6 FROM users
@@ -177,7 +167,7 @@ func (s *UserStore) CreateRefreshToken(ctx context.Context, t account.RefreshTok
 		FOR NO KEY UPDATE`,
 		t.ID, t.UserID, t.FamilyID, t.Hash, t.ExpiresAt, t.CreatedAt, tokenVersion)
 	if err != nil {
-		return fmt.Errorf("create refresh token user=%s: %w", t.UserID, err)
+		return err
 	}
 	if tag.RowsAffected() == 0 {
 		return apperr.New(apperr.Conflict, "The account changed since it was read.")
@@ -198,12 +188,13 @@ const insertRefreshToken = `
 // token's row is locked, so of two refreshes racing with one token, the
 // second sees it spent and revokes the family. Rows referencing users
 // take only key-share locks, which this lock leaves alone.
-func (s *UserStore) RotateRefreshToken(ctx context.Context, hash []byte, next account.RefreshToken, now time.Time) (account.User, error) {
+func (s *UserStore) RotateRefreshToken(ctx context.Context, hash []byte, next account.RefreshToken, now time.Time) (_ account.User, err error) {
+	defer wrap(&err, "rotate refresh token")
 	var (
 		u       account.User
 		refused bool
 	)
-	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		u, err = scanUser(tx.QueryRow(ctx, `
 			SELECT `+userColumns+` FROM users
@@ -252,7 +243,7 @@ func (s *UserStore) RotateRefreshToken(ctx context.Context, hash []byte, next ac
 		return err
 	})
 	if err != nil {
-		return account.User{}, fmt.Errorf("rotate refresh token: %w", err)
+		return account.User{}, err
 	}
 	if refused {
 		return account.User{}, apperr.New(apperr.NotFound, "No live refresh token has this hash.")
@@ -261,13 +252,14 @@ func (s *UserStore) RotateRefreshToken(ctx context.Context, hash []byte, next ac
 }
 
 // RevokeRefreshFamily implements account.Store.
-func (s *UserStore) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) error {
-	_, err := s.pool.Exec(ctx, `
+func (s *UserStore) RevokeRefreshFamily(ctx context.Context, hash []byte, now time.Time) (err error) {
+	defer wrap(&err, "revoke refresh token family")
+	_, err = s.pool.Exec(ctx, `
 		UPDATE refresh_tokens SET revoked_at = $2
 		WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)
 		  AND revoked_at IS NULL`, hash, now)
 	if err != nil {
-		return fmt.Errorf("revoke refresh token family: %w", err)
+		return err
 	}
 	return nil
 }
@@ -276,8 +268,9 @@ func (s *UserStore) RevokeRefreshFamily(ctx context.Context, hash []byte, now ti
 // user's row, which a refresh or a new session holds until it commits, so
 // the revocation that follows sees every token stored before it, and a
 // refresh after it finds its token revoked.
-func (s *UserStore) EndSessions(ctx context.Context, id uuid.UUID, now time.Time) error {
-	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+func (s *UserStore) EndSessions(ctx context.Context, id uuid.UUID, now time.Time) (err error) {
+	defer wrap(&err, "end sessions of user=%s", id)
+	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
 			UPDATE users SET token_version = token_version + 1, token_changed_at = now()
 			WHERE id = $1`, id)
@@ -289,18 +282,16 @@ func (s *UserStore) EndSessions(ctx context.Context, id uuid.UUID, now time.Time
 		}
 		return revokeLiveRefreshTokens(ctx, tx, id, now)
 	})
-	if err != nil {
-		return userError(err, "end sessions of user="+id.String())
-	}
-	return nil
+	return missing(err, "user")
 }
 
 // ChangePassword implements account.Store; the version rises and the
 // tokens are revoked as in EndSessions, and the new session's token is
 // stored after the revocation.
-func (s *UserStore) ChangePassword(ctx context.Context, id uuid.UUID, oldHash, newHash string, session account.RefreshToken, now time.Time) (account.User, error) {
+func (s *UserStore) ChangePassword(ctx context.Context, id uuid.UUID, oldHash, newHash string, session account.RefreshToken, now time.Time) (_ account.User, err error) {
+	defer wrap(&err, "change password of user=%s", id)
 	var u account.User
-	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		u, err = scanUser(tx.QueryRow(ctx, `
 			UPDATE users
@@ -328,13 +319,7 @@ func (s *UserStore) ChangePassword(ctx context.Context, id uuid.UUID, oldHash, n
 			session.ID, id, session.FamilyID, session.Hash, session.ExpiresAt, session.CreatedAt)
 		return err
 	})
-	if apperr.Is(err, apperr.Conflict) {
-		return account.User{}, err
-	}
-	if err != nil {
-		return account.User{}, userError(err, "change password of user="+id.String())
-	}
-	return u, nil
+	return u, missing(err, "user")
 }
 
 // revokeLiveRefreshTokens revokes the tokens of user id that could still

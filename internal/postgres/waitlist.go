@@ -13,6 +13,7 @@ import (
 
 	"github.com/evently/evently/internal/apperr"
 	"github.com/evently/evently/internal/booking"
+	"github.com/evently/evently/internal/event"
 	"github.com/evently/evently/internal/notify"
 	"github.com/evently/evently/internal/waitlist"
 )
@@ -41,9 +42,10 @@ func (s *WaitlistStore) EnableWebhooks(dispatch Dispatch, recording func() bool)
 
 // Facts reads an event and counts its free seats (available, or held by a
 // lapsed hold) up to $3.
-func (s *WaitlistStore) Facts(ctx context.Context, eventID uuid.UUID, now time.Time, upTo int) (waitlist.Facts, error) {
+func (s *WaitlistStore) Facts(ctx context.Context, eventID uuid.UUID, now time.Time, upTo int) (_ waitlist.Facts, err error) {
+	defer wrap(&err, "waitlist facts event=%s", eventID)
 	f := waitlist.Facts{EventID: eventID}
-	err := s.pool.QueryRow(ctx, `
+	err = s.pool.QueryRow(ctx, `
 		SELECT e.status, e.starts_at, e.sales_start, e.sales_end, e.max_seats_per_booking,
 		       (SELECT count(*) FROM (
 		            SELECT 1 FROM seats s
@@ -52,25 +54,26 @@ func (s *WaitlistStore) Facts(ctx context.Context, eventID uuid.UUID, now time.T
 		FROM events e WHERE e.id = $1`, eventID, now, upTo).
 		Scan(&f.Status, &f.StartsAt, &f.SalesStart, &f.SalesEnd, &f.MaxSeatsPerBooking, &f.Free)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return f, apperr.New(apperr.NotFound, "No event %s.", eventID)
+		return f, event.NotFound(eventID)
 	}
 	if err != nil {
-		return f, fmt.Errorf("waitlist facts event=%s: %w", eventID, err)
+		return f, err
 	}
 	return f, nil
 }
 
 // Insert adds a waiting entry; the partial unique index refuses a second
 // active entry of the same user.
-func (s *WaitlistStore) Insert(ctx context.Context, e waitlist.Entry) (waitlist.Entry, error) {
-	_, err := s.pool.Exec(ctx, `
+func (s *WaitlistStore) Insert(ctx context.Context, e waitlist.Entry) (_ waitlist.Entry, err error) {
+	defer wrap(&err, "join waitlist event=%s", e.EventID)
+	_, err = s.pool.Exec(ctx, `
 		INSERT INTO waitlist_entries (id, event_id, user_id, quantity, status, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, 'waiting', $5, $5)`, e.ID, e.EventID, e.UserID, e.Quantity, e.CreatedAt)
 	if isCode(err, "23505") {
 		return waitlist.Entry{}, apperr.New(apperr.Conflict, "You are already on this event's waitlist.")
 	}
 	if err != nil {
-		return waitlist.Entry{}, fmt.Errorf("join waitlist event=%s: %w", e.EventID, err)
+		return waitlist.Entry{}, err
 	}
 	return s.Latest(ctx, e.EventID, e.UserID)
 }
@@ -99,7 +102,8 @@ func scanEntry(row pgx.Row) (waitlist.Entry, error) {
 }
 
 // Latest returns the user's active entry on the event, else their latest.
-func (s *WaitlistStore) Latest(ctx context.Context, eventID, userID uuid.UUID) (waitlist.Entry, error) {
+func (s *WaitlistStore) Latest(ctx context.Context, eventID, userID uuid.UUID) (_ waitlist.Entry, err error) {
+	defer wrap(&err, "waitlist entry event=%s user=%s", eventID, userID)
 	e, err := scanEntry(s.pool.QueryRow(ctx, `SELECT `+entryColumns+` FROM waitlist_entries w
 		WHERE w.user_id = $2 AND w.event_id = $1
 		ORDER BY w.status IN ('waiting', 'offered') DESC, w.created_at DESC LIMIT 1`, eventID, userID))
@@ -107,19 +111,20 @@ func (s *WaitlistStore) Latest(ctx context.Context, eventID, userID uuid.UUID) (
 		return waitlist.Entry{}, apperr.New(apperr.NotFound, "No waitlist entry.")
 	}
 	if err != nil {
-		return waitlist.Entry{}, fmt.Errorf("waitlist entry event=%s user=%s: %w", eventID, userID, err)
+		return waitlist.Entry{}, err
 	}
 	return e, nil
 }
 
 // Leave marks the user's waiting entry left; an offered one is returned
 // as it is.
-func (s *WaitlistStore) Leave(ctx context.Context, eventID, userID uuid.UUID, now time.Time) (waitlist.Entry, error) {
+func (s *WaitlistStore) Leave(ctx context.Context, eventID, userID uuid.UUID, now time.Time) (_ waitlist.Entry, err error) {
+	defer wrap(&err, "leave waitlist event=%s", eventID)
 	tag, err := s.pool.Exec(ctx, `
 		UPDATE waitlist_entries SET status = 'left', updated_at = $3
 		WHERE event_id = $1 AND user_id = $2 AND status = 'waiting'`, eventID, userID, now)
 	if err != nil {
-		return waitlist.Entry{}, fmt.Errorf("leave waitlist event=%s: %w", eventID, err)
+		return waitlist.Entry{}, err
 	}
 	e, err := s.Latest(ctx, eventID, userID)
 	if err != nil {
@@ -134,7 +139,8 @@ func (s *WaitlistStore) Leave(ctx context.Context, eventID, userID uuid.UUID, no
 // Entries lists an event's entries oldest first. Positions come from one
 // count of the waiting entries before the page plus a running count
 // within it, not one count per row.
-func (s *WaitlistStore) Entries(ctx context.Context, f waitlist.ListFilter) ([]waitlist.Entry, error) {
+func (s *WaitlistStore) Entries(ctx context.Context, f waitlist.ListFilter) (_ []waitlist.Entry, err error) {
+	defer wrap(&err, "list waitlist event=%s", f.EventID)
 	var (
 		status  *string
 		afterAt *time.Time
@@ -166,11 +172,11 @@ func (s *WaitlistStore) Entries(ctx context.Context, f waitlist.ListFilter) ([]w
 		FROM page w
 		ORDER BY w.created_at, w.id`, f.EventID, status, afterAt, afterID, f.Limit)
 	if err != nil {
-		return nil, fmt.Errorf("list waitlist event=%s: %w", f.EventID, err)
+		return nil, err
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (waitlist.Entry, error) { return scanEntry(r) })
 	if err != nil {
-		return nil, fmt.Errorf("list waitlist event=%s: %w", f.EventID, err)
+		return nil, err
 	}
 	return list, nil
 }
@@ -227,12 +233,13 @@ var offerHookSQL = hookSQL(notify.TypeWaitlistOffered, `SELECT gen_uuid_v7() AS 
 // write, marks the entry offered and notifies the user. The engine's
 // writes lock seats, then bookings, then entries, and never wait on an
 // entry an offer holds while holding a seat the offer would wait for.
-func (s *WaitlistStore) Offer(ctx context.Context, r waitlist.OfferRequest) (waitlist.Offer, bool, error) {
+func (s *WaitlistStore) Offer(ctx context.Context, r waitlist.OfferRequest) (_ waitlist.Offer, _ bool, err error) {
+	defer wrap(&err, "offer event=%s", r.EventID)
 	var (
 		offer *waitlist.Offer
 		hooks []uuid.UUID
 	)
-	_, err := retryOnConflict(ctx, func() (struct{}, error) {
+	_, err = retryOnConflict(ctx, func() (struct{}, error) {
 		return struct{}{}, inTx(ctx, s.pool, func(tx pgx.Tx) error {
 			var err error
 			offer, hooks, err = s.offer(ctx, tx, r)
@@ -240,7 +247,7 @@ func (s *WaitlistStore) Offer(ctx context.Context, r waitlist.OfferRequest) (wai
 		})
 	})
 	if err != nil {
-		return waitlist.Offer{}, false, fmt.Errorf("offer event=%s: %w", r.EventID, err)
+		return waitlist.Offer{}, false, err
 	}
 	s.hooks.sent(ctx, hooks)
 	if offer == nil {
@@ -339,7 +346,8 @@ func (s *WaitlistStore) offer(ctx context.Context, tx pgx.Tx, r waitlist.OfferRe
 
 // Stalled returns events where the smallest waiting quantity fits the
 // available seats.
-func (s *WaitlistStore) Stalled(ctx context.Context, limit int) ([]uuid.UUID, error) {
+func (s *WaitlistStore) Stalled(ctx context.Context, limit int) (_ []uuid.UUID, err error) {
+	defer wrap(&err, "stalled waitlists")
 	rows, err := s.pool.Query(ctx, `
 		SELECT q.event_id FROM (
 		    SELECT event_id, min(quantity) AS need FROM waitlist_entries
@@ -348,11 +356,11 @@ func (s *WaitlistStore) Stalled(ctx context.Context, limit int) ([]uuid.UUID, er
 		          SELECT 1 FROM seats s WHERE s.event_id = q.event_id AND s.status = 'available' LIMIT q.need) free)
 		LIMIT $1`, limit)
 	if err != nil {
-		return nil, fmt.Errorf("stalled waitlists: %w", err)
+		return nil, err
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 	if err != nil {
-		return nil, fmt.Errorf("stalled waitlists: %w", err)
+		return nil, err
 	}
 	return ids, nil
 }

@@ -2,14 +2,13 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/evently/evently/internal/apperr"
+	"github.com/evently/evently/internal/event"
 	"github.com/evently/evently/internal/waitroom"
 )
 
@@ -45,28 +44,30 @@ func scanRoom(row pgx.Row) (waitroom.Room, error) {
 }
 
 // Room implements waitroom.Catalogue.
-func (s *WaitingRoomStore) Room(ctx context.Context, eventID uuid.UUID) (waitroom.Room, error) {
+func (s *WaitingRoomStore) Room(ctx context.Context, eventID uuid.UUID) (_ waitroom.Room, err error) {
+	defer wrap(&err, "read waiting room event=%s", eventID)
 	r, err := scanRoom(s.pool.QueryRow(ctx, `SELECT `+roomColumns+` FROM events WHERE id = $1`, eventID))
 	if isNoRows(err) {
-		return waitroom.Room{}, apperr.New(apperr.NotFound, "No event %s.", eventID)
+		return waitroom.Room{}, event.NotFound(eventID)
 	}
 	if err != nil {
-		return waitroom.Room{}, fmt.Errorf("read waiting room event=%s: %w", eventID, err)
+		return waitroom.Room{}, err
 	}
 	return r, nil
 }
 
 // OpenRooms implements waitroom.Catalogue (walking events_waiting_room_idx).
-func (s *WaitingRoomStore) OpenRooms(ctx context.Context, now time.Time, limit int) ([]waitroom.Room, error) {
+func (s *WaitingRoomStore) OpenRooms(ctx context.Context, now time.Time, limit int) (_ []waitroom.Room, err error) {
+	defer wrap(&err, "list open waiting rooms")
 	rows, err := s.pool.Query(ctx, `SELECT `+roomColumns+` FROM events
 		WHERE wr_enabled AND status = 'published' AND starts_at > $1 AND (sales_end IS NULL OR sales_end > $1)
 		ORDER BY starts_at LIMIT $2`, now, limit)
 	if err != nil {
-		return nil, fmt.Errorf("list open waiting rooms: %w", err)
+		return nil, err
 	}
 	rooms, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (waitroom.Room, error) { return scanRoom(r) })
 	if err != nil {
-		return nil, fmt.Errorf("list open waiting rooms: %w", err)
+		return nil, err
 	}
 	return rooms, nil
 }

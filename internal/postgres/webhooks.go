@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -66,10 +65,11 @@ func (s *WebhookStore) Recording() bool {
 
 // CheckRecording reads whether some endpoint is enabled. Every change to
 // endpoints made through this store calls it.
-func (s *WebhookStore) CheckRecording(ctx context.Context) error {
+func (s *WebhookStore) CheckRecording(ctx context.Context) (err error) {
+	defer wrap(&err, "check webhook endpoints")
 	var on bool
 	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled)`).Scan(&on); err != nil {
-		return fmt.Errorf("check webhook endpoints: %w", err)
+		return err
 	}
 	s.enabled.Store(on)
 	s.checkedAt.Store(time.Now().UnixNano())
@@ -101,23 +101,17 @@ func scanEndpoint(row pgx.Row) (notify.Endpoint, error) {
 	return e, err
 }
 
-func noEndpoint(err error) error {
-	if isNoRows(err) {
-		return apperr.New(apperr.NotFound, "No such webhook endpoint.")
-	}
-	return err
-}
-
 // CreateEndpoint stores a new endpoint, unless there are
 // notify.MaxEndpoints already.
-func (s *WebhookStore) CreateEndpoint(ctx context.Context, e notify.Endpoint) error {
+func (s *WebhookStore) CreateEndpoint(ctx context.Context, e notify.Endpoint) (err error) {
+	defer wrap(&err, "create webhook endpoint")
 	tag, err := s.pool.Exec(ctx, `INSERT INTO webhook_endpoints
 		(id, url, description, types, enabled, bootstrap, secret, created_at, updated_at)
 		SELECT $1, $2, $3, $4, $5, false, $6, $7, $7
 		WHERE (SELECT count(*) FROM webhook_endpoints) < $8`,
 		e.ID, e.URL, e.Description, e.Types, e.Enabled, e.Secret.Reveal(), e.CreatedAt, notify.MaxEndpoints)
 	if err != nil {
-		return fmt.Errorf("create webhook endpoint: %w", err)
+		return err
 	}
 	if tag.RowsAffected() == 0 {
 		return apperr.New(apperr.Conflict, "There are %d webhook endpoints already, the most there can be; delete one first.",
@@ -128,24 +122,26 @@ func (s *WebhookStore) CreateEndpoint(ctx context.Context, e notify.Endpoint) er
 }
 
 // Endpoint returns one endpoint.
-func (s *WebhookStore) Endpoint(ctx context.Context, id uuid.UUID) (notify.Endpoint, error) {
+func (s *WebhookStore) Endpoint(ctx context.Context, id uuid.UUID) (_ notify.Endpoint, err error) {
+	defer wrap(&err, "webhook endpoint %s", id)
 	e, err := scanEndpoint(s.pool.QueryRow(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE id = $1`, id))
 	if err != nil {
-		return notify.Endpoint{}, fmt.Errorf("webhook endpoint %s: %w", id, noEndpoint(err))
+		return notify.Endpoint{}, missing(err, "webhook endpoint")
 	}
 	return e, nil
 }
 
 // Endpoints lists endpoints in id (creation) order after the given id.
-func (s *WebhookStore) Endpoints(ctx context.Context, after uuid.UUID, limit int) ([]notify.Endpoint, error) {
+func (s *WebhookStore) Endpoints(ctx context.Context, after uuid.UUID, limit int) (_ []notify.Endpoint, err error) {
+	defer wrap(&err, "list webhook endpoints")
 	rows, err := s.pool.Query(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints
 		WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("list webhook endpoints: %w", err)
+		return nil, err
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (notify.Endpoint, error) { return scanEndpoint(r) })
 	if err != nil {
-		return nil, fmt.Errorf("list webhook endpoints: %w", err)
+		return nil, err
 	}
 	return list, nil
 }
@@ -160,7 +156,8 @@ func endDeliveriesSQL(at string) string {
 
 // UpdateEndpoint applies p; disabling the endpoint fails its pending
 // deliveries in the same statement.
-func (s *WebhookStore) UpdateEndpoint(ctx context.Context, id uuid.UUID, p notify.EndpointPatch, now time.Time) (notify.Endpoint, error) {
+func (s *WebhookStore) UpdateEndpoint(ctx context.Context, id uuid.UUID, p notify.EndpointPatch, now time.Time) (_ notify.Endpoint, err error) {
+	defer wrap(&err, "update webhook endpoint %s", id)
 	e, err := scanEndpoint(s.pool.QueryRow(ctx, `WITH ep AS (
 		UPDATE webhook_endpoints SET url = coalesce($3, url), description = coalesce($4, description),
 		    types = coalesce($5, types), enabled = coalesce($6, enabled), updated_at = $2
@@ -169,7 +166,7 @@ func (s *WebhookStore) UpdateEndpoint(ctx context.Context, id uuid.UUID, p notif
 	), ended AS (`+endDeliveriesSQL("$2")+`)
 	SELECT `+endpointColumns+` FROM ep`, id, now, p.URL, p.Description, p.Types, p.Enabled))
 	if err != nil {
-		return notify.Endpoint{}, fmt.Errorf("update webhook endpoint %s: %w", id, noEndpoint(err))
+		return notify.Endpoint{}, missing(err, "webhook endpoint")
 	}
 	s.changed(ctx)
 	return e, nil
@@ -177,8 +174,9 @@ func (s *WebhookStore) UpdateEndpoint(ctx context.Context, id uuid.UUID, p notif
 
 // DeleteEndpoint fails the endpoint's pending deliveries and deletes it;
 // its deliveries lose their endpoint_id (ON DELETE SET NULL).
-func (s *WebhookStore) DeleteEndpoint(ctx context.Context, id uuid.UUID, now time.Time) error {
-	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+func (s *WebhookStore) DeleteEndpoint(ctx context.Context, id uuid.UUID, now time.Time) (err error) {
+	defer wrap(&err, "delete webhook endpoint %s", id)
+	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = 'failed', last_error = 'endpoint deleted', updated_at = $2
 			WHERE endpoint_id = $1 AND status = 'pending'`, id, now); err != nil {
 			return err
@@ -190,7 +188,7 @@ func (s *WebhookStore) DeleteEndpoint(ctx context.Context, id uuid.UUID, now tim
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("delete webhook endpoint %s: %w", id, err)
+		return err
 	}
 	s.changed(ctx)
 	return nil
@@ -198,7 +196,8 @@ func (s *WebhookStore) DeleteEndpoint(ctx context.Context, id uuid.UUID, now tim
 
 // RotateSecret replaces the endpoint's secret, keeping the former one as
 // the previous key until previousUntil when that is after now.
-func (s *WebhookStore) RotateSecret(ctx context.Context, id uuid.UUID, secret notify.Secret, previousUntil, now time.Time) (notify.Endpoint, error) {
+func (s *WebhookStore) RotateSecret(ctx context.Context, id uuid.UUID, secret notify.Secret, previousUntil, now time.Time) (_ notify.Endpoint, err error) {
+	defer wrap(&err, "rotate secret of webhook endpoint %s", id)
 	e, err := scanEndpoint(s.pool.QueryRow(ctx, `UPDATE webhook_endpoints SET
 		    previous_secret = CASE WHEN $3::timestamptz > $4 THEN secret END,
 		    previous_expires_at = CASE WHEN $3::timestamptz > $4 THEN $3::timestamptz END,
@@ -206,7 +205,7 @@ func (s *WebhookStore) RotateSecret(ctx context.Context, id uuid.UUID, secret no
 		WHERE id = $1
 		RETURNING `+endpointColumns, id, secret.Reveal(), previousUntil, now))
 	if err != nil {
-		return notify.Endpoint{}, fmt.Errorf("rotate secret of webhook endpoint %s: %w", id, noEndpoint(err))
+		return notify.Endpoint{}, missing(err, "webhook endpoint")
 	}
 	return e, nil
 }
@@ -214,7 +213,8 @@ func (s *WebhookStore) RotateSecret(ctx context.Context, id uuid.UUID, secret no
 // UpsertBootstrap creates the bootstrap endpoint, or brings it in line
 // with e (touching nothing when it already is). Replicas starting
 // together with the same environment change it at most once.
-func (s *WebhookStore) UpsertBootstrap(ctx context.Context, e notify.Endpoint, previousUntil time.Time) (notify.Endpoint, error) {
+func (s *WebhookStore) UpsertBootstrap(ctx context.Context, e notify.Endpoint, previousUntil time.Time) (_ notify.Endpoint, err error) {
+	defer wrap(&err, "set up the webhook endpoint of EVENTLY_WEBHOOK_URL")
 	got, err := scanEndpoint(s.pool.QueryRow(ctx, `INSERT INTO webhook_endpoints AS w
 		    (id, url, description, types, enabled, bootstrap, secret, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, true, true, $5, $6, $6)
@@ -231,7 +231,7 @@ func (s *WebhookStore) UpsertBootstrap(ctx context.Context, e notify.Endpoint, p
 		got, err = scanEndpoint(s.pool.QueryRow(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE bootstrap`))
 	}
 	if err != nil {
-		return notify.Endpoint{}, fmt.Errorf("set up the webhook endpoint of EVENTLY_WEBHOOK_URL: %w", err)
+		return notify.Endpoint{}, err
 	}
 	s.changed(ctx)
 	return got, nil
@@ -239,13 +239,14 @@ func (s *WebhookStore) UpsertBootstrap(ctx context.Context, e notify.Endpoint, p
 
 // DisableBootstrap disables the bootstrap endpoint and fails its pending
 // deliveries.
-func (s *WebhookStore) DisableBootstrap(ctx context.Context, now time.Time) error {
-	_, err := s.pool.Exec(ctx, `WITH ep AS (
+func (s *WebhookStore) DisableBootstrap(ctx context.Context, now time.Time) (err error) {
+	defer wrap(&err, "disable the webhook endpoint of EVENTLY_WEBHOOK_URL")
+	_, err = s.pool.Exec(ctx, `WITH ep AS (
 		UPDATE webhook_endpoints SET enabled = false, updated_at = $1 WHERE bootstrap AND enabled
 		RETURNING id, enabled
 	) `+endDeliveriesSQL("$1"), now)
 	if err != nil {
-		return fmt.Errorf("disable the webhook endpoint of EVENTLY_WEBHOOK_URL: %w", err)
+		return err
 	}
 	s.changed(ctx)
 	return nil
@@ -267,15 +268,9 @@ func scanDelivery(row pgx.Row, more ...any) (notify.Delivery, error) {
 	return d, err
 }
 
-func noDelivery(err error) error {
-	if isNoRows(err) {
-		return apperr.New(apperr.NotFound, "No such webhook delivery.")
-	}
-	return err
-}
-
 // Delivery returns a delivery, its webhook and its endpoint, in one query.
-func (s *WebhookStore) Delivery(ctx context.Context, id uuid.UUID) (notify.Delivery, *notify.Endpoint, error) {
+func (s *WebhookStore) Delivery(ctx context.Context, id uuid.UUID) (_ notify.Delivery, _ *notify.Endpoint, err error) {
+	defer wrap(&err, "webhook delivery %s", id)
 	var (
 		epID           *uuid.UUID
 		url, secret    *string
@@ -290,7 +285,7 @@ func (s *WebhookStore) Delivery(ctx context.Context, id uuid.UUID) (notify.Deliv
 		LEFT JOIN webhook_endpoints ep ON ep.id = d.endpoint_id
 		WHERE d.id = $1`, id), &epID, &url, &enabled, &secret, &previousSecret, &previousUntil)
 	if err != nil {
-		return notify.Delivery{}, nil, fmt.Errorf("webhook delivery %s: %w", id, noDelivery(err))
+		return notify.Delivery{}, nil, missing(err, "webhook delivery")
 	}
 	if epID == nil {
 		return d, nil, nil
@@ -305,12 +300,13 @@ func (s *WebhookStore) Delivery(ctx context.Context, id uuid.UUID) (notify.Deliv
 
 // RecordAttempt counts an attempt on a pending delivery and records its
 // outcome.
-func (s *WebhookStore) RecordAttempt(ctx context.Context, id uuid.UUID, a notify.Attempt) error {
+func (s *WebhookStore) RecordAttempt(ctx context.Context, id uuid.UUID, a notify.Attempt) (err error) {
+	defer wrap(&err, "record attempt on webhook delivery %s", id)
 	var lastError *string
 	if a.Error != "" {
 		lastError = &a.Error
 	}
-	_, err := s.pool.Exec(ctx, `
+	_, err = s.pool.Exec(ctx, `
 		UPDATE webhook_deliveries SET
 		    attempts = attempts + CASE WHEN $6 THEN 0 ELSE 1 END,
 		    status = CASE WHEN $2 THEN 'delivered' WHEN $3 OR $6 THEN 'failed' ELSE 'pending' END,
@@ -319,7 +315,7 @@ func (s *WebhookStore) RecordAttempt(ctx context.Context, id uuid.UUID, a notify
 		    updated_at = $5
 		WHERE id = $1 AND status = 'pending'`, id, a.OK, a.Final, lastError, a.At, a.Skipped)
 	if err != nil {
-		return fmt.Errorf("record attempt on webhook delivery %s: %w", id, err)
+		return err
 	}
 	return nil
 }
@@ -327,7 +323,8 @@ func (s *WebhookStore) RecordAttempt(ctx context.Context, id uuid.UUID, a notify
 // Deliveries lists deliveries newest first, through the index that fits
 // the filter: (created_at, id), (status, created_at, id) or (endpoint_id,
 // created_at, id).
-func (s *WebhookStore) Deliveries(ctx context.Context, f notify.DeliveryFilter) ([]notify.Delivery, error) {
+func (s *WebhookStore) Deliveries(ctx context.Context, f notify.DeliveryFilter) (_ []notify.Delivery, err error) {
+	defer wrap(&err, "list webhook deliveries")
 	var (
 		where []string
 		args  queryArgs
@@ -349,11 +346,11 @@ func (s *WebhookStore) Deliveries(ctx context.Context, f notify.DeliveryFilter) 
 	query += " ORDER BY d.created_at DESC, d.id DESC LIMIT " + arg(f.Limit)
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list webhook deliveries: %w", err)
+		return nil, err
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (notify.Delivery, error) { return scanDelivery(r) })
 	if err != nil {
-		return nil, fmt.Errorf("list webhook deliveries: %w", err)
+		return nil, err
 	}
 	return list, nil
 }
@@ -383,17 +380,19 @@ SELECT id FROM webhook_deliveries
 WHERE webhook_id = ANY($1::uuid[]) AND redelivery_of IS NULL AND status = 'pending' AND attempts = 0`
 
 // FanOut makes the deliveries of the webhooks ids, in one statement.
-func (s *WebhookStore) FanOut(ctx context.Context, ids []uuid.UUID, now time.Time) ([]uuid.UUID, error) {
+func (s *WebhookStore) FanOut(ctx context.Context, ids []uuid.UUID, now time.Time) (_ []uuid.UUID, err error) {
+	defer wrap(&err, "fan out webhooks")
 	out, err := collectIDs(s.pool.Query(ctx, fanOutSQL, ids, now))
 	if err != nil {
-		return nil, fmt.Errorf("fan out webhooks: %w", err)
+		return nil, err
 	}
 	return out, nil
 }
 
 // Redeliver makes a new pending delivery of the webhook of delivery id to
 // its endpoint.
-func (s *WebhookStore) Redeliver(ctx context.Context, id uuid.UUID, now time.Time) (notify.Delivery, error) {
+func (s *WebhookStore) Redeliver(ctx context.Context, id uuid.UUID, now time.Time) (_ notify.Delivery, err error) {
+	defer wrap(&err, "redeliver webhook delivery %s", id)
 	_, ep, err := s.Delivery(ctx, id)
 	if err != nil {
 		return notify.Delivery{}, err
@@ -408,11 +407,11 @@ func (s *WebhookStore) Redeliver(ctx context.Context, id uuid.UUID, now time.Tim
 	_, err = s.pool.Exec(ctx, `INSERT INTO webhook_deliveries (id, webhook_id, endpoint_id, redelivery_of, created_at, updated_at)
 		SELECT $2, webhook_id, endpoint_id, id, $3, $3 FROM webhook_deliveries WHERE id = $1`, id, newID, now)
 	if err != nil {
-		return notify.Delivery{}, fmt.Errorf("redeliver webhook delivery %s: %w", id, err)
+		return notify.Delivery{}, err
 	}
 	d, err := scanDelivery(s.pool.QueryRow(ctx, deliverySelect+` WHERE d.id = $1`, newID))
 	if err != nil {
-		return notify.Delivery{}, fmt.Errorf("redeliver webhook delivery %s: %w", id, err)
+		return notify.Delivery{}, err
 	}
 	return d, nil
 }
@@ -421,23 +420,25 @@ func (s *WebhookStore) Redeliver(ctx context.Context, id uuid.UUID, now time.Tim
 // before fresh, or whose last attempt was before retried (later than the
 // longest wait between two attempts), oldest first, through the partial
 // index on pending deliveries.
-func (s *WebhookStore) Stalled(ctx context.Context, fresh, retried time.Time, limit int) ([]uuid.UUID, error) {
+func (s *WebhookStore) Stalled(ctx context.Context, fresh, retried time.Time, limit int) (_ []uuid.UUID, err error) {
+	defer wrap(&err, "stalled webhook deliveries")
 	ids, err := collectIDs(s.pool.Query(ctx, `SELECT id FROM webhook_deliveries
 		WHERE status = 'pending' AND updated_at < $1 AND (attempts = 0 OR updated_at < $2)
 		ORDER BY updated_at LIMIT $3`, fresh, retried, limit))
 	if err != nil {
-		return nil, fmt.Errorf("stalled webhook deliveries: %w", err)
+		return nil, err
 	}
 	return ids, nil
 }
 
 // Unsent returns webhooks recorded before the given time that were never
 // fanned out, oldest first, through their partial index.
-func (s *WebhookStore) Unsent(ctx context.Context, before time.Time, limit int) ([]uuid.UUID, error) {
+func (s *WebhookStore) Unsent(ctx context.Context, before time.Time, limit int) (_ []uuid.UUID, err error) {
+	defer wrap(&err, "unsent webhooks")
 	ids, err := collectIDs(s.pool.Query(ctx, `SELECT id FROM webhooks
 		WHERE dispatched_at IS NULL AND created_at < $1 ORDER BY created_at LIMIT $2`, before, limit))
 	if err != nil {
-		return nil, fmt.Errorf("unsent webhooks: %w", err)
+		return nil, err
 	}
 	return ids, nil
 }

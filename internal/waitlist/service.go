@@ -103,7 +103,7 @@ func (s *Service) Join(ctx context.Context, eventID uuid.UUID, who auth.Principa
 		return Entry{}, err
 	}
 	if f.Status == "draft" {
-		return Entry{}, apperr.New(apperr.NotFound, "No event %s.", eventID)
+		return Entry{}, event.NotFound(eventID)
 	}
 	if quantity < 1 || quantity > f.MaxSeatsPerBooking {
 		return Entry{}, apperr.Invalid(apperr.FieldError{Field: "quantity",

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/evently/evently/internal/apperr"
+	"github.com/evently/evently/internal/event"
 )
 
 // Catalogue reads events' waiting-room settings (Postgres).
@@ -411,7 +412,7 @@ func (s *Service) visibleRoom(ctx context.Context, eventID uuid.UUID, now time.T
 		return Room{}, err
 	}
 	if room.Status == "draft" {
-		return Room{}, apperr.New(apperr.NotFound, "No event %s.", eventID)
+		return Room{}, event.NotFound(eventID)
 	}
 	return room, nil
 }
