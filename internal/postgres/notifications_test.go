@@ -17,9 +17,9 @@ func TestWaitlistQueriesUseIndexes(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.New(t)
 	const id = `'0192f3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d'`
+	pgtest.Users(t, pool, 3000)
 	for _, sql := range []string{
 		`INSERT INTO events (id, name, venue, starts_at, hold_ttl_seconds) VALUES (` + id + `, 'Big', 'Hall', now() + interval '1 day', 600)`,
-		`INSERT INTO users (id, email, name, password_hash) SELECT gen_random_uuid(), 'u' || i || '@example.com', 'U', 'x' FROM generate_series(1, 3000) i`,
 		`INSERT INTO waitlist_entries (id, event_id, user_id, quantity, status, created_at, updated_at)
 		 SELECT gen_uuid_v7(), ` + id + `, id, 1, CASE WHEN random() < 0.3 THEN 'waiting' ELSE 'left' END,
 		        now() - make_interval(secs => random() * 86400), now() FROM users`,
