@@ -10,9 +10,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/evently/evently/internal/clocktest"
 	"github.com/evently/evently/internal/apperr"
 	"github.com/evently/evently/internal/auth"
+	"github.com/evently/evently/internal/clocktest"
 )
 
 // changesStore serves TokenChanges from a map and counts the reads.

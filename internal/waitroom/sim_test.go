@@ -10,8 +10,8 @@ import (
 	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/evently/evently/internal/clocktest"
 	"github.com/evently/evently/internal/apperr"
+	"github.com/evently/evently/internal/clocktest"
 	"github.com/evently/evently/internal/redis"
 	"github.com/evently/evently/internal/redistest"
 	"github.com/evently/evently/internal/waitroom"
