@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,18 +29,6 @@ func TestReadyz(t *testing.T) {
 	}
 }
 
-// proxied returns raw with its host replaced by the proxy's address.
-func proxied(t *testing.T, raw string) (string, *apptest.Proxy) {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := apptest.NewProxy(t, u.Host)
-	u.Host = p.Addr()
-	return u.String(), p
-}
-
 // TestReadyzFollowsDependencies cuts Redis, then Postgres, and checks
 // /readyz with evently running throughout: without Redis the instance
 // still serves bookings, so it is ready, "degraded"; without Postgres it
@@ -49,8 +36,8 @@ func proxied(t *testing.T, raw string) (string, *apptest.Proxy) {
 // and readiness recovers once it is back.
 func TestReadyzFollowsDependencies(t *testing.T) {
 	t.Parallel()
-	redisURL, redisProxy := proxied(t, redistest.NewURL(t))
-	dbURL, dbProxy := proxied(t, pgtest.NewURL(t))
+	redisURL, redisProxy := apptest.Proxied(t, redistest.NewURL(t))
+	dbURL, dbProxy := apptest.Proxied(t, pgtest.NewURL(t))
 	env := apptest.Start(t, apptest.WithEnv("REDIS_URL", redisURL), apptest.WithEnv("DATABASE_URL", dbURL))
 
 	type readiness struct {

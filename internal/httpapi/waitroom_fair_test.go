@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -259,13 +258,8 @@ func TestBookingWithAdmissionPass(t *testing.T) {
 // without a pass answers 503 since admission cannot be checked.
 func TestAdmissionPassWithoutRedis(t *testing.T) {
 	t.Parallel()
-	u, err := url.Parse(redistest.NewURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := apptest.NewProxy(t, u.Host)
-	u.Host = proxy.Addr()
-	f := newFixture(t, apptest.WithEnv("REDIS_URL", u.String()))
+	proxied, proxy := apptest.Proxied(t, redistest.NewURL(t))
+	f := newFixture(t, apptest.WithEnv("REDIS_URL", proxied))
 	e := f.publish(t, gaEvent(20), withRoom(map[string]any{"enabled": true, "admit_per_minute": 600}))
 	buyers := f.buyers(t, 8)
 	passes := make([]string, len(buyers))
