@@ -27,24 +27,14 @@ func checkPacing(t *testing.T, what string, r *apptest.Response, tk ticketJSON) 
 
 func joinPaced(t *testing.T, env *apptest.Env, token, eventID string) ticketJSON {
 	t.Helper()
-	r := env.Post(t, roomPath(eventID), token, nil)
-	if r.Status != http.StatusOK {
-		t.Fatalf("POST %s = %d %s, want 200", roomPath(eventID), r.Status, r.Body)
-	}
-	var tk ticketJSON
-	r.Decode(t, &tk)
+	tk, r := roomRequest(t, env, http.MethodPost, token, eventID)
 	checkPacing(t, "join", r, tk)
 	return tk
 }
 
 func pollPaced(t *testing.T, env *apptest.Env, token, eventID string) ticketJSON {
 	t.Helper()
-	r := env.Get(t, roomPath(eventID), token)
-	if r.Status != http.StatusOK {
-		t.Fatalf("GET %s = %d %s, want 200", roomPath(eventID), r.Status, r.Body)
-	}
-	var tk ticketJSON
-	r.Decode(t, &tk)
+	tk, r := roomRequest(t, env, http.MethodGet, token, eventID)
 	checkPacing(t, "poll", r, tk)
 	return tk
 }

@@ -29,14 +29,7 @@ func TestWaitlistQueriesUseIndexes(t *testing.T) {
 			t.Fatalf("%s: %v", sql, err)
 		}
 	}
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SET enable_seqscan = off`); err != nil {
-		t.Fatal(err)
-	}
+	conn := withoutSeqScans(t, pool)
 	tests := []struct{ name, query, index string }{
 		{"next entry to offer", `SELECT id FROM waitlist_entries WHERE event_id = ` + id + ` AND status = 'waiting'
 			ORDER BY created_at, id LIMIT 1 FOR UPDATE`, "waitlist_entries_queue_idx"},
@@ -68,23 +61,9 @@ func TestWaitlistQueriesUseIndexes(t *testing.T) {
 			AND redelivery_of IS NULL AND status = 'pending' AND attempts = 0`, "webhook_deliveries_fanout_idx"},
 	}
 	for _, tc := range tests {
-		rows, err := conn.Query(ctx, "EXPLAIN "+tc.query)
-		if err != nil {
-			t.Fatalf("EXPLAIN %s: %v", tc.name, err)
-		}
-		var plan strings.Builder
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				t.Fatal(err)
-			}
-			plan.WriteString(line + "\n")
-		}
-		if rows.Err() != nil {
-			t.Fatal(rows.Err())
-		}
-		if !strings.Contains(plan.String(), tc.index) || strings.Contains(plan.String(), "Seq Scan") {
-			t.Errorf("%s: plan does not use %s:\n%s", tc.name, tc.index, plan.String())
+		plan := plan(t, conn, tc.query)
+		if !strings.Contains(plan, tc.index) || strings.Contains(plan, "Seq Scan") {
+			t.Errorf("%s: plan does not use %s:\n%s", tc.name, tc.index, plan)
 		}
 	}
 }
