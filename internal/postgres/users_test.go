@@ -24,6 +24,18 @@ func newUser(email, name string) account.User {
 		PasswordHash: "$argon2id$test", CreatedAt: now, UpdatedAt: now}
 }
 
+// createAdaAndBob stores two users, Ada and Bob.
+func createAdaAndBob(t *testing.T, store *postgres.UserStore) (ada, bob account.User) {
+	t.Helper()
+	ada, bob = newUser("ada@example.com", "Ada"), newUser("bob@example.com", "Bob")
+	for _, u := range []account.User{ada, bob} {
+		if err := store.CreateUser(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ada, bob
+}
+
 func TestUserStore(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -71,12 +83,7 @@ func TestRoleChangeRaisesTokenVersion(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store := postgres.NewUserStore(pgtest.New(t))
-	ada, bob := newUser("ada@example.com", "Ada"), newUser("bob@example.com", "Bob")
-	for _, u := range []account.User{ada, bob} {
-		if err := store.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ada, _ := createAdaAndBob(t, store)
 	if changes, err := store.TokenChanges(ctx, time.Hour); err != nil || len(changes) != 0 {
 		t.Fatalf("TokenChanges() before any change = %v, %v; want none", changes, err)
 	}
@@ -274,12 +281,7 @@ func TestEndSessions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store := postgres.NewUserStore(pgtest.New(t))
-	ada, bob := newUser("ada@example.com", "Ada"), newUser("bob@example.com", "Bob")
-	for _, u := range []account.User{ada, bob} {
-		if err := store.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ada, bob := createAdaAndBob(t, store)
 	var live []account.RefreshToken
 	for range 3 {
 		tok := newRefreshToken(t, ada.ID, uuid.Nil)
