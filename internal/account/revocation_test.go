@@ -12,6 +12,7 @@ import (
 
 	"github.com/evently/evently/internal/apperr"
 	"github.com/evently/evently/internal/auth"
+	"github.com/evently/evently/internal/clocktest"
 )
 
 // changesStore serves TokenChanges from a map and counts the reads.
@@ -54,10 +55,9 @@ func (s *changesStore) set(id uuid.UUID, st Standing, err error) {
 func TestRevocations(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
+	clock := clocktest.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	store := &changesStore{}
-	r := NewRevocations(store, 15*time.Minute, 2*time.Second, clock)
+	r := NewRevocations(store, 15*time.Minute, 2*time.Second, clock.Now)
 	admin := auth.Principal{UserID: uuid.New(), Role: auth.RoleAdmin}
 	other := auth.Principal{UserID: uuid.New(), Role: auth.RoleUser}
 
@@ -71,11 +71,11 @@ func TestRevocations(t *testing.T) {
 	// Demoted: within the TTL the old answer stands, after it the token is
 	// revoked.
 	store.set(admin.UserID, Standing{Role: auth.RoleUser, TokenVersion: 1}, nil)
-	now = now.Add(time.Second)
+	clock.Advance(time.Second)
 	if p, err := r.Check(ctx, admin); err != nil || p != admin {
 		t.Fatalf("Check(within the TTL) = %+v, %v; want the cached answer", p, err)
 	}
-	now = now.Add(1500 * time.Millisecond)
+	clock.Advance(1500 * time.Millisecond)
 	if _, err := r.Check(ctx, admin); !apperr.Is(err, apperr.Unauthorized) {
 		t.Fatalf("Check(older version after a demotion) = %v, want unauthorized", err)
 	}
@@ -94,7 +94,7 @@ func TestRevocations(t *testing.T) {
 
 	// When the changes cannot be read, nothing passes.
 	store.set(uuid.Nil, Standing{}, errors.New("database down"))
-	now = now.Add(3 * time.Second)
+	clock.Advance(3 * time.Second)
 	if _, err := r.Check(ctx, other); !apperr.Is(err, apperr.Unavailable) {
 		t.Fatalf("Check(store failing) = %v, want unavailable", err)
 	}
@@ -146,11 +146,10 @@ func (s *slowStore) TokenChanges(ctx context.Context, within time.Duration) (map
 func TestRevocationsRefreshAhead(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	var clock atomic.Int64
 	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	now := func() time.Time { return start.Add(time.Duration(clock.Load())) }
+	clock := clocktest.New(start)
 	store := &slowStore{}
-	r := NewRevocations(store, 15*time.Minute, 2*time.Second, now)
+	r := NewRevocations(store, 15*time.Minute, 2*time.Second, clock.Now)
 	admin := auth.Principal{UserID: uuid.New(), Role: auth.RoleAdmin}
 	if _, err := r.Check(ctx, admin); err != nil {
 		t.Fatal(err)
@@ -161,7 +160,7 @@ func TestRevocationsRefreshAhead(t *testing.T) {
 	store.gate = gate
 	store.mu.Unlock()
 
-	clock.Store(int64(1600 * time.Millisecond)) // past three quarters of the TTL
+	clock.Set(start.Add(1600 * time.Millisecond)) // past three quarters of the TTL
 	done := make(chan error, 1)
 	go func() { _, err := r.Check(ctx, admin); done <- err }()
 	select {
@@ -214,11 +213,10 @@ func (s *snapshotStore) TokenChanges(ctx context.Context, within time.Duration) 
 func TestRevocationsNeverServeAStaleRead(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	var clock atomic.Int64
 	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	now := func() time.Time { return start.Add(time.Duration(clock.Load())) }
+	clock := clocktest.New(start)
 	store := &snapshotStore{gate: make(chan struct{})}
-	r := NewRevocations(store, 15*time.Minute, 2*time.Second, now)
+	r := NewRevocations(store, 15*time.Minute, 2*time.Second, clock.Now)
 	admin := auth.Principal{UserID: uuid.New(), Role: auth.RoleAdmin}
 
 	first := make(chan error, 1)
@@ -229,7 +227,7 @@ func TestRevocationsNeverServeAStaleRead(t *testing.T) {
 	// The read in flight saw no change; the admin is demoted now, and the
 	// next request comes later than the TTL after that read began.
 	store.set(admin.UserID, Standing{Role: auth.RoleUser, TokenVersion: 1}, nil)
-	clock.Store(int64(3 * time.Second))
+	clock.Set(start.Add(3 * time.Second))
 	second := make(chan error, 1)
 	go func() { _, err := r.Check(ctx, admin); second <- err }()
 	time.Sleep(20 * time.Millisecond) // let it wait on the read in flight

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/evently/evently/internal/clocktest"
 )
 
 // fakeStore answers with fixed figures and counts the calls.
@@ -47,19 +49,6 @@ func (f *fakeStore) Event(context.Context, uuid.UUID, time.Time) (EventFacts, er
 type fakeWaitlist int64
 
 func (w fakeWaitlist) Waiting(context.Context, uuid.UUID) (int64, error) { return int64(w), nil }
-
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 var t0 = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
@@ -155,13 +144,13 @@ func TestEventReport(t *testing.T) {
 
 func TestCacheServesForTTLOnly(t *testing.T) {
 	t.Parallel()
-	c := &clock{t: t0}
+	c := clocktest.New(t0)
 	store := &fakeStore{totals: Totals{Events: 1}}
-	svc := NewService(store, Options{CacheTTL: 2 * time.Second, Now: c.now})
+	svc := NewService(store, Options{CacheTTL: 2 * time.Second, Now: c.Now})
 	ctx := context.Background()
 	first, _ := svc.Summary(ctx, Window{})
 	store.totals.Events = 2
-	c.add(1900 * time.Millisecond)
+	c.Advance(1900 * time.Millisecond)
 	if got, _ := svc.Summary(ctx, Window{}); got.EventsPublished != 1 || !got.AsOf.Equal(first.AsOf) || store.calls.Load() != 1 {
 		t.Errorf("within the TTL: %d events, %d store calls; want the cached 1 and 1 call", got.EventsPublished, store.calls.Load())
 	}
@@ -170,7 +159,7 @@ func TestCacheServesForTTLOnly(t *testing.T) {
 	if got, _ := svc.Summary(ctx, Window{From: &from}); got.EventsPublished != 2 {
 		t.Errorf("another window served a cached report")
 	}
-	c.add(200 * time.Millisecond)
+	c.Advance(200 * time.Millisecond)
 	if got, _ := svc.Summary(ctx, Window{}); got.EventsPublished != 2 || !got.AsOf.Equal(t0.Add(2100*time.Millisecond)) {
 		t.Errorf("after the TTL: %+v, want fresh figures", got)
 	}

@@ -1,19 +1,13 @@
 package app_test
 
 import (
-	"context"
 	"encoding/json"
-	"net"
 	"net/http"
-	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/evently/evently/internal/app"
 	"github.com/evently/evently/internal/apptest"
-	"github.com/evently/evently/internal/config"
-	"github.com/evently/evently/internal/logging"
 	"github.com/evently/evently/internal/pgtest"
 	"github.com/evently/evently/internal/redistest"
 )
@@ -30,18 +24,6 @@ func TestReadyz(t *testing.T) {
 	}
 }
 
-// proxied returns raw with its host replaced by the proxy's address.
-func proxied(t *testing.T, raw string) (string, *apptest.Proxy) {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := apptest.NewProxy(t, u.Host)
-	u.Host = p.Addr()
-	return u.String(), p
-}
-
 // TestReadyzFollowsDependencies cuts Redis, then Postgres, and checks
 // /readyz with evently running throughout: without Redis the instance
 // still serves bookings, so it is ready, "degraded"; without Postgres it
@@ -49,8 +31,8 @@ func proxied(t *testing.T, raw string) (string, *apptest.Proxy) {
 // and readiness recovers once it is back.
 func TestReadyzFollowsDependencies(t *testing.T) {
 	t.Parallel()
-	redisURL, redisProxy := proxied(t, redistest.NewURL(t))
-	dbURL, dbProxy := proxied(t, pgtest.NewURL(t))
+	redisURL, redisProxy := apptest.Proxied(t, redistest.NewURL(t))
+	dbURL, dbProxy := apptest.Proxied(t, pgtest.NewURL(t))
 	env := apptest.Start(t, apptest.WithEnv("REDIS_URL", redisURL), apptest.WithEnv("DATABASE_URL", dbURL))
 
 	type readiness struct {
@@ -106,20 +88,6 @@ func TestReadyzFollowsDependencies(t *testing.T) {
 // completes and Run returns nil.
 func TestShutdownFinishesInFlightRequests(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{
-		"DATABASE_URL":         pgtest.NewURL(t),
-		"REDIS_URL":            redistest.NewURL(t),
-		"EVENTLY_JWT_SECRET":   "test-secret-test-secret-test-secret-0123",
-		"EVENTLY_METRICS_ADDR": "127.0.0.1:0",
-	}
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var started atomic.Bool
 	inFlight := make(chan struct{})
 	slow := func(next http.Handler) http.Handler {
@@ -135,14 +103,7 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 			next.ServeHTTP(w, r)
 		})
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a, err := app.New(ctx, cfg, logging.Discard(), app.Options{Listener: ln, WrapHandler: slow})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runErr := make(chan error, 1)
-	go func() { runErr <- a.Run(ctx) }()
+	env := apptest.Start(t, apptest.WithHandlerWrapper(slow))
 
 	type result struct {
 		status int
@@ -150,7 +111,7 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 	}
 	reqDone := make(chan result, 1)
 	go func() {
-		resp, err := http.Get("http://" + ln.Addr().String() + "/slow")
+		resp, err := http.Get(env.URL + "/slow")
 		if err != nil {
 			reqDone <- result{err: err}
 			return
@@ -160,24 +121,19 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 	}()
 	<-inFlight
 	stopAt := time.Now()
-	cancel()
+	env.Shutdown()
 
 	res := <-reqDone
 	if res.err != nil || res.status != http.StatusOK {
 		t.Fatalf("in-flight request = %d, %v; want 200", res.status, res.err)
 	}
-	select {
-	case err := <-runErr:
-		if err != nil {
-			t.Fatalf("Run() = %v, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return within 10s of shutdown")
+	if err := env.Wait(t, 10*time.Second); err != nil {
+		t.Fatalf("Run() = %v, want nil", err)
 	}
 	if elapsed := time.Since(stopAt); elapsed > 10*time.Second {
 		t.Errorf("shutdown took %v", elapsed)
 	}
-	if _, err := http.Get("http://" + ln.Addr().String() + "/healthz"); err == nil {
+	if _, err := http.Get(env.URL + "/healthz"); err == nil {
 		t.Error("server still accepts requests after shutdown")
 	}
 }

@@ -3,10 +3,8 @@ package app_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,12 +12,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/evently/evently/internal/app"
+	"github.com/evently/evently/internal/apptest"
 	"github.com/evently/evently/internal/auth"
-	"github.com/evently/evently/internal/config"
-	"github.com/evently/evently/internal/logging"
-	"github.com/evently/evently/internal/pgtest"
-	"github.com/evently/evently/internal/redistest"
 )
 
 // TestShutdownEndsStreams: open streams do not hold the shutdown up. With
@@ -29,35 +23,10 @@ import (
 // streams would show).
 func TestShutdownEndsStreams(t *testing.T) {
 	t.Parallel()
-	const secret = "test-secret-test-secret-test-secret-0123"
-	env := map[string]string{
-		"DATABASE_URL":             pgtest.NewURL(t),
-		"REDIS_URL":                redistest.NewURL(t),
-		"EVENTLY_JWT_SECRET":       secret,
-		"EVENTLY_METRICS_ADDR":     "127.0.0.1:0",
-		"EVENTLY_SHUTDOWN_TIMEOUT": "30s",
-	}
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a, err := app.New(ctx, cfg, logging.Discard(), app.Options{Listener: ln})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runErr := make(chan error, 1)
-	go func() { runErr <- a.Run(ctx) }()
-	base := "http://" + ln.Addr().String() + "/api/v1"
-
-	tokens := auth.NewTokens([]byte(secret), time.Minute, nil)
-	admin, _ := tokens.Issue(auth.Principal{UserID: uuid.New(), Role: auth.RoleAdmin})
-	user, _ := tokens.Issue(auth.Principal{UserID: uuid.New(), Role: auth.RoleUser})
+	env := apptest.Start(t, apptest.WithEnv("EVENTLY_SHUTDOWN_TIMEOUT", "30s"))
+	base := env.URL + "/api/v1"
+	admin := env.Token(t, auth.Principal{UserID: uuid.New(), Role: auth.RoleAdmin})
+	user := env.Token(t, auth.Principal{UserID: uuid.New(), Role: auth.RoleUser})
 	call := func(method, path, token string, body any) []byte {
 		t.Helper()
 		b, _ := json.Marshal(body)
@@ -124,7 +93,7 @@ func TestShutdownEndsStreams(t *testing.T) {
 	}
 
 	stopAt := time.Now()
-	cancel()
+	env.Shutdown()
 	for name, c := range map[string]chan struct{}{"availability": endedA, "waiting room": endedW} {
 		select {
 		case <-c:
@@ -132,13 +101,8 @@ func TestShutdownEndsStreams(t *testing.T) {
 			t.Fatalf("%s stream still open 5s after shutdown began", name)
 		}
 	}
-	select {
-	case err := <-runErr:
-		if err != nil {
-			t.Fatalf("Run() = %v, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return within 10s of shutdown: open streams hold it up")
+	if err := env.Wait(t, 10*time.Second); err != nil {
+		t.Fatalf("Run() = %v, want nil", err)
 	}
 	if took := time.Since(stopAt); took > 5*time.Second {
 		t.Errorf("shutdown with open streams took %v", took)

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +44,12 @@ type Env struct {
 	Config      config.Config
 	client      *http.Client
 	router      routers.Router
+
+	cancel context.CancelFunc // ends the run context
+	done   chan error         // receives what Run returned
+	mu     sync.Mutex
+	ran    bool // Run has returned and runErr is what it returned
+	runErr error
 }
 
 // Option changes the environment of the process under test.
@@ -107,22 +114,11 @@ func Start(t testing.TB, opts ...Option) *Env {
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("apptest: evently shutdown: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("apptest: evently did not shut down within 30s")
-		}
-	})
 	metricsURL := "http://" + ln.Addr().String()
 	if addr := a.MetricsAddr(); addr != nil {
 		metricsURL = "http://" + addr.String()
 	}
-	return &Env{
+	e := &Env{
 		URL:         "http://" + ln.Addr().String(),
 		MetricsURL:  metricsURL,
 		DatabaseURL: env["DATABASE_URL"],
@@ -130,7 +126,54 @@ func Start(t testing.TB, opts ...Option) *Env {
 		Config:      cfg,
 		client:      &http.Client{Timeout: 60 * time.Second},
 		router:      specRouter(t),
+		cancel:      cancel,
+		done:        done,
 	}
+	t.Cleanup(func() {
+		e.Shutdown()
+		e.mu.Lock()
+		waited := e.ran
+		e.mu.Unlock()
+		if waited {
+			return // the test has seen how Run ended
+		}
+		if ok, err := e.wait(30 * time.Second); !ok {
+			t.Errorf("apptest: evently did not shut down within 30s")
+		} else if err != nil {
+			t.Errorf("apptest: evently shutdown: %v", err)
+		}
+	})
+	return e
+}
+
+// Shutdown cancels the process's run context, as SIGTERM does, and
+// returns at once.
+func (e *Env) Shutdown() { e.cancel() }
+
+// Wait returns what the process's Run returned, failing t unless it
+// returns within d of the call.
+func (e *Env) Wait(t testing.TB, d time.Duration) error {
+	t.Helper()
+	ok, err := e.wait(d)
+	if !ok {
+		t.Fatalf("apptest: evently did not shut down within %v", d)
+	}
+	return err
+}
+
+// wait reports whether Run returned within d, and what it returned.
+func (e *Env) wait(d time.Duration) (bool, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.ran {
+		select {
+		case e.runErr = <-e.done:
+			e.ran = true
+		case <-time.After(d):
+			return false, nil
+		}
+	}
+	return true, e.runErr
 }
 
 func specRouter(t testing.TB) routers.Router {

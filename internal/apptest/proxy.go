@@ -3,6 +3,7 @@ package apptest
 import (
 	"io"
 	"net"
+	"net/url"
 	"sync"
 	"testing"
 )
@@ -30,6 +31,19 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	p.serve(ln)
 	t.Cleanup(p.Stop)
 	return p
+}
+
+// Proxied starts a proxy to the server of the URL raw (a database or
+// Redis URL) and returns raw with its host replaced by the proxy's.
+func Proxied(t testing.TB, raw string) (string, *Proxy) {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("proxy: parse %s: %v", raw, err)
+	}
+	p := NewProxy(t, u.Host)
+	u.Host = p.Addr()
+	return u.String(), p
 }
 
 // Addr is the proxy's host:port.

@@ -17,19 +17,20 @@ import (
 // adapters may import infrastructure libraries; the listed prefixes are
 // the only ones each may use.
 var allowed = map[string][]string{
-	"postgres":  {"github.com/jackc/pgx", "github.com/pressly/goose", "github.com/prometheus"},
-	"redis":     {"github.com/redis/go-redis"},
-	"worker":    {"github.com/hibiken/asynq", "github.com/robfig/cron", "github.com/prometheus"},
-	"notify":    {"net/http"}, // the webhook sender
-	"httpapi":   {"net/http", "github.com/go-chi", "github.com/prometheus", "github.com/getkin/kin-openapi"},
-	"schedule":  {"github.com/robfig/cron"},
-	"telemetry": {"github.com/prometheus"},
-	"app":       {"*"},
-	"loadgen":   {"net/http"},
-	"apptest":   {"*"},
-	"pgtest":    {"*"},
-	"redistest": {"*"},
-	"testenv":   {"*"},
+	"postgres":    {"github.com/jackc/pgx", "github.com/pressly/goose", "github.com/prometheus"},
+	"redis":       {"github.com/redis/go-redis"},
+	"worker":      {"github.com/hibiken/asynq", "github.com/robfig/cron", "github.com/prometheus"},
+	"notify":      {"net/http"}, // the webhook sender
+	"httpapi":     {"net/http", "github.com/go-chi", "github.com/prometheus", "github.com/getkin/kin-openapi"},
+	"schedule":    {"github.com/robfig/cron"},
+	"telemetry":   {"github.com/prometheus"},
+	"app":         {"*"},
+	"loadgen":     {"net/http"},
+	"apptest":     {"*"},
+	"bookingtest": {"*"},
+	"pgtest":      {"*"},
+	"redistest":   {"*"},
+	"testenv":     {"*"},
 }
 
 // fileAllowed are single files allowed one more library than their

@@ -11,6 +11,7 @@ import (
 
 	"github.com/evently/evently/internal/apperr"
 	"github.com/evently/evently/internal/booking"
+	"github.com/evently/evently/internal/bookingtest"
 	"github.com/evently/evently/internal/postgres"
 )
 
@@ -85,18 +86,18 @@ func TestOneBatch100BuyersFor10Seats(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			en := newEngine(t, time.Minute, 101, general("Floor", 1000, 11))
+			en := newEngine(t, time.Minute, 101, bookingtest.General("Floor", 1000, 11))
 			seats := en.seatIDs(t)
-			gate := &gatedStore{Store: postgres.NewBookingStore(en.pool), gate: make(chan struct{})}
+			gate := &gatedStore{Store: postgres.NewBookingStore(en.Pool), gate: make(chan struct{})}
 			sizes := &batchSizes{}
-			svc := booking.NewService(gate, noLocks{}, booking.Options{Now: en.clock.Now, Observer: sizes,
+			svc := booking.NewService(gate, noLocks{}, booking.Options{Now: en.Clock.Now, Observer: sizes,
 				LocksPause: time.Hour})
 
 			// The opener's batch (the 11th seat) waits at the gate while
 			// the 100 buyers queue behind it.
 			opened := make(chan error, 1)
 			go func() {
-				_, err := svc.Hold(ctx, booking.HoldRequest{EventID: en.event.ID, UserID: en.users[100].UserID,
+				_, err := svc.Hold(ctx, booking.HoldRequest{EventID: en.Event.ID, UserID: en.Users[100].UserID,
 					SeatIDs: seats[10:11]})
 				opened <- err
 			}()
@@ -109,7 +110,7 @@ func TestOneBatch100BuyersFor10Seats(t *testing.T) {
 			)
 			for i := range 100 {
 				wg.Go(func() {
-					req := booking.HoldRequest{EventID: en.event.ID, UserID: en.users[i].UserID}
+					req := booking.HoldRequest{EventID: en.Event.ID, UserID: en.Users[i].UserID}
 					if byID {
 						req.SeatIDs = []uuid.UUID{seats[i%10], seats[(i*7+3)%10]}
 						if i%3 == 0 {
@@ -162,11 +163,11 @@ func TestOneBatch100BuyersFor10Seats(t *testing.T) {
 				t.Errorf("largest hold batch had %d requests, want most of the 100 in one (sizes %v)", n, sizes.holds)
 			}
 			var live int
-			if err := en.pool.QueryRow(ctx, `SELECT count(*) FROM seats WHERE event_id = $1 AND status = 'held'`,
-				en.event.ID).Scan(&live); err != nil || live != held+1 {
+			if err := en.Pool.QueryRow(ctx, `SELECT count(*) FROM seats WHERE event_id = $1 AND status = 'held'`,
+				en.Event.ID).Scan(&live); err != nil || live != held+1 {
 				t.Errorf("%d seats held in Postgres, want %d (%v)", live, held+1, err)
 			}
-			en.checkInvariants(t)
+			en.CheckInvariants(t)
 		})
 	}
 }

@@ -23,12 +23,9 @@ type composeFile struct {
 // interpolation is compose's ${VAR}, ${VAR:-default} and ${VAR:?message}.
 var interpolation = regexp.MustCompile(`\$\{(\w+)(?::([-?])([^}]*))?\}`)
 
-// TestComposeShipsNoSecretAndKeepsDataStoresPrivate: `docker compose up`
-// with nothing set must not run with a secret anyone can read here (a JWT
-// key that passes the length check, an admin password), and must publish
-// Postgres, Valkey and the metrics to this host's loopback only.
-func TestComposeShipsNoSecretAndKeepsDataStoresPrivate(t *testing.T) {
-	t.Parallel()
+// readCompose reads the repository's docker-compose.yml.
+func readCompose(t *testing.T) composeFile {
+	t.Helper()
 	raw, err := os.ReadFile("../../docker-compose.yml")
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +34,16 @@ func TestComposeShipsNoSecretAndKeepsDataStoresPrivate(t *testing.T) {
 	if err := yaml.Unmarshal(raw, &f); err != nil {
 		t.Fatal(err)
 	}
+	return f
+}
+
+// TestComposeShipsNoSecretAndKeepsDataStoresPrivate: `docker compose up`
+// with nothing set must not run with a secret anyone can read here (a JWT
+// key that passes the length check, an admin password), and must publish
+// Postgres, Valkey and the metrics to this host's loopback only.
+func TestComposeShipsNoSecretAndKeepsDataStoresPrivate(t *testing.T) {
+	t.Parallel()
+	f := readCompose(t)
 	for _, name := range []string{"postgres", "valkey"} {
 		svc, ok := f.Services[name]
 		if !ok {
@@ -90,14 +97,7 @@ func TestComposeShipsNoSecretAndKeepsDataStoresPrivate(t *testing.T) {
 // and database, and compose's REDIS port.
 func TestLocalDefaultsAgreeWithCompose(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile("../../docker-compose.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f composeFile
-	if err := yaml.Unmarshal(raw, &f); err != nil {
-		t.Fatal(err)
-	}
+	f := readCompose(t)
 	pg := f.Services["postgres"].Environment
 	want := "postgres://" + pg["POSTGRES_USER"] + ":" + pg["POSTGRES_PASSWORD"] + "@127.0.0.1:5432/" + pg["POSTGRES_DB"] + "?sslmode=disable"
 	if config.DefaultDatabaseURL != want {

@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"sync/atomic"
@@ -68,13 +67,8 @@ func authFallbacks(t *testing.T, env *apptest.Env) float64 {
 // counted; once Redis is back, the shared budget is used again.
 func TestAuthRateFailsOpenWithoutRedis(t *testing.T) {
 	t.Parallel()
-	u, err := url.Parse(redistest.NewURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := apptest.NewProxy(t, u.Host)
-	u.Host = proxy.Addr()
-	env := apptest.Start(t, apptest.WithEnv("REDIS_URL", u.String()), apptest.WithEnv("EVENTLY_AUTH_RATE_PER_MINUTE", "2"))
+	proxied, proxy := apptest.Proxied(t, redistest.NewURL(t))
+	env := apptest.Start(t, apptest.WithEnv("REDIS_URL", proxied), apptest.WithEnv("EVENTLY_AUTH_RATE_PER_MINUTE", "2"))
 	var n atomic.Int64
 	for i := range 2 {
 		wantProblem(t, fmt.Sprintf("login %d", i+1), failedLogin(t, env, &n), http.StatusUnauthorized, "invalid_credentials")
@@ -111,4 +105,91 @@ func TestAuthRateFailsOpenWithoutRedis(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+func TestAuthRateLimit(t *testing.T) {
+	t.Parallel()
+	env := apptest.Start(t, apptest.WithEnv("EVENTLY_AUTH_RATE_PER_MINUTE", "3"))
+	creds := map[string]string{"email": "nobody@example.com", "password": password}
+	for i := range 3 {
+		// A client-sent X-Forwarded-For is not trusted: it changes nothing.
+		r := env.Do(t, apptest.Request{Method: http.MethodPost, Path: "/api/v1/auth/login", Body: creds,
+			Header: http.Header{"X-Forwarded-For": {fmt.Sprintf("198.51.100.%d", i)}}})
+		wantProblem(t, "login", r, http.StatusUnauthorized, "invalid_credentials", "")
+	}
+	r := env.Do(t, apptest.Request{Method: http.MethodPost, Path: "/api/v1/auth/login", Body: creds,
+		Header: http.Header{"X-Forwarded-For": {"198.51.100.99"}}})
+	wantProblem(t, "4th login in a minute", r, http.StatusTooManyRequests, "rate_limited", "")
+	if ra := r.Header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Errorf("Retry-After = %q, want a number of seconds", ra)
+	}
+
+	// Each endpoint counts on its own.
+	for i := range 3 {
+		register(t, env, fmt.Sprintf("rl%d@example.com", i), password, "R")
+	}
+	r = env.Post(t, "/api/v1/auth/register", "", map[string]string{"email": "rl9@example.com", "password": password, "name": "R"})
+	wantProblem(t, "4th register in a minute", r, http.StatusTooManyRequests, "rate_limited", "")
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	// Other endpoints are not limited by /auth's limits.
+	if r := env.Get(t, "/healthz", ""); r.Status != http.StatusOK {
+		t.Errorf("GET /healthz = %d, want 200", r.Status)
+	}
+}
+
+func TestAuthRateLimitTrustedHeader(t *testing.T) {
+	t.Parallel()
+	env := apptest.Start(t,
+		apptest.WithEnv("EVENTLY_AUTH_RATE_PER_MINUTE", "2"),
+		apptest.WithEnv("EVENTLY_TRUSTED_IP_HEADER", "X-Forwarded-For"))
+	// A new e-mail each time, so that only the per-address limit counts
+	// (failures for one account are throttled on their own).
+	n := 0
+	loginFrom := func(xff ...string) *apptest.Response {
+		n++
+		creds := map[string]string{"email": fmt.Sprintf("nobody%d@example.com", n), "password": password}
+		return env.Do(t, apptest.Request{Method: http.MethodPost, Path: "/api/v1/auth/login", Body: creds,
+			Header: http.Header{"X-Forwarded-For": xff}})
+	}
+	for range 2 {
+		wantProblem(t, "login from .1", loginFrom("203.0.113.1"), http.StatusUnauthorized, "invalid_credentials", "")
+	}
+	wantProblem(t, "3rd login from .1", loginFrom("203.0.113.1"), http.StatusTooManyRequests, "rate_limited", "")
+	// The proxy appends the address it saw: entries to its left are the
+	// client's to invent and change nothing.
+	wantProblem(t, "spoofed login from .1", loginFrom("192.0.2.7, 203.0.113.1"), http.StatusTooManyRequests, "rate_limited", "")
+	wantProblem(t, "split header from .1", loginFrom("192.0.2.8", "203.0.113.1"), http.StatusTooManyRequests, "rate_limited", "")
+	// Another client behind the proxy has a budget of its own.
+	wantProblem(t, "login from .2", loginFrom("203.0.113.1, 203.0.113.2"), http.StatusUnauthorized, "invalid_credentials", "")
+	// IPv6 clients count by /64.
+	wantProblem(t, "login from v6 ::1", loginFrom("2001:db8:1:2::1"), http.StatusUnauthorized, "invalid_credentials", "")
+	wantProblem(t, "login from v6 ::2", loginFrom("2001:db8:1:2::2"), http.StatusUnauthorized, "invalid_credentials", "")
+	wantProblem(t, "login from v6 ::3", loginFrom("2001:db8:1:2::3"), http.StatusTooManyRequests, "rate_limited", "")
+	// Without the header, the peer address counts.
+	for range 2 {
+		wantProblem(t, "login from the peer", loginFrom(), http.StatusUnauthorized, "invalid_credentials", "")
+	}
+	wantProblem(t, "3rd login from the peer", loginFrom(), http.StatusTooManyRequests, "rate_limited", "")
+}
+
+// TestLoginThrottledPerAccount: after five failed logins for one e-mail
+// (from any address), logins to it wait — 429 with Retry-After, even with
+// the right password — while other accounts are untouched.
+func TestLoginThrottledPerAccount(t *testing.T) {
+	t.Parallel()
+	env := apptest.Start(t)
+	register(t, env, "jo@example.com", password, "Jo")
+	register(t, env, "sam@example.com", password, "Sam")
+	for i := range 5 {
+		r := env.Post(t, "/api/v1/auth/login", "", map[string]string{"email": "jo@example.com", "password": fmt.Sprintf("guess-%d-guess", i)})
+		wantProblem(t, fmt.Sprintf("failure %d", i+1), r, http.StatusUnauthorized, "invalid_credentials", "")
+	}
+	r := env.Post(t, "/api/v1/auth/login", "", map[string]string{"email": "JO@example.com", "password": password})
+	wantProblem(t, "login after five failures", r, http.StatusTooManyRequests, "rate_limited", "")
+	if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 5 {
+		t.Errorf("Retry-After = %q, want 1 to 5 seconds", r.Header.Get("Retry-After"))
+	}
+	login(t, env, "sam@example.com", password)
 }

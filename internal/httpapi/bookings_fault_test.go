@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -29,13 +28,8 @@ import (
 func TestPostgresCutDuringHoldsAndConfirms(t *testing.T) {
 	t.Parallel()
 	direct := pgtest.NewURL(t)
-	u, err := url.Parse(direct)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := apptest.NewProxy(t, u.Host)
-	u.Host = proxy.Addr()
-	f := newFixture(t, apptest.WithEnv("DATABASE_URL", u.String()))
+	proxied, proxy := apptest.Proxied(t, direct)
+	f := newFixture(t, apptest.WithEnv("DATABASE_URL", proxied))
 	db, err := pgxpool.New(context.Background(), direct)
 	if err != nil {
 		t.Fatal(err)

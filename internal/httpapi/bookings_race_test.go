@@ -2,9 +2,6 @@ package httpapi_test
 
 import (
 	"context"
-	"net/url"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -156,13 +153,8 @@ func TestRaceNumberedSection(t *testing.T) {
 // used again.
 func TestRedisDownKeepsSellingWithoutOverselling(t *testing.T) {
 	t.Parallel()
-	u, err := url.Parse(redistest.NewURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := apptest.NewProxy(t, u.Host)
-	u.Host = proxy.Addr()
-	f := newFixture(t, apptest.WithEnv("REDIS_URL", u.String()))
+	proxied, proxy := apptest.Proxied(t, redistest.NewURL(t))
+	f := newFixture(t, apptest.WithEnv("REDIS_URL", proxied))
 	e := f.publish(t, gaEvent(30))
 	seats := f.seatIDs(t, e.ID)
 	buyers := f.buyers(t, 40)
@@ -197,21 +189,16 @@ func TestRedisDownKeepsSellingWithoutOverselling(t *testing.T) {
 	e2 := f.publish(t, gaEvent(10))
 	s2 := f.seatIDs(t, e2.ID)
 	f.hold(t, buyers[0], map[string]any{"event_id": e2.ID, "seat_ids": s2[:2]})
-	rdb := goredis.NewClient(&goredis.Options{Addr: proxy.Addr(), DB: mustDB(t, u)})
+	opts, err := goredis.ParseURL(proxied)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := goredis.NewClient(opts)
 	defer rdb.Close()
 	n, err := rdb.Exists(context.Background(), "seat:{"+e2.ID+"}:"+s2[0], "seat:{"+e2.ID+"}:"+s2[1]).Result()
 	if err != nil || n != 2 {
 		t.Errorf("after Redis came back, %d of 2 seat locks set (%v)", n, err)
 	}
-}
-
-func mustDB(t *testing.T, u *url.URL) int {
-	t.Helper()
-	db, err := strconv.Atoi(strings.TrimPrefix(u.Path, "/"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return db
 }
 
 // TestEventCancelRacesHolds cancels an event while 40 buyers hold seats of

@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/evently/evently/internal/apptest"
-	"github.com/evently/evently/internal/auth"
+	"github.com/evently/evently/internal/pgtest"
 )
 
 // bookingJSON is a Booking as a client reads it.
@@ -32,16 +32,13 @@ type bookingJSON struct {
 	CancelledAt      *time.Time `json:"cancelled_at"`
 }
 
-// buyers inserts n users straight into the database (hashing n passwords
-// through the API would dominate the test) and returns their tokens.
+// buyers inserts n users straight into the database and returns their
+// tokens.
 func (f *fixture) buyers(t testing.TB, n int) []string {
 	t.Helper()
 	tokens := make([]string, n)
-	for i := range n {
-		id := uuid.Must(uuid.NewV7())
-		f.exec(t, `INSERT INTO users (id, email, name, password_hash, role) VALUES ($1, $2, 'Buyer', 'x', 'user')`,
-			id, fmt.Sprintf("buyer-%s@example.com", id))
-		tokens[i] = f.env.Token(t, auth.Principal{UserID: id, Role: auth.RoleUser})
+	for i, u := range pgtest.Users(t, f.db, n) {
+		tokens[i] = f.env.Token(t, u)
 	}
 	return tokens
 }

@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"net/http"
-	"net/url"
 	"testing"
 	"time"
 
@@ -18,14 +17,9 @@ import (
 // Redis, picks the admission tasks up — and the admitted buyer books.
 func TestStartsWithoutRedis(t *testing.T) {
 	t.Parallel()
-	u, err := url.Parse(redistest.NewURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := apptest.NewProxy(t, u.Host)
-	u.Host = proxy.Addr()
+	proxied, proxy := apptest.Proxied(t, redistest.NewURL(t))
 	proxy.Stop()
-	f := newFixture(t, apptest.WithEnv("REDIS_URL", u.String()))
+	f := newFixture(t, apptest.WithEnv("REDIS_URL", proxied))
 
 	var ready struct {
 		Status string            `json:"status"`

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -125,13 +124,8 @@ func TestWebhookMetrics(t *testing.T) {
 // it.
 func TestRedisDegradedMetrics(t *testing.T) {
 	t.Parallel()
-	u, err := url.Parse(redistest.NewURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := apptest.NewProxy(t, u.Host)
-	u.Host = proxy.Addr()
-	f := newFixture(t, apptest.WithEnv("REDIS_URL", u.String()))
+	proxied, proxy := apptest.Proxied(t, redistest.NewURL(t))
+	f := newFixture(t, apptest.WithEnv("REDIS_URL", proxied))
 	e := f.publish(t, gaEvent(4))
 	seats := f.seatIDs(t, e.ID)
 	buyer := f.buyers(t, 1)[0]

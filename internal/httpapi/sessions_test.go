@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -368,4 +369,92 @@ func TestSessionEndpointsRateLimited(t *testing.T) {
 	if r.Header.Get("Retry-After") == "" {
 		t.Error("429 without Retry-After")
 	}
+}
+
+func TestRefreshRotation(t *testing.T) {
+	t.Parallel()
+	env := apptest.Start(t)
+	first := register(t, env, "alan@example.com", password, "Alan Turing")
+
+	r := env.Post(t, "/api/v1/auth/refresh", "", map[string]string{"refresh_token": first.RefreshToken})
+	if r.Status != http.StatusOK {
+		t.Fatalf("refresh = %d %s, want 200", r.Status, r.Body)
+	}
+	var second sessionBody
+	r.Decode(t, &second)
+	if second.RefreshToken == first.RefreshToken || second.AccessToken == "" || second.User != first.User || second.TokenType != "Bearer" {
+		t.Fatalf("refreshed session = %+v, want a new refresh token for %+v", second, first.User)
+	}
+	if r := env.Get(t, "/api/v1/me", second.AccessToken); r.Status != http.StatusOK {
+		t.Fatalf("GET /me with the refreshed token = %d %s", r.Status, r.Body)
+	}
+
+	// The spent token stops working...
+	r = env.Post(t, "/api/v1/auth/refresh", "", map[string]string{"refresh_token": first.RefreshToken})
+	wantProblem(t, "refresh with the spent token", r, http.StatusUnauthorized, "unauthorized", "")
+	// ...and its reuse revoked the family: the newest token is dead too.
+	r = env.Post(t, "/api/v1/auth/refresh", "", map[string]string{"refresh_token": second.RefreshToken})
+	wantProblem(t, "refresh with the newest token after reuse", r, http.StatusUnauthorized, "unauthorized", "")
+
+	// Another session of the same user is not affected.
+	other := login(t, env, "alan@example.com", password)
+	r = env.Post(t, "/api/v1/auth/refresh", "", map[string]string{"refresh_token": other.RefreshToken})
+	if r.Status != http.StatusOK {
+		t.Fatalf("refresh of another session = %d %s, want 200", r.Status, r.Body)
+	}
+
+	for name, token := range map[string]string{
+		"garbage":     "not-a-token",
+		"unknown":     base64.RawURLEncoding.EncodeToString(make([]byte, 32)),
+		"access":      first.AccessToken,
+		"short":       base64.RawURLEncoding.EncodeToString(make([]byte, 16)),
+		"with spaces": " " + other.RefreshToken,
+	} {
+		r := env.Post(t, "/api/v1/auth/refresh", "", map[string]string{"refresh_token": token})
+		wantProblem(t, "refresh with a "+name+" token", r, http.StatusUnauthorized, "unauthorized", "")
+	}
+	r = env.Post(t, "/api/v1/auth/refresh", "", map[string]string{})
+	wantProblem(t, "refresh without a token", r, http.StatusBadRequest, "validation_failed", "refresh_token")
+}
+
+func TestLogout(t *testing.T) {
+	t.Parallel()
+	env := apptest.Start(t)
+	s := register(t, env, "linus@example.com", password, "Linus")
+	other := login(t, env, "linus@example.com", password)
+
+	r := env.Post(t, "/api/v1/auth/logout", "", map[string]string{"refresh_token": s.RefreshToken})
+	if r.Status != http.StatusNoContent || len(r.Body) != 0 {
+		t.Fatalf("logout = %d %q, want 204 and no body", r.Status, r.Body)
+	}
+	r = env.Post(t, "/api/v1/auth/refresh", "", map[string]string{"refresh_token": s.RefreshToken})
+	wantProblem(t, "refresh after logout", r, http.StatusUnauthorized, "unauthorized", "")
+
+	// Logging out again, or with a token nobody issued, is still 204.
+	for _, token := range []string{s.RefreshToken, "unknown", base64.RawURLEncoding.EncodeToString(make([]byte, 32))} {
+		if r := env.Post(t, "/api/v1/auth/logout", "", map[string]string{"refresh_token": token}); r.Status != http.StatusNoContent {
+			t.Errorf("logout with %q = %d %s, want 204", token, r.Status, r.Body)
+		}
+	}
+
+	// The other session lives on.
+	r = env.Post(t, "/api/v1/auth/refresh", "", map[string]string{"refresh_token": other.RefreshToken})
+	if r.Status != http.StatusOK {
+		t.Fatalf("refresh of the other session = %d %s, want 200", r.Status, r.Body)
+	}
+
+	// Logging out with a rotated session's spent token ends that session.
+	var next sessionBody
+	r.Decode(t, &next)
+	if r := env.Post(t, "/api/v1/auth/logout", "", map[string]string{"refresh_token": other.RefreshToken}); r.Status != http.StatusNoContent {
+		t.Fatalf("logout with a spent token = %d %s, want 204", r.Status, r.Body)
+	}
+	r = env.Post(t, "/api/v1/auth/refresh", "", map[string]string{"refresh_token": next.RefreshToken})
+	wantProblem(t, "refresh after logout of the session", r, http.StatusUnauthorized, "unauthorized", "")
+
+	r = env.Post(t, "/api/v1/auth/logout", "", map[string]string{})
+	wantProblem(t, "logout without a token", r, http.StatusBadRequest, "validation_failed", "refresh_token")
+	r = env.Do(t, apptest.Request{Method: http.MethodPost, Path: "/api/v1/auth/logout", Body: `{"refresh_token":"x"}`,
+		Header: http.Header{"Content-Type": {"text/plain"}}})
+	wantProblem(t, "logout as text", r, http.StatusUnsupportedMediaType, "unsupported_media_type", "")
 }

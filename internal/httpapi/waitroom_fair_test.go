@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,24 +27,14 @@ func checkPacing(t *testing.T, what string, r *apptest.Response, tk ticketJSON) 
 
 func joinPaced(t *testing.T, env *apptest.Env, token, eventID string) ticketJSON {
 	t.Helper()
-	r := env.Post(t, roomPath(eventID), token, nil)
-	if r.Status != http.StatusOK {
-		t.Fatalf("POST %s = %d %s, want 200", roomPath(eventID), r.Status, r.Body)
-	}
-	var tk ticketJSON
-	r.Decode(t, &tk)
+	tk, r := roomRequest(t, env, http.MethodPost, token, eventID)
 	checkPacing(t, "join", r, tk)
 	return tk
 }
 
 func pollPaced(t *testing.T, env *apptest.Env, token, eventID string) ticketJSON {
 	t.Helper()
-	r := env.Get(t, roomPath(eventID), token)
-	if r.Status != http.StatusOK {
-		t.Fatalf("GET %s = %d %s, want 200", roomPath(eventID), r.Status, r.Body)
-	}
-	var tk ticketJSON
-	r.Decode(t, &tk)
+	tk, r := roomRequest(t, env, http.MethodGet, token, eventID)
 	checkPacing(t, "poll", r, tk)
 	return tk
 }
@@ -259,13 +248,8 @@ func TestBookingWithAdmissionPass(t *testing.T) {
 // without a pass answers 503 since admission cannot be checked.
 func TestAdmissionPassWithoutRedis(t *testing.T) {
 	t.Parallel()
-	u, err := url.Parse(redistest.NewURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := apptest.NewProxy(t, u.Host)
-	u.Host = proxy.Addr()
-	f := newFixture(t, apptest.WithEnv("REDIS_URL", u.String()))
+	proxied, proxy := apptest.Proxied(t, redistest.NewURL(t))
+	f := newFixture(t, apptest.WithEnv("REDIS_URL", proxied))
 	e := f.publish(t, gaEvent(20), withRoom(map[string]any{"enabled": true, "admit_per_minute": 600}))
 	buyers := f.buyers(t, 8)
 	passes := make([]string, len(buyers))

@@ -42,25 +42,28 @@ type roomStatsJSON struct {
 
 func roomPath(eventID string) string { return "/api/v1/events/" + eventID + "/waiting-room" }
 
-func joinRoom(t *testing.T, env *apptest.Env, token, eventID string) ticketJSON {
+// roomRequest joins (POST) or polls (GET) an event's waiting room and
+// returns the ticket and the response, failing t unless it answers 200.
+func roomRequest(t *testing.T, env *apptest.Env, method, token, eventID string) (ticketJSON, *apptest.Response) {
 	t.Helper()
-	r := env.Post(t, roomPath(eventID), token, nil)
+	r := env.Do(t, apptest.Request{Method: method, Path: roomPath(eventID), Token: token})
 	if r.Status != http.StatusOK {
-		t.Fatalf("POST %s = %d %s, want 200", roomPath(eventID), r.Status, r.Body)
+		t.Fatalf("%s %s = %d %s, want 200", method, roomPath(eventID), r.Status, r.Body)
 	}
 	var tk ticketJSON
 	r.Decode(t, &tk)
+	return tk, r
+}
+
+func joinRoom(t *testing.T, env *apptest.Env, token, eventID string) ticketJSON {
+	t.Helper()
+	tk, _ := roomRequest(t, env, http.MethodPost, token, eventID)
 	return tk
 }
 
 func roomTicket(t *testing.T, env *apptest.Env, token, eventID string) ticketJSON {
 	t.Helper()
-	r := env.Get(t, roomPath(eventID), token)
-	if r.Status != http.StatusOK {
-		t.Fatalf("GET %s = %d %s, want 200", roomPath(eventID), r.Status, r.Body)
-	}
-	var tk ticketJSON
-	r.Decode(t, &tk)
+	tk, _ := roomRequest(t, env, http.MethodGet, token, eventID)
 	return tk
 }
 

@@ -31,8 +31,7 @@ func newHistory(t testing.TB) *history {
 	t.Helper()
 	pool := pgtest.New(t)
 	h := &history{t: t, pool: pool, events: postgres.NewEventStore(pool), bookings: postgres.NewBookingStore(pool),
-		store: postgres.NewAnalyticsStore(pool), user: uuid.Must(uuid.NewV7())}
-	h.exec(`INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, 'Buyer', 'x')`, h.user, h.user.String()+"@example.com")
+		store: postgres.NewAnalyticsStore(pool), user: pgtest.User(t, pool).UserID}
 	return h
 }
 
@@ -490,8 +489,7 @@ func TestAnalyticsWaitlistSeam(t *testing.T) {
 		if i == 4 {
 			ev = other.ID
 		}
-		user := uuid.Must(uuid.NewV7())
-		h.exec(`INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, 'W', 'x')`, user, user.String()+"@example.com")
+		user := pgtest.User(t, h.pool).UserID
 		h.exec(`INSERT INTO waitlist_entries (id, event_id, user_id, quantity, status, created_at, updated_at)
 			VALUES (gen_random_uuid(), $1, $2, 1, $3, now(), now())`, ev, user, status)
 	}

@@ -36,8 +36,7 @@ func TestBacklog(t *testing.T) {
 	if err := postgres.NewEventStore(pool).CreateEvent(ctx, &e); err != nil {
 		t.Fatal(err)
 	}
-	user := uuid.Must(uuid.NewV7())
-	mustExec(t, pool, `INSERT INTO users (id, email, name, password_hash, role) VALUES ($1, 'b@example.com', 'B', 'x', 'user')`, user)
+	user := pgtest.User(t, pool).UserID
 	for _, b := range []struct {
 		status  string
 		expires time.Duration

@@ -17,9 +17,9 @@ func TestWaitlistQueriesUseIndexes(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.New(t)
 	const id = `'0192f3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d'`
+	pgtest.Users(t, pool, 3000)
 	for _, sql := range []string{
 		`INSERT INTO events (id, name, venue, starts_at, hold_ttl_seconds) VALUES (` + id + `, 'Big', 'Hall', now() + interval '1 day', 600)`,
-		`INSERT INTO users (id, email, name, password_hash) SELECT gen_random_uuid(), 'u' || i || '@example.com', 'U', 'x' FROM generate_series(1, 3000) i`,
 		`INSERT INTO waitlist_entries (id, event_id, user_id, quantity, status, created_at, updated_at)
 		 SELECT gen_uuid_v7(), ` + id + `, id, 1, CASE WHEN random() < 0.3 THEN 'waiting' ELSE 'left' END,
 		        now() - make_interval(secs => random() * 86400), now() FROM users`,
@@ -29,14 +29,7 @@ func TestWaitlistQueriesUseIndexes(t *testing.T) {
 			t.Fatalf("%s: %v", sql, err)
 		}
 	}
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SET enable_seqscan = off`); err != nil {
-		t.Fatal(err)
-	}
+	conn := withoutSeqScans(t, pool)
 	tests := []struct{ name, query, index string }{
 		{"next entry to offer", `SELECT id FROM waitlist_entries WHERE event_id = ` + id + ` AND status = 'waiting'
 			ORDER BY created_at, id LIMIT 1 FOR UPDATE`, "waitlist_entries_queue_idx"},
@@ -68,23 +61,9 @@ func TestWaitlistQueriesUseIndexes(t *testing.T) {
 			AND redelivery_of IS NULL AND status = 'pending' AND attempts = 0`, "webhook_deliveries_fanout_idx"},
 	}
 	for _, tc := range tests {
-		rows, err := conn.Query(ctx, "EXPLAIN "+tc.query)
-		if err != nil {
-			t.Fatalf("EXPLAIN %s: %v", tc.name, err)
-		}
-		var plan strings.Builder
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				t.Fatal(err)
-			}
-			plan.WriteString(line + "\n")
-		}
-		if rows.Err() != nil {
-			t.Fatal(rows.Err())
-		}
-		if !strings.Contains(plan.String(), tc.index) || strings.Contains(plan.String(), "Seq Scan") {
-			t.Errorf("%s: plan does not use %s:\n%s", tc.name, tc.index, plan.String())
+		plan := plan(t, conn, tc.query)
+		if !strings.Contains(plan, tc.index) || strings.Contains(plan, "Seq Scan") {
+			t.Errorf("%s: plan does not use %s:\n%s", tc.name, tc.index, plan)
 		}
 	}
 }

@@ -24,6 +24,18 @@ func newUser(email, name string) account.User {
 		PasswordHash: "$argon2id$test", CreatedAt: now, UpdatedAt: now}
 }
 
+// createAdaAndBob stores two users, Ada and Bob.
+func createAdaAndBob(t *testing.T, store *postgres.UserStore) (ada, bob account.User) {
+	t.Helper()
+	ada, bob = newUser("ada@example.com", "Ada"), newUser("bob@example.com", "Bob")
+	for _, u := range []account.User{ada, bob} {
+		if err := store.CreateUser(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ada, bob
+}
+
 func TestUserStore(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -71,12 +83,7 @@ func TestRoleChangeRaisesTokenVersion(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store := postgres.NewUserStore(pgtest.New(t))
-	ada, bob := newUser("ada@example.com", "Ada"), newUser("bob@example.com", "Bob")
-	for _, u := range []account.User{ada, bob} {
-		if err := store.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ada, _ := createAdaAndBob(t, store)
 	if changes, err := store.TokenChanges(ctx, time.Hour); err != nil || len(changes) != 0 {
 		t.Fatalf("TokenChanges() before any change = %v, %v; want none", changes, err)
 	}
@@ -230,15 +237,7 @@ func TestRefreshExpiry(t *testing.T) {
 // index means there is none to use).
 func TestAccountQueriesUseIndexes(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	conn, err := pgtest.New(t).Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SET enable_seqscan = off`); err != nil {
-		t.Fatal(err)
-	}
+	conn := withoutSeqScans(t, pgtest.New(t))
 	tests := []struct{ query, index string }{
 		{`SELECT * FROM users WHERE email = 'a@example.com'`, "users_email_key"},
 		{`SELECT * FROM users WHERE id < '0192f3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d' ORDER BY id DESC LIMIT 21`, "users_pkey"},
@@ -254,23 +253,9 @@ func TestAccountQueriesUseIndexes(t *testing.T) {
 		{`UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = '0192f3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d' AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now()`, "refresh_tokens_user_id"},
 	}
 	for _, tc := range tests {
-		rows, err := conn.Query(ctx, "EXPLAIN "+tc.query)
-		if err != nil {
-			t.Fatalf("EXPLAIN %s: %v", tc.query, err)
-		}
-		var plan strings.Builder
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				t.Fatal(err)
-			}
-			plan.WriteString(line + "\n")
-		}
-		if rows.Err() != nil {
-			t.Fatal(rows.Err())
-		}
-		if !strings.Contains(plan.String(), tc.index) {
-			t.Errorf("%s\nplan does not use %s:\n%s", tc.query, tc.index, plan.String())
+		plan := plan(t, conn, tc.query)
+		if !strings.Contains(plan, tc.index) {
+			t.Errorf("%s\nplan does not use %s:\n%s", tc.query, tc.index, plan)
 		}
 	}
 }
@@ -296,12 +281,7 @@ func TestEndSessions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store := postgres.NewUserStore(pgtest.New(t))
-	ada, bob := newUser("ada@example.com", "Ada"), newUser("bob@example.com", "Bob")
-	for _, u := range []account.User{ada, bob} {
-		if err := store.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ada, bob := createAdaAndBob(t, store)
 	var live []account.RefreshToken
 	for range 3 {
 		tok := newRefreshToken(t, ada.ID, uuid.Nil)

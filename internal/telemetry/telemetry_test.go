@@ -11,23 +11,19 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/evently/evently/internal/clocktest"
 	"github.com/evently/evently/internal/notify"
 	"github.com/evently/evently/internal/version"
 )
-
-// clock is a settable time.
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
 
 // TestRedisMode walks degraded mode through its transitions: a failure
 // enters it, an answer within the hold does not end it, an answer after
 // the hold does, and a failure while degraded counts no second entry.
 func TestRedisMode(t *testing.T) {
 	t.Parallel()
-	c := &clock{t: time.Unix(1_900_000_000, 0)}
+	c := clocktest.New(time.Unix(1_900_000_000, 0))
 	m := NewRedisMode(nil, 5*time.Second)
-	m.now = c.now
+	m.now = c.Now
 	check := func(step string, degraded, entered, left float64) {
 		t.Helper()
 		want := map[string]float64{
@@ -44,13 +40,13 @@ func TestRedisMode(t *testing.T) {
 	check("answer while normal", 0, 0, 0)
 	m.Failed(errors.New("dial tcp: connection refused"))
 	check("failure", 1, 1, 0)
-	c.t = c.t.Add(3 * time.Second)
+	c.Advance(3 * time.Second)
 	m.Failed(errors.New("i/o timeout"))
 	check("second failure", 1, 1, 0)
-	c.t = c.t.Add(4 * time.Second)
+	c.Advance(4 * time.Second)
 	m.Answered()
 	check("answer 4s after the last failure", 1, 1, 0)
-	c.t = c.t.Add(time.Second)
+	c.Advance(time.Second)
 	m.Answered()
 	check("answer 5s after the last failure", 0, 1, 1)
 	m.Failed(nil)
@@ -62,19 +58,19 @@ func TestRedisMode(t *testing.T) {
 func TestRedisModeScrapePings(t *testing.T) {
 	t.Parallel()
 	up := false
-	c := &clock{t: time.Unix(1_900_000_000, 0)}
+	c := clocktest.New(time.Unix(1_900_000_000, 0))
 	m := NewRedisMode(func(context.Context) error {
 		if up {
 			return nil
 		}
 		return errors.New("down")
 	}, 5*time.Second)
-	m.now = c.now
+	m.now = c.Now
 	if got := series(t, m)["evently_redis_degraded"]; got != 1 {
 		t.Errorf("scrape with Redis down: evently_redis_degraded = %v, want 1", got)
 	}
 	up = true
-	c.t = c.t.Add(10 * time.Second)
+	c.Advance(10 * time.Second)
 	if got := series(t, m)["evently_redis_degraded"]; got != 0 {
 		t.Errorf("scrape with Redis back: evently_redis_degraded = %v, want 0", got)
 	}

@@ -9,6 +9,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"sync"
 	"testing"
@@ -64,42 +65,33 @@ func resolve(t testing.TB, s *service, env string, start func(context.Context) (
 	return s.url
 }
 
-func startPostgres(ctx context.Context) (url string, err error) {
-	defer recoverDocker(&err)
-	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
-		ContainerRequest: testcontainers.ContainerRequest{
-			Image:        "postgres:16-alpine",
-			Env:          map[string]string{"POSTGRES_HOST_AUTH_METHOD": "trust"},
-			ExposedPorts: []string{"5432/tcp"},
-			Cmd:          []string{"postgres", "-c", "fsync=off", "-c", "max_connections=300"},
-			WaitingFor:   wait.ForListeningPort("5432/tcp").WithStartupTimeout(time.Minute),
-		},
-		Started: true,
-	})
+func startPostgres(ctx context.Context) (string, error) {
+	addr, err := startContainer(ctx, testcontainers.ContainerRequest{
+		Image: "postgres:16-alpine",
+		Env:   map[string]string{"POSTGRES_HOST_AUTH_METHOD": "trust"},
+		Cmd:   []string{"postgres", "-c", "fsync=off", "-c", "max_connections=300"},
+	}, "5432/tcp")
 	if err != nil {
 		return "", err
 	}
-	host, err := c.Host(ctx)
-	if err != nil {
-		return "", err
-	}
-	port, err := c.MappedPort(ctx, "5432/tcp")
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("postgres://postgres@%s:%s/postgres?sslmode=disable", host, port.Port()), nil
+	return fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", addr), nil
 }
 
-func startRedis(ctx context.Context) (url string, err error) {
+func startRedis(ctx context.Context) (string, error) {
+	addr, err := startContainer(ctx, testcontainers.ContainerRequest{Image: "valkey/valkey:8-alpine"}, "6379/tcp")
+	if err != nil {
+		return "", err
+	}
+	return "redis://" + addr, nil
+}
+
+// startContainer starts req with port exposed, waits until it listens
+// there, and returns the host:port it is reachable at.
+func startContainer(ctx context.Context, req testcontainers.ContainerRequest, port string) (addr string, err error) {
 	defer recoverDocker(&err)
-	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
-		ContainerRequest: testcontainers.ContainerRequest{
-			Image:        "valkey/valkey:8-alpine",
-			ExposedPorts: []string{"6379/tcp"},
-			WaitingFor:   wait.ForListeningPort("6379/tcp").WithStartupTimeout(time.Minute),
-		},
-		Started: true,
-	})
+	req.ExposedPorts = []string{port}
+	req.WaitingFor = wait.ForListeningPort(port).WithStartupTimeout(time.Minute)
+	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})
 	if err != nil {
 		return "", err
 	}
@@ -107,11 +99,11 @@ func startRedis(ctx context.Context) (url string, err error) {
 	if err != nil {
 		return "", err
 	}
-	port, err := c.MappedPort(ctx, "6379/tcp")
+	mapped, err := c.MappedPort(ctx, port)
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("redis://%s:%s", host, port.Port()), nil
+	return net.JoinHostPort(host, mapped.Port()), nil
 }
 
 // recoverDocker turns testcontainers' panic on a missing Docker engine into

@@ -7,67 +7,30 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/evently/evently/internal/apperr"
 	"github.com/evently/evently/internal/auth"
 	"github.com/evently/evently/internal/booking"
+	"github.com/evently/evently/internal/bookingtest"
 	"github.com/evently/evently/internal/event"
-	"github.com/evently/evently/internal/pgtest"
 	"github.com/evently/evently/internal/postgres"
-	"github.com/evently/evently/internal/redis"
-	"github.com/evently/evently/internal/redistest"
 	"github.com/evently/evently/internal/waitlist"
 )
-
-// clock is an injectable clock that tests move forward.
-type clock struct{ offset atomic.Int64 }
-
-func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // world is the booking engine and the waitlist on a fresh database, with a
 // published general-admission event, users, and one clock for both.
 type world struct {
-	pool     *pgxpool.Pool
-	clock    *clock
-	bookings *booking.Service
+	*bookingtest.Stack
 	waitlist *waitlist.Service
-	event    uuid.UUID
-	users    []auth.Principal
 }
 
 const offerTTL = 5 * time.Minute
 
 func newWorld(t *testing.T, seats, users int) *world {
 	t.Helper()
-	ctx := context.Background()
-	pool := pgtest.New(t)
-	clk := &clock{}
-	events := event.NewService(postgres.NewEventStore(pool), clk.Now, event.Defaults{HoldTTL: 10 * time.Minute})
-	capacity, price, max := seats, int64(1000), 2
-	published := event.StatusPublished
-	e, err := events.Create(ctx, event.Input{Name: "Sold out", Venue: "Hall", StartsAt: time.Now().Add(30 * 24 * time.Hour),
-		MaxSeatsPerBooking: &max, Status: &published,
-		Sections: []event.SectionInput{{Name: "Floor", PriceCents: &price, Capacity: &capacity}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &world{pool: pool, clock: clk, event: e.ID}
-	w.bookings = booking.NewService(postgres.NewBookingStore(pool), redis.NewSeatLocks(redistest.New(t)),
-		booking.Options{Now: clk.Now, SaleCacheTTL: time.Millisecond})
-	w.waitlist = waitlist.NewService(postgres.NewWaitlistStore(pool), waitlist.Options{
-		OfferTTL: offerTTL, Bookings: w.bookings, Now: clk.Now})
-	for range users {
-		id := uuid.Must(uuid.NewV7())
-		if _, err := pool.Exec(ctx, `INSERT INTO users (id, email, name, password_hash, role) VALUES ($1, $2, 'U', 'x', 'user')`,
-			id, id.String()+"@example.com"); err != nil {
-			t.Fatal(err)
-		}
-		w.users = append(w.users, auth.Principal{UserID: id, Role: auth.RoleUser})
-	}
-	return w
+	s := bookingtest.New(t, bookingtest.Options{HoldTTL: 10 * time.Minute, MaxSeatsPerBooking: 2,
+		Sections: []event.SectionInput{bookingtest.General("Floor", 1000, seats)}, Users: users})
+	return &world{Stack: s, waitlist: waitlist.NewService(postgres.NewWaitlistStore(s.Pool), waitlist.Options{
+		OfferTTL: offerTTL, Bookings: s.Bookings, Now: s.Clock.Now})}
 }
 
 // sellOut makes each of the first n users buy one seat.
@@ -75,12 +38,12 @@ func (w *world) sellOut(t *testing.T, n int) []booking.Booking {
 	t.Helper()
 	ctx := context.Background()
 	var sold []booking.Booking
-	for _, u := range w.users[:n] {
-		b, err := w.bookings.Hold(ctx, booking.HoldRequest{EventID: w.event, UserID: u.UserID, Quantity: 1})
+	for _, u := range w.Users[:n] {
+		b, err := w.Bookings.Hold(ctx, booking.HoldRequest{EventID: w.Event.ID, UserID: u.UserID, Quantity: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b, err = w.bookings.Confirm(ctx, b.ID, u, nil); err != nil {
+		if b, err = w.Bookings.Confirm(ctx, b.ID, u, nil); err != nil {
 			t.Fatal(err)
 		}
 		sold = append(sold, b)
@@ -90,28 +53,24 @@ func (w *world) sellOut(t *testing.T, n int) []booking.Booking {
 
 func (w *world) entry(t *testing.T, u auth.Principal) waitlist.Entry {
 	t.Helper()
-	e, err := w.waitlist.Mine(context.Background(), w.event, u)
+	e, err := w.waitlist.Mine(context.Background(), w.Event.ID, u)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e
 }
 
+// checkInvariants checks the engine's invariants and that no seat is in
+// two live offers.
 func (w *world) checkInvariants(t *testing.T) {
 	t.Helper()
-	v, err := postgres.CheckInvariants(context.Background(), w.pool, w.event)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, x := range v {
-		t.Errorf("invariant broken: %s (%d rows)", x.Rule, x.Rows)
-	}
+	w.CheckInvariants(t)
 	var twice int
-	if err := w.pool.QueryRow(context.Background(), `
+	if err := w.Pool.QueryRow(context.Background(), `
 		SELECT count(*) FROM (
 		    SELECT bs.seat_id FROM waitlist_entries e JOIN booking_seats bs ON bs.booking_id = e.offer_booking_id
 		    WHERE e.event_id = $1 AND e.status = 'offered'
-		    GROUP BY bs.seat_id HAVING count(*) > 1) x`, w.event).Scan(&twice); err != nil || twice != 0 {
+		    GROUP BY bs.seat_id HAVING count(*) > 1) x`, w.Event.ID).Scan(&twice); err != nil || twice != 0 {
 		t.Errorf("%d seats are in two live offers (%v)", twice, err)
 	}
 }
@@ -126,8 +85,8 @@ func TestParallelOfferRuns(t *testing.T) {
 	const seats, waiters = 20, 30
 	w := newWorld(t, seats, seats+waiters)
 	sold := w.sellOut(t, seats)
-	for i, u := range w.users[seats:] {
-		if _, err := w.waitlist.Join(ctx, w.event, u, 1+i%2); err != nil {
+	for i, u := range w.Users[seats:] {
+		if _, err := w.waitlist.Join(ctx, w.Event.ID, u, 1+i%2); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -140,10 +99,10 @@ func TestParallelOfferRuns(t *testing.T) {
 	for i, b := range sold {
 		wg.Go(func() {
 			<-start
-			if _, err := w.bookings.Cancel(ctx, b.ID, w.users[i]); err != nil {
+			if _, err := w.Bookings.Cancel(ctx, b.ID, w.Users[i]); err != nil {
 				t.Errorf("cancel: %v", err)
 			}
-			n, err := w.waitlist.Offer(ctx, w.event)
+			n, err := w.waitlist.Offer(ctx, w.Event.ID)
 			if err != nil {
 				t.Errorf("offer: %v", err)
 			}
@@ -154,7 +113,7 @@ func TestParallelOfferRuns(t *testing.T) {
 		wg.Go(func() {
 			<-start
 			for range 10 {
-				n, err := w.waitlist.Offer(ctx, w.event)
+				n, err := w.waitlist.Offer(ctx, w.Event.ID)
 				if err != nil {
 					t.Errorf("offer: %v", err)
 				}
@@ -164,14 +123,14 @@ func TestParallelOfferRuns(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	if n, err := w.waitlist.Offer(ctx, w.event); err != nil || n != 0 {
+	if n, err := w.waitlist.Offer(ctx, w.Event.ID); err != nil || n != 0 {
 		t.Errorf("a last run made %d offers (%v): the runs missed some", n, err)
 	}
 
 	w.checkInvariants(t)
 	var offered, offeredSeats int
-	if err := w.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(quantity), 0) FROM waitlist_entries
-		WHERE event_id = $1 AND status = 'offered'`, w.event).Scan(&offered, &offeredSeats); err != nil {
+	if err := w.Pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(quantity), 0) FROM waitlist_entries
+		WHERE event_id = $1 AND status = 'offered'`, w.Event.ID).Scan(&offered, &offeredSeats); err != nil {
 		t.Fatal(err)
 	}
 	if int64(offered) != offers.Load() || offeredSeats < seats-1 || offeredSeats > seats {
@@ -179,10 +138,10 @@ func TestParallelOfferRuns(t *testing.T) {
 	}
 	// Queue order: among entries of one quantity, offers went oldest first.
 	var outOfOrder int
-	if err := w.pool.QueryRow(ctx, `
+	if err := w.Pool.QueryRow(ctx, `
 		SELECT count(*) FROM waitlist_entries o JOIN waitlist_entries x
 		  ON x.event_id = o.event_id AND x.quantity = o.quantity AND (x.created_at, x.id) < (o.created_at, o.id)
-		WHERE o.event_id = $1 AND o.status = 'offered' AND x.status = 'waiting'`, w.event).Scan(&outOfOrder); err != nil || outOfOrder != 0 {
+		WHERE o.event_id = $1 AND o.status = 'offered' AND x.status = 'waiting'`, w.Event.ID).Scan(&outOfOrder); err != nil || outOfOrder != 0 {
 		t.Errorf("%d offers overtook an older waiting entry of the same quantity (%v)", outOfOrder, err)
 	}
 }
@@ -195,42 +154,42 @@ func TestOfferLifecycle(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t, 1, 3)
 	sold := w.sellOut(t, 1)
-	first, second := w.users[1], w.users[2]
+	first, second := w.Users[1], w.Users[2]
 	for _, u := range []auth.Principal{first, second} {
-		if _, err := w.waitlist.Join(ctx, w.event, u, 1); err != nil {
+		if _, err := w.waitlist.Join(ctx, w.Event.ID, u, 1); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n, err := w.waitlist.Offer(ctx, w.event); err != nil || n != 0 {
+	if n, err := w.waitlist.Offer(ctx, w.Event.ID); err != nil || n != 0 {
 		t.Fatalf("offer while sold out = %d, %v", n, err)
 	}
-	if _, err := w.bookings.Cancel(ctx, sold[0].ID, w.users[0]); err != nil {
+	if _, err := w.Bookings.Cancel(ctx, sold[0].ID, w.Users[0]); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := w.waitlist.Offer(ctx, w.event); err != nil || n != 1 {
+	if n, err := w.waitlist.Offer(ctx, w.Event.ID); err != nil || n != 1 {
 		t.Fatalf("offer after a cancellation = %d, %v", n, err)
 	}
 	e := w.entry(t, first)
-	if e.Status != waitlist.StatusOffered || e.OfferExpiresAt.Sub(w.clock.Now()) > offerTTL {
+	if e.Status != waitlist.StatusOffered || e.OfferExpiresAt.Sub(w.Clock.Now()) > offerTTL {
 		t.Fatalf("first entry = %+v", e)
 	}
 	lapsed := *e.OfferBookingID
 
-	w.clock.Advance(offerTTL + time.Second)
-	if n, err := w.bookings.ExpireHolds(ctx); err != nil || n != 1 {
+	w.Clock.Advance(offerTTL + time.Second)
+	if n, err := w.Bookings.ExpireHolds(ctx); err != nil || n != 1 {
 		t.Fatalf("cleanup expired %d, %v", n, err)
 	}
 	if got := w.entry(t, first).Status; got != waitlist.StatusExpired {
 		t.Errorf("lapsed entry = %s", got)
 	}
-	if _, err := w.bookings.Confirm(ctx, lapsed, first, nil); !apperr.Is(err, apperr.HoldExpired) {
+	if _, err := w.Bookings.Confirm(ctx, lapsed, first, nil); !apperr.Is(err, apperr.HoldExpired) {
 		t.Errorf("confirm of a lapsed offer = %v, want hold_expired", err)
 	}
-	if n, err := w.waitlist.Offer(ctx, w.event); err != nil || n != 1 {
+	if n, err := w.waitlist.Offer(ctx, w.Event.ID); err != nil || n != 1 {
 		t.Fatalf("offer after the lapse = %d, %v", n, err)
 	}
 	e = w.entry(t, second)
-	b, err := w.bookings.Confirm(ctx, *e.OfferBookingID, second, nil)
+	b, err := w.Bookings.Confirm(ctx, *e.OfferBookingID, second, nil)
 	if err != nil || b.Status != booking.StatusConfirmed {
 		t.Fatalf("confirm the offer = %v, %v", b.Status, err)
 	}
@@ -247,42 +206,42 @@ func TestOfferRespectsPurchaseLimit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := newWorld(t, 4, 3) // max_seats_per_booking 2, so 2 seats per buyer
-	full, seller, behind := w.users[0], w.users[1], w.users[2]
+	full, seller, behind := w.Users[0], w.Users[1], w.Users[2]
 	var theirs []booking.Booking
 	for _, u := range []auth.Principal{full, seller} {
-		b, err := w.bookings.Hold(ctx, booking.HoldRequest{EventID: w.event, UserID: u.UserID, Quantity: 2})
+		b, err := w.Bookings.Hold(ctx, booking.HoldRequest{EventID: w.Event.ID, UserID: u.UserID, Quantity: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b, err = w.bookings.Confirm(ctx, b.ID, u, nil); err != nil {
+		if b, err = w.Bookings.Confirm(ctx, b.ID, u, nil); err != nil {
 			t.Fatal(err)
 		}
 		theirs = append(theirs, b)
 	}
 	for _, u := range []auth.Principal{full, behind} {
-		if _, err := w.waitlist.Join(ctx, w.event, u, 1); err != nil {
+		if _, err := w.waitlist.Join(ctx, w.Event.ID, u, 1); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := w.bookings.Cancel(ctx, theirs[1].ID, seller); err != nil {
+	if _, err := w.Bookings.Cancel(ctx, theirs[1].ID, seller); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := w.waitlist.Offer(ctx, w.event); err != nil || n != 1 {
+	if n, err := w.waitlist.Offer(ctx, w.Event.ID); err != nil || n != 1 {
 		t.Fatalf("first offer run = %d, %v; want 1", n, err)
 	}
 	if got := w.entry(t, behind).Status; got != waitlist.StatusOffered {
 		t.Errorf("the entry behind the buyer at the limit = %s, want offered", got)
 	}
-	if n, err := w.waitlist.Offer(ctx, w.event); err != nil || n != 0 {
+	if n, err := w.waitlist.Offer(ctx, w.Event.ID); err != nil || n != 0 {
 		t.Fatalf("offer run with only the buyer at the limit waiting = %d, %v; want 0", n, err)
 	}
 	if got := w.entry(t, full).Status; got != waitlist.StatusWaiting {
 		t.Errorf("the buyer at the limit = %s, want still waiting", got)
 	}
-	if _, err := w.bookings.Cancel(ctx, theirs[0].ID, full); err != nil {
+	if _, err := w.Bookings.Cancel(ctx, theirs[0].ID, full); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := w.waitlist.Offer(ctx, w.event); err != nil || n != 1 {
+	if n, err := w.waitlist.Offer(ctx, w.Event.ID); err != nil || n != 1 {
 		t.Fatalf("offer run once under the limit = %d, %v; want 1", n, err)
 	}
 	if got := w.entry(t, full).Status; got != waitlist.StatusOffered {

@@ -11,6 +11,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/evently/evently/internal/apperr"
+	"github.com/evently/evently/internal/clocktest"
 	"github.com/evently/evently/internal/redis"
 	"github.com/evently/evently/internal/redistest"
 	"github.com/evently/evently/internal/waitroom"
@@ -22,23 +23,6 @@ import (
 
 // t0 is the simulated start of every test.
 var t0 = time.Date(2030, 5, 1, 10, 0, 0, 0, time.UTC)
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
 
 // catalogue is an in-memory waitroom.Catalogue.
 type catalogue struct {
@@ -84,7 +68,7 @@ func (c *catalogue) update(id uuid.UUID, fn func(r *waitroom.Room)) {
 // asynq with task ids, scheduling a pending run again is a no-op.
 type scheduler struct {
 	mu      sync.Mutex
-	clock   *clock
+	clock   *clocktest.Clock
 	pending []scheduled
 	// jitter, when set, delays each run by a further amount (asynq's
 	// forwarding interval and queueing).
@@ -144,7 +128,7 @@ type sim struct {
 	ctx   context.Context
 	rdb   *goredis.Client
 	queue *redis.WaitingRooms
-	clock *clock
+	clock *clocktest.Clock
 	cat   *catalogue
 	sched *scheduler
 	svc   *waitroom.Service
@@ -156,7 +140,7 @@ type sim struct {
 func newSim(t testing.TB, perMinute, maxActive int, ttl time.Duration) *sim {
 	t.Helper()
 	rdb := redistest.New(t)
-	c := &clock{now: t0}
+	c := clocktest.New(t0)
 	s := &sim{
 		t:     t,
 		ctx:   context.Background(),
