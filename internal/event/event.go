@@ -50,7 +50,10 @@ type Event struct {
 	SalesStart      *time.Time
 	SalesEnd        *time.Time
 	WaitingRoom     WaitingRoom
-	Sections        []Section
+	// RefundPolicy is the event's refund schedule; nil: the default one
+	// (DefaultRefundPolicy).
+	RefundPolicy RefundPolicy
+	Sections     []Section
 	Availability    Availability
 	CreatedAt       time.Time
 	UpdatedAt       time.Time

@@ -65,7 +65,7 @@ func bookingJSON(now string) string {
     'quantity', b.quantity, 'total_cents', b.total_cents, 'currency', b.currency,
     'expires_at', ` + sqlTime("b.expires_at") + `, 'payment_reference', b.payment_reference,
     'created_at', ` + sqlTime("b.created_at") + `, 'confirmed_at', ` + sqlTime("b.confirmed_at") + `,
-    'cancelled_at', ` + sqlTime("b.cancelled_at") + `)`
+    'cancelled_at', ` + sqlTime("b.cancelled_at") + `, 'refund_cents', b.refund_cents)`
 }
 
 // entryJSON renders the waitlist_entries row w as the WaitlistEntry of an
