@@ -92,6 +92,9 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if cfg.JWTSecretGenerated {
 		logger.Warn("EVENTLY_JWT_SECRET is unset: using a random secret, so tokens stop working when this process exits and are not accepted by other replicas")
 	}
+	if cfg.TicketSigningKeyGenerated {
+		logger.Warn("EVENTLY_TICKET_SIGNING_KEY is unset: signing ticket codes with a random key, so codes stop verifying when this process exits and differ between replicas")
+	}
 	redis.RouteLibraryLogs(logger)
 	a, err := app.New(ctx, cfg, logger, app.Options{})
 	if err != nil {

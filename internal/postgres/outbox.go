@@ -100,6 +100,7 @@ func eventJSON(now string) string {
         FROM seats WHERE event_id = e.id),
     'waiting_room', jsonb_build_object('enabled', e.wr_enabled, 'admit_per_minute', e.wr_admit_per_minute,
         'max_active', e.wr_max_active, 'admission_ttl_seconds', e.wr_admission_ttl_seconds),
+    'refund_policy', coalesce(e.refund_policy, '[{"until_hours_before_start": 0, "percent": 100}]'::jsonb),
     'created_at', ` + sqlTime("e.created_at") + `, 'updated_at', ` + sqlTime("e.updated_at") + `)`
 }
 
