@@ -54,9 +54,9 @@ type Event struct {
 	// (DefaultRefundPolicy).
 	RefundPolicy RefundPolicy
 	Sections     []Section
-	Availability    Availability
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	Availability Availability
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // PurchaseLimit is the most seats one buyer's live bookings of the event

@@ -70,7 +70,7 @@ func toIssuedTicketResponse(t ticket.Ticket) issuedTicketResponse {
 }
 
 type ticketListResponse struct {
-	BookingID uuid.UUID        `json:"booking_id"`
+	BookingID uuid.UUID              `json:"booking_id"`
 	Tickets   []issuedTicketResponse `json:"tickets"`
 }
 
