@@ -169,6 +169,23 @@ func seedEvents(ctx context.Context, cfg config.Config, stdout io.Writer) error 
 		return err
 	}
 	fmt.Fprintf(stdout, "seeded %d event(s); %d already present\n", res.Created, res.Existing)
+	users := postgres.NewUserStore(pool)
+	sales, err := seed.Sales(ctx, seed.SalesDeps{
+		Accounts: account.NewService(users, auth.NewTokens(cfg.JWTSecret, time.Minute, time.Now), time.Now),
+		Roles:    users,
+		Events:   events,
+		Bookings: postgres.NewBookingStore(pool),
+		Tickets:  postgres.NewTicketStore(pool),
+	}, time.Now().UTC().Truncate(time.Microsecond))
+	if err != nil {
+		return err
+	}
+	for email, password := range sales.Passwords {
+		fmt.Fprintf(stdout, "demo account %s created with password %s\n", email, password)
+	}
+	if sales.Bookings > 0 {
+		fmt.Fprintf(stdout, "seeded %d confirmed booking(s) of Hamlet, %d ticket(s) checked in\n", sales.Bookings, sales.CheckedIn)
+	}
 	return nil
 }
 
