@@ -92,6 +92,9 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if cfg.JWTSecretGenerated {
 		logger.Warn("EVENTLY_JWT_SECRET is unset: using a random secret, so tokens stop working when this process exits and are not accepted by other replicas")
 	}
+	if cfg.TicketSigningKeyGenerated {
+		logger.Warn("EVENTLY_TICKET_SIGNING_KEY is unset: signing ticket codes with a random key, so codes stop verifying when this process exits and differ between replicas")
+	}
 	redis.RouteLibraryLogs(logger)
 	a, err := app.New(ctx, cfg, logger, app.Options{})
 	if err != nil {
@@ -166,6 +169,23 @@ func seedEvents(ctx context.Context, cfg config.Config, stdout io.Writer) error 
 		return err
 	}
 	fmt.Fprintf(stdout, "seeded %d event(s); %d already present\n", res.Created, res.Existing)
+	users := postgres.NewUserStore(pool)
+	sales, err := seed.Sales(ctx, seed.SalesDeps{
+		Accounts: account.NewService(users, auth.NewTokens(cfg.JWTSecret, time.Minute, time.Now), time.Now),
+		Roles:    users,
+		Events:   events,
+		Bookings: postgres.NewBookingStore(pool),
+		Tickets:  postgres.NewTicketStore(pool),
+	}, time.Now().UTC().Truncate(time.Microsecond))
+	if err != nil {
+		return err
+	}
+	for email, password := range sales.Passwords {
+		fmt.Fprintf(stdout, "demo account %s created with password %s\n", email, password)
+	}
+	if sales.Bookings > 0 {
+		fmt.Fprintf(stdout, "seeded %d confirmed booking(s) of Hamlet, %d ticket(s) checked in\n", sales.Bookings, sales.CheckedIn)
+	}
 	return nil
 }
 

@@ -283,7 +283,7 @@ func (s *Service) SetRole(ctx context.Context, actor auth.Principal, id uuid.UUI
 		return User{}, apperr.New(apperr.Forbidden, "Admins only.")
 	}
 	if !role.Valid() {
-		return User{}, apperr.Invalid(apperr.FieldError{Field: "role", Message: "must be user or admin"})
+		return User{}, apperr.Invalid(apperr.FieldError{Field: "role", Message: "must be user, staff or admin"})
 	}
 	if id == actor.UserID && role != auth.RoleAdmin {
 		return User{}, apperr.New(apperr.Conflict, "Admins cannot demote themselves; another admin can.")

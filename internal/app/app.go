@@ -32,6 +32,7 @@ import (
 	"github.com/evently/evently/internal/postgres"
 	"github.com/evently/evently/internal/redis"
 	"github.com/evently/evently/internal/telemetry"
+	"github.com/evently/evently/internal/ticket"
 	"github.com/evently/evently/internal/version"
 	"github.com/evently/evently/internal/waitlist"
 	"github.com/evently/evently/internal/waitroom"
@@ -127,7 +128,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	}
 	out.deliveries.Observe(telemetry.NewWebhooks(reg))
 	bookingStore, eventStore := postgres.NewBookingStore(a.pool), postgres.NewEventStore(a.pool)
-	out.recordWebhooks(bookingStore, eventStore)
+	ticketStore := postgres.NewTicketStore(a.pool)
+	out.recordWebhooks(bookingStore, eventStore, ticketStore)
+	signer, err := ticket.NewSigner(cfg.TicketSigningKey)
+	if err != nil {
+		return nil, err
+	}
 	var holdRate booking.HoldLimiter
 	if cfg.HoldRatePerMinute > 0 {
 		holdRate = redis.NewHoldRate(a.rdb, cfg.HoldRatePerMinute)
@@ -235,6 +241,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Webhooks:          out.deliveries,
 		WebhookEndpoints:  out.endpoints,
 		Analytics:         newAnalytics(analyticsStore),
+		Tickets:           ticket.NewService(ticketStore, signer, time.Now),
 
 		Feed:               a.hub,
 		StreamHeartbeat:    opts.StreamHeartbeat,

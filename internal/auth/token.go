@@ -19,12 +19,15 @@ type Role string
 
 // The roles.
 const (
-	RoleUser  Role = "user"
+	RoleUser Role = "user"
+	// RoleStaff scans tickets at the door (check-ins), and is otherwise a
+	// user.
+	RoleStaff Role = "staff"
 	RoleAdmin Role = "admin"
 )
 
 // Valid reports whether r is a known role.
-func (r Role) Valid() bool { return r == RoleUser || r == RoleAdmin }
+func (r Role) Valid() bool { return r == RoleUser || r == RoleStaff || r == RoleAdmin }
 
 // Principal is the authenticated caller of a request.
 type Principal struct {
@@ -38,6 +41,10 @@ type Principal struct {
 
 // IsAdmin reports whether the caller is an admin.
 func (p Principal) IsAdmin() bool { return p.Role == RoleAdmin }
+
+// CanScan reports whether the caller may check tickets in: staff and
+// admins.
+func (p Principal) CanScan() bool { return p.Role == RoleStaff || p.Role == RoleAdmin }
 
 type ctxKey struct{}
 

@@ -49,6 +49,9 @@ type Booking struct {
 	CreatedAt        time.Time
 	ConfirmedAt      *time.Time
 	CancelledAt      *time.Time
+	// RefundCents is what cancelling the booking refunded (set when a
+	// confirmed booking is cancelled).
+	RefundCents *int64
 }
 
 // Seat is a seat as part of a booking.
@@ -76,6 +79,8 @@ type Sale struct {
 	// Sections in seat order; each covers the seat positions First..Last.
 	Sections           []Section
 	WaitingRoomEnabled bool
+	// RefundPolicy is the event's refund schedule (nil: the default).
+	RefundPolicy event.RefundPolicy
 }
 
 // Section is a position range of an event's seats.

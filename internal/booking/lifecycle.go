@@ -6,6 +6,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/evently/evently/internal/apperr"
+	"github.com/evently/evently/internal/event"
 )
 
 // ChangeKind is what a lifecycle change asks for.
@@ -41,6 +42,8 @@ type BookingState struct {
 	Booking Booking
 	// StartsAt is when the booking's event starts.
 	StartsAt time.Time
+	// RefundPolicy is the event's refund schedule (nil: the default).
+	RefundPolicy event.RefundPolicy
 	// Fenced counts the booking's seats that are still held by it under
 	// the hold sequence it took them with (a seat taken over after the
 	// hold lapsed is not).

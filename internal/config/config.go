@@ -33,6 +33,15 @@ type Config struct {
 	// random per-process secret is in use (tokens die with the process).
 	JWTSecretGenerated bool
 
+	// TicketSigningKey is the 32-byte Ed25519 seed that signs ticket
+	// codes (EVENTLY_TICKET_SIGNING_KEY: the seed in base64, or a PKCS#8
+	// PEM private key).
+	TicketSigningKey []byte
+	// TicketSigningKeyGenerated reports that EVENTLY_TICKET_SIGNING_KEY
+	// was unset and a random per-process key is in use (codes stop
+	// verifying when the process exits).
+	TicketSigningKeyGenerated bool
+
 	AdminEmail    string
 	AdminPassword string
 
@@ -120,6 +129,7 @@ func Load(getenv func(string) string) (Config, error) {
 	default:
 		c.JWTSecret = []byte(secret)
 	}
+	c.TicketSigningKey, c.TicketSigningKeyGenerated = p.ticketKey("EVENTLY_TICKET_SIGNING_KEY")
 	if (c.AdminEmail == "") != (c.AdminPassword == "") {
 		p.fail("EVENTLY_ADMIN_EMAIL", "EVENTLY_ADMIN_EMAIL and EVENTLY_ADMIN_PASSWORD must be set together")
 	}
@@ -161,6 +171,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("port", c.Port),
 		slog.String("metrics_addr", c.MetricsAddr),
 		slog.Bool("jwt_secret_generated", c.JWTSecretGenerated),
+		slog.Bool("ticket_signing_key_generated", c.TicketSigningKeyGenerated),
 		slog.String("admin_email", c.AdminEmail),
 		slog.Duration("hold_ttl", c.HoldTTL),
 		slog.Duration("waitlist_offer_ttl", c.WaitlistOfferTTL),

@@ -50,10 +50,13 @@ type Event struct {
 	SalesStart      *time.Time
 	SalesEnd        *time.Time
 	WaitingRoom     WaitingRoom
-	Sections        []Section
-	Availability    Availability
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// RefundPolicy is the event's refund schedule; nil: the default one
+	// (DefaultRefundPolicy).
+	RefundPolicy RefundPolicy
+	Sections     []Section
+	Availability Availability
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // PurchaseLimit is the most seats one buyer's live bookings of the event

@@ -51,6 +51,8 @@ type Input struct {
 	Status             *Status
 	WaitingRoom        *WaitingRoomInput
 	Sections           []SectionInput // nil: missing
+	// RefundPolicy is the refund schedule; nil: the default one.
+	RefundPolicy RefundPolicy
 }
 
 // WaitingRoomInput configures a waiting room; nil fields keep their
@@ -96,6 +98,8 @@ type Patch struct {
 	SalesEnd           Change[time.Time]
 	Status             *Status
 	WaitingRoom        *WaitingRoomInput
+	// RefundPolicy replaces the schedule; a nil Value restores the default.
+	RefundPolicy Change[RefundPolicy]
 }
 
 // build checks in and returns the event it describes, with defaults
@@ -150,6 +154,8 @@ func (in Input) build(now time.Time, defaultHoldTTL int) (Event, error) {
 	if in.WaitingRoom != nil {
 		in.WaitingRoom.apply(&v, &e.WaitingRoom)
 	}
+	e.RefundPolicy = in.RefundPolicy
+	e.RefundPolicy.check(&v)
 	checkOrder(&v, &e)
 	switch {
 	case in.Sections == nil:
@@ -320,6 +326,13 @@ func (p Patch) apply(e *Event, now time.Time) error {
 	}
 	if p.WaitingRoom != nil {
 		p.WaitingRoom.apply(&v, &e.WaitingRoom)
+	}
+	if p.RefundPolicy.Set {
+		e.RefundPolicy = nil
+		if p.RefundPolicy.Value != nil {
+			e.RefundPolicy = *p.RefundPolicy.Value
+		}
+		e.RefundPolicy.check(&v)
 	}
 	if p.StartsAt != nil || p.EndsAt.Set || p.SalesStart.Set || p.SalesEnd.Set {
 		checkOrder(&v, e)

@@ -65,7 +65,7 @@ type roleRequest struct {
 
 func (r roleRequest) Validate() error {
 	var v apperr.Validator
-	v.Check(r.Role.Valid(), "role", "must be user or admin")
+	v.Check(r.Role.Valid(), "role", "must be user, staff or admin")
 	return v.Err()
 }
 

@@ -24,6 +24,7 @@ type BookingService interface {
 	Cancel(ctx context.Context, id uuid.UUID, who auth.Principal) (booking.Booking, error)
 	Get(ctx context.Context, id uuid.UUID, who auth.Principal) (booking.Booking, error)
 	List(ctx context.Context, f booking.ListFilter) ([]booking.Booking, error)
+	RefundQuote(ctx context.Context, id uuid.UUID, who auth.Principal) (booking.RefundQuote, error)
 }
 
 // Idempotency keeps the answers to POST /bookings requests sent with an
@@ -90,6 +91,7 @@ type bookingResponse struct {
 	CreatedAt        time.Time             `json:"created_at"`
 	ConfirmedAt      *time.Time            `json:"confirmed_at"`
 	CancelledAt      *time.Time            `json:"cancelled_at"`
+	RefundCents      *int64                `json:"refund_cents"`
 }
 
 func toBookingResponse(b booking.Booking) bookingResponse {
@@ -102,7 +104,7 @@ func toBookingResponse(b booking.Booking) bookingResponse {
 		ID: b.ID, EventID: b.EventID, UserID: b.UserID, Status: b.Status, Seats: seats,
 		Quantity: b.Quantity, TotalCents: b.TotalCents, Currency: b.Currency,
 		ExpiresAt: b.ExpiresAt.UTC(), PaymentReference: b.PaymentReference, CreatedAt: b.CreatedAt.UTC(),
-		ConfirmedAt: utc(b.ConfirmedAt), CancelledAt: utc(b.CancelledAt),
+		ConfirmedAt: utc(b.ConfirmedAt), CancelledAt: utc(b.CancelledAt), RefundCents: b.RefundCents,
 	}
 }
 

@@ -285,6 +285,8 @@ type eventInput struct {
 	Status             *string           `json:"status"`
 	WaitingRoom        *waitingRoomInput `json:"waiting_room"`
 	Sections           *[]sectionInput   `json:"sections"`
+	// RefundPolicy: absent or null is the default schedule.
+	RefundPolicy nullable[[]refundTierDTO] `json:"refund_policy"`
 }
 
 type waitingRoomInput struct {
@@ -349,6 +351,9 @@ func (in eventInput) toInput() (event.Input, error) {
 		Status:             (*event.Status)(in.Status),
 		WaitingRoom:        in.WaitingRoom.toInput(),
 	}
+	if p := in.RefundPolicy.ptr(); p != nil {
+		out.RefundPolicy = fromRefundPolicyDTO(*p)
+	}
 	if t := parseTime(&v, "starts_at", in.StartsAt); t != nil {
 		out.StartsAt = *t
 	}
@@ -382,6 +387,13 @@ func (in eventInput) toPatch() (event.Patch, error) {
 		EndsAt:             timeChange(&v, "ends_at", in.EndsAt),
 		SalesStart:         timeChange(&v, "sales_start", in.SalesStart),
 		SalesEnd:           timeChange(&v, "sales_end", in.SalesEnd),
+	}
+	if in.RefundPolicy.Set {
+		out.RefundPolicy.Set = true
+		if p := in.RefundPolicy.ptr(); p != nil {
+			policy := fromRefundPolicyDTO(*p)
+			out.RefundPolicy.Value = &policy
+		}
 	}
 	if in.Description.Set {
 		out.Description = &in.Description.Value
@@ -462,6 +474,7 @@ type eventResponse struct {
 	Sections           []sectionResponse    `json:"sections"`
 	Availability       availabilityResponse `json:"availability"`
 	WaitingRoom        waitingRoomResponse  `json:"waiting_room"`
+	RefundPolicy       []refundTierDTO      `json:"refund_policy"`
 	CreatedAt          time.Time            `json:"created_at"`
 	UpdatedAt          time.Time            `json:"updated_at"`
 }
@@ -526,8 +539,9 @@ func toEventResponse(e event.Event) eventResponse {
 			MaxActive:           e.WaitingRoom.MaxActive,
 			AdmissionTTLSeconds: e.WaitingRoom.AdmissionTTLSeconds,
 		},
-		CreatedAt: e.CreatedAt,
-		UpdatedAt: e.UpdatedAt,
+		RefundPolicy: toRefundPolicyDTO(e.RefundPolicy.Or()),
+		CreatedAt:    e.CreatedAt,
+		UpdatedAt:    e.UpdatedAt,
 	}
 	for i, sec := range e.Sections {
 		out.Sections[i] = sectionResponse{Name: sec.Name, PriceCents: sec.PriceCents, Capacity: sec.Capacity}

@@ -46,6 +46,10 @@ type eventJSON struct {
 		MaxActive           *int `json:"max_active"`
 		AdmissionTTLSeconds int  `json:"admission_ttl_seconds"`
 	} `json:"waiting_room"`
+	RefundPolicy []struct {
+		Hours   int `json:"until_hours_before_start"`
+		Percent int `json:"percent"`
+	} `json:"refund_policy"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }

@@ -107,7 +107,18 @@ func (s *Server) router() chi.Router {
 			r.Get("/bookings/{id}", s.api(s.getBooking))
 			r.Post("/bookings/{id}/confirm", s.api(s.confirmBooking))
 			r.Post("/bookings/{id}/cancel", s.api(s.cancelBooking))
+			r.Get("/bookings/{id}/refund-quote", s.api(s.refundQuote))
 			r.Get("/me/bookings", s.api(s.listMyBookings))
+		})
+
+		// Tickets and check-in at the door.
+		r.Get("/events/{id}/ticket-key", s.api(s.ticketKey))
+		r.With(s.requireUser).Get("/bookings/{id}/tickets", s.api(s.bookingTickets))
+		r.With(s.requireUser).Get("/tickets/{id}/qr.png", s.api(s.ticketQR))
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireStaff)
+			r.Post("/admin/events/{id}/check-ins", s.api(s.checkIn))
+			r.Get("/admin/events/{id}/check-ins/stats", s.api(s.checkInStats))
 		})
 
 		// Virtual waiting room.

@@ -82,6 +82,8 @@ type Options struct {
 	WebhookEndpoints WebhookEndpoints
 	// Analytics answers the admin reports.
 	Analytics AnalyticsService
+	// Tickets serves tickets, their QR images and key, and check-in.
+	Tickets TicketService
 	// Feed, when set, serves the live streams (server-sent events); without
 	// it they answer 503.
 	Feed Feed
@@ -128,6 +130,7 @@ type Server struct {
 	webhooks        WebhookDeliveries
 	endpoints       WebhookEndpoints
 	analytics       AnalyticsService
+	tickets         TicketService
 
 	feed               Feed
 	heartbeat          time.Duration
@@ -179,6 +182,7 @@ func New(opts Options) (*Server, error) {
 		webhooks:        opts.Webhooks,
 		endpoints:       opts.WebhookEndpoints,
 		analytics:       opts.Analytics,
+		tickets:         opts.Tickets,
 
 		feed:               opts.Feed,
 		heartbeat:          orDefault(opts.StreamHeartbeat, defaultHeartbeat),

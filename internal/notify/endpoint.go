@@ -19,7 +19,7 @@ import (
 // Types lists every webhook type.
 var Types = []string{
 	TypeBookingHeld, TypeBookingConfirmed, TypeBookingCancelled, TypeBookingExpired,
-	TypeWaitlistOffered, TypeEventCancelled,
+	TypeWaitlistOffered, TypeEventCancelled, TypeTicketCheckedIn,
 }
 
 // AllTypes, as an endpoint's only type, subscribes it to every type,

@@ -29,6 +29,9 @@ const (
 	TypeBookingExpired   = "booking.expired"
 	TypeWaitlistOffered  = "waitlist.offered"
 	TypeEventCancelled   = "event.cancelled"
+	// TypeTicketCheckedIn: a ticket was scanned in at the door (it has no
+	// notification: the holder is at the door).
+	TypeTicketCheckedIn = "ticket.checked_in"
 )
 
 // SignatureHeader carries a webhook's signature.

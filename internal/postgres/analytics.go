@@ -162,7 +162,8 @@ FROM (
     FROM bookings
     WHERE status IN ('confirmed', 'cancelled') AND confirmed_at >= $2 AND confirmed_at < $3
     UNION ALL
-    SELECT width_bucket(cancelled_at, $1::timestamptz[]) - 1, currency, 0, 0, 0, 1, quantity, total_cents
+    SELECT width_bucket(cancelled_at, $1::timestamptz[]) - 1, currency, 0, 0, 0, 1, quantity,
+           coalesce(refund_cents, total_cents)
     FROM bookings
     WHERE status = 'cancelled' AND confirmed_at IS NOT NULL AND cancelled_at >= $2 AND cancelled_at < $3
 ) changes
@@ -248,10 +249,19 @@ func (s *AnalyticsStore) Event(ctx context.Context, id uuid.UUID, now time.Time)
 			       count(*) FILTER (WHERE status = 'booked')
 			FROM seats
 			WHERE event_id = $1 AND status IN ('held', 'booked')`, id, now)
+		// The bookings still confirmed, and the money kept from those
+		// cancelled with a partial refund, by day of confirmation.
 		b.Queue(`
-			SELECT (confirmed_at AT TIME ZONE 'UTC')::date, count(*), sum(quantity), sum(total_cents)
-			FROM bookings
-			WHERE event_id = $1 AND status = 'confirmed'
+			SELECT day, sum(confirmed), sum(tickets), sum(cents) FROM (
+			    SELECT (confirmed_at AT TIME ZONE 'UTC')::date AS day, 1 AS confirmed, quantity AS tickets,
+			           total_cents AS cents
+			    FROM bookings
+			    WHERE event_id = $1 AND status = 'confirmed'
+			    UNION ALL
+			    SELECT (confirmed_at AT TIME ZONE 'UTC')::date, 0, 0, total_cents - refund_cents
+			    FROM bookings
+			    WHERE event_id = $1 AND status = 'cancelled' AND refund_cents < total_cents
+			) sales
 			GROUP BY 1
 			ORDER BY 1`, id)
 		res := tx.SendBatch(ctx, b)
@@ -419,7 +429,8 @@ WITH truth_events AS (
     SELECT event_id, currency,
            count(*) FILTER (WHERE status = 'confirmed') AS confirmed,
            coalesce(sum(quantity) FILTER (WHERE status = 'confirmed'), 0) AS tickets,
-           coalesce(sum(total_cents) FILTER (WHERE status = 'confirmed'), 0) AS revenue,
+           coalesce(sum(CASE WHEN status = 'confirmed' THEN total_cents
+                             ELSE total_cents - coalesce(refund_cents, total_cents) END), 0) AS revenue,
            count(*) FILTER (WHERE status = 'cancelled') AS cancelled
     FROM bookings
     WHERE confirmed_at IS NOT NULL AND status IN ('confirmed', 'cancelled')
@@ -440,7 +451,7 @@ WITH truth_events AS (
                total_cents AS confirmed_cents, 0 AS cancelled, 0 AS cancelled_seats, 0 AS cancelled_cents
         FROM bookings WHERE confirmed_at IS NOT NULL AND status IN ('confirmed', 'cancelled')
         UNION ALL
-        SELECT analytics_slot(cancelled_at), currency, 0, 0, 0, 1, quantity, total_cents
+        SELECT analytics_slot(cancelled_at), currency, 0, 0, 0, 1, quantity, coalesce(refund_cents, total_cents)
         FROM bookings WHERE confirmed_at IS NOT NULL AND status = 'cancelled'
     ) changes
     GROUP BY 1, 2

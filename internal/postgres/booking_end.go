@@ -21,21 +21,27 @@ import (
 // $5 (seats before bookings, as every write locks them). Every table is
 // reached by key (= ANY of the ids), so that a plan cached for arrays of
 // any size stays an index lookup. $2 says who
-// cancels each booking: owner, admin or event (NULL for an expiry). Only
+// cancels each booking: owner, admin or event (NULL for an expiry); $6
+// what each confirmed one cancelled refunds (NULL: its total, as when an
+// event is cancelled). The tickets of the confirmed bookings ended are
+// voided. Only
 // pending bookings expire, and only once their hold has lapsed; pending
 // and confirmed ones can be cancelled. It returns the bookings ended.
 var endBookingsSQL = `
 WITH req AS (
-    SELECT * FROM unnest($1::uuid[], $2::text[]) AS r(id, by)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $6::bigint[]) AS r(id, by, refund)
 ), old AS (
-    SELECT b.id, b.status AS was, r.by FROM bookings b JOIN req r ON r.id = b.id
+    SELECT b.id, b.status AS was, r.by, r.refund FROM bookings b JOIN req r ON r.id = b.id
     WHERE b.id = ANY($1::uuid[]) AND CASE $4::text
           WHEN 'expired' THEN b.status = 'pending' AND b.expires_at <= $3
           WHEN 'cancelled' THEN b.status IN ('pending', 'confirmed')
           END
 ), b AS (
     UPDATE bookings bk SET status = $4::text, updated_at = $3,
-           cancelled_at = CASE WHEN $4::text = 'cancelled' THEN $3 ELSE bk.cancelled_at END
+           cancelled_at = CASE WHEN $4::text = 'cancelled' THEN $3 ELSE bk.cancelled_at END,
+           refund_cents = CASE WHEN $4::text = 'cancelled' AND old.was = 'confirmed'
+                               THEN least(coalesce(old.refund, bk.total_cents), bk.total_cents)
+                               ELSE bk.refund_cents END
     FROM old WHERE bk.id = ANY($1::uuid[]) AND bk.id = old.id
     RETURNING bk.id, bk.user_id, bk.event_id, bk.quantity, old.was, old.by
 ), deactivated AS (
@@ -49,6 +55,9 @@ WITH req AS (
 ), freed AS (
     UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL
     WHERE id = ANY($5::uuid[]) AND booking_id IN (SELECT id FROM b)
+), voided AS (
+    UPDATE tickets SET status = 'void', voided_at = $3
+    WHERE booking_id = ANY($1::uuid[]) AND booking_id IN (SELECT id FROM b WHERE was = 'confirmed') AND status = 'valid'
 )
 SELECT id, event_id, user_id FROM b`
 
@@ -63,6 +72,9 @@ type ending struct {
 	status string // expired or cancelled
 	ids    []uuid.UUID
 	by     []*string // who cancels each (nil for expiries)
+	// refunds are what each cancelled booking refunds if it was confirmed
+	// (nil, or a nil entry: its total).
+	refunds []*int64
 	// seats are the seats whose row locks the caller holds; those the
 	// bookings still hold or own go back on sale.
 	seats []uuid.UUID
@@ -81,7 +93,11 @@ func (e ending) queue(b *pgx.Batch, now time.Time, hooks bool) {
 	if by == nil {
 		by = make([]*string, len(e.ids))
 	}
-	b.Queue(endBookingsSQL, e.ids, by, now, e.status, e.seats)
+	refunds := e.refunds
+	if refunds == nil {
+		refunds = make([]*int64, len(e.ids))
+	}
+	b.Queue(endBookingsSQL, e.ids, by, now, e.status, e.seats, refunds)
 	if hooks {
 		sql := expiredHooksSQL
 		if e.status == "cancelled" {

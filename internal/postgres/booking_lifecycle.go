@@ -29,8 +29,8 @@ import (
 const lifecycleLockSQL = `SELECT id FROM seats WHERE booking_id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`
 
 // lifecycleBookingsSQL locks and reads the bookings $1 with their event's
-// start.
-const lifecycleBookingsSQL = `SELECT ` + bookingColumns + `, e.starts_at
+// start and refund schedule.
+const lifecycleBookingsSQL = `SELECT ` + bookingColumns + `, e.starts_at, e.refund_policy
 FROM bookings b JOIN events e ON e.id = b.event_id
 WHERE b.id = ANY($1::uuid[])
 ORDER BY b.id
@@ -150,6 +150,8 @@ func (s *BookingStore) settle(ctx context.Context, p *pipeline, now time.Time, c
 				by = &byAdmin
 			}
 			cancel.ids, cancel.by = append(cancel.ids, c.BookingID), append(cancel.by, by)
+			_, cents, _ := booking.Refund(st.Booking, st.RefundPolicy, st.StartsAt, now)
+			cancel.refunds = append(cancel.refunds, &cents)
 			released[c.BookingID] = true
 		case booking.DoExpire:
 			expire.ids = append(expire.ids, c.BookingID)
@@ -161,6 +163,7 @@ func (s *BookingStore) settle(ctx context.Context, p *pipeline, now time.Time, c
 	b := &pgx.Batch{}
 	if len(confirm) > 0 {
 		b.Queue(confirmSQL, confirm, refs, now)
+		b.Queue(issueTicketsSQL, confirm, now)
 		if hooksOn {
 			b.Queue(confirmedHooksSQL, confirm, now)
 		}
@@ -178,6 +181,9 @@ func (s *BookingStore) settle(ctx context.Context, p *pipeline, now time.Time, c
 			if len(confirm) > 0 {
 				if _, err := collectIDs(res.Query()); err != nil {
 					return fmt.Errorf("confirm: %w", err)
+				}
+				if _, err := res.Exec(); err != nil {
+					return fmt.Errorf("issue tickets: %w", err)
 				}
 				if hooksOn {
 					ids, err := collectIDs(res.Query())
@@ -207,7 +213,13 @@ func (s *BookingStore) settle(ctx context.Context, p *pipeline, now time.Time, c
 		case booking.DoConfirm:
 			o.Booking = confirmedBooking(o.Booking, now, c.PaymentRef)
 		case booking.DoCancel, booking.DoExpire:
+			wasConfirmed := o.Booking.Status == booking.StatusConfirmed
 			o.Booking = endedBooking(o.Booking, owns[c.BookingID], now, o.Verdict)
+			if o.Verdict == booking.DoCancel && wasConfirmed {
+				_, cents, _ := booking.Refund(states[c.BookingID].Booking, states[c.BookingID].RefundPolicy,
+					states[c.BookingID].StartsAt, now)
+				o.Booking.RefundCents = &cents
+			}
 		}
 		if o.Err != nil && o.Verdict == booking.Leave {
 			o.Booking = booking.Booking{}
@@ -241,7 +253,7 @@ func lockBookings(ctx context.Context, p *pipeline, ids []uuid.UUID, now time.Ti
 			if err := rows.Scan(&st.Booking.ID, &st.Booking.EventID, &st.Booking.UserID, &st.Booking.Status,
 				&st.Booking.Quantity, &st.Booking.TotalCents, &st.Booking.Currency, &st.Booking.ExpiresAt,
 				&st.Booking.PaymentReference, &st.Booking.CreatedAt, &st.Booking.ConfirmedAt, &st.Booking.CancelledAt,
-				&st.StartsAt); err != nil {
+				&st.Booking.RefundCents, &st.StartsAt, refundPolicyColumn{&st.RefundPolicy}); err != nil {
 				rows.Close()
 				return fmt.Errorf("lock bookings: %w", err)
 			}

@@ -48,7 +48,7 @@ func (s *BookingStore) Sale(ctx context.Context, eventID uuid.UUID) (_ booking.S
 	defer wrap(&err, "read sale event=%s", eventID)
 	b := &pgx.Batch{}
 	b.Queue(`SELECT status, starts_at, sales_start, sales_end, max_seats_per_booking,
-		hold_ttl_seconds, currency, wr_enabled FROM events WHERE id = $1`, eventID)
+		hold_ttl_seconds, currency, wr_enabled, refund_policy FROM events WHERE id = $1`, eventID)
 	b.Queue(`SELECT id, name, first_seat + 1, first_seat + capacity, rows IS NOT NULL
 		FROM sections WHERE event_id = $1 ORDER BY position`, eventID)
 	res := s.pool.SendBatch(ctx, b)
@@ -57,7 +57,7 @@ func (s *BookingStore) Sale(ctx context.Context, eventID uuid.UUID) (_ booking.S
 	sale := booking.Sale{EventID: eventID}
 	var ttl int
 	err = res.QueryRow().Scan(&sale.Status, &sale.StartsAt, &sale.SalesStart, &sale.SalesEnd,
-		&sale.MaxSeatsPerBooking, &ttl, &sale.Currency, &sale.WaitingRoomEnabled)
+		&sale.MaxSeatsPerBooking, &ttl, &sale.Currency, &sale.WaitingRoomEnabled, refundPolicyColumn{&sale.RefundPolicy})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return booking.Sale{}, event.NotFound(eventID)
 	}
@@ -81,11 +81,11 @@ func (s *BookingStore) Sale(ctx context.Context, eventID uuid.UUID) (_ booking.S
 }
 
 const bookingColumns = `b.id, b.event_id, b.user_id, b.status, b.quantity, b.total_cents, b.currency,
-	b.expires_at, b.payment_reference, b.created_at, b.confirmed_at, b.cancelled_at`
+	b.expires_at, b.payment_reference, b.created_at, b.confirmed_at, b.cancelled_at, b.refund_cents`
 
 func scanBooking(row pgx.Row, b *booking.Booking) error {
 	return row.Scan(&b.ID, &b.EventID, &b.UserID, &b.Status, &b.Quantity, &b.TotalCents, &b.Currency,
-		&b.ExpiresAt, &b.PaymentReference, &b.CreatedAt, &b.ConfirmedAt, &b.CancelledAt)
+		&b.ExpiresAt, &b.PaymentReference, &b.CreatedAt, &b.ConfirmedAt, &b.CancelledAt, &b.RefundCents)
 }
 
 // Get returns one booking with its seats.

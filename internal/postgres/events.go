@@ -37,7 +37,7 @@ func (s *EventStore) EnableWebhooks(dispatch Dispatch, recording func() bool) {
 const eventColumns = `id, name, description, venue, category, starts_at, ends_at, status,
 	currency, max_seats_per_booking, max_seats_per_user, hold_ttl_seconds, sales_start, sales_end,
 	wr_enabled, wr_admit_per_minute, wr_max_active, wr_admission_ttl_seconds,
-	created_at, updated_at`
+	created_at, updated_at, refund_policy`
 
 func scanEvent(row pgx.Row) (event.Event, error) {
 	var (
@@ -47,7 +47,7 @@ func scanEvent(row pgx.Row) (event.Event, error) {
 	err := row.Scan(&e.ID, &e.Name, &e.Description, &e.Venue, &e.Category, &e.StartsAt, &e.EndsAt, &status,
 		&e.Currency, &e.MaxSeatsPerBooking, &e.MaxSeatsPerUser, &e.HoldTTLSeconds, &e.SalesStart, &e.SalesEnd,
 		&e.WaitingRoom.Enabled, &e.WaitingRoom.AdmitPerMinute, &e.WaitingRoom.MaxActive, &e.WaitingRoom.AdmissionTTLSeconds,
-		&e.CreatedAt, &e.UpdatedAt)
+		&e.CreatedAt, &e.UpdatedAt, refundPolicyColumn{&e.RefundPolicy})
 	if err != nil {
 		return event.Event{}, err
 	}
@@ -77,14 +77,15 @@ func (s *EventStore) CreateEvent(ctx context.Context, e *event.Event) (err error
 		err := tx.QueryRow(ctx, `
 			INSERT INTO events (id, name, description, venue, category, starts_at, ends_at, status,
 				currency, max_seats_per_booking, hold_ttl_seconds, sales_start, sales_end,
-				wr_enabled, wr_admit_per_minute, wr_max_active, wr_admission_ttl_seconds, max_seats_per_user)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+				wr_enabled, wr_admit_per_minute, wr_max_active, wr_admission_ttl_seconds, max_seats_per_user,
+				refund_policy)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 			ON CONFLICT (id) DO NOTHING
 			RETURNING created_at, updated_at`,
 			e.ID, e.Name, e.Description, e.Venue, e.Category, e.StartsAt, e.EndsAt, string(e.Status),
 			e.Currency, e.MaxSeatsPerBooking, e.HoldTTLSeconds, e.SalesStart, e.SalesEnd,
 			e.WaitingRoom.Enabled, e.WaitingRoom.AdmitPerMinute, e.WaitingRoom.MaxActive, e.WaitingRoom.AdmissionTTLSeconds,
-			e.MaxSeatsPerUser,
+			e.MaxSeatsPerUser, refundPolicyJSON(e.RefundPolicy),
 		).Scan(&e.CreatedAt, &e.UpdatedAt)
 		if isNoRows(err) {
 			return apperr.New(apperr.Conflict, "Event %s already exists.", e.ID)
@@ -431,13 +432,13 @@ func (s *EventStore) UpdateEvent(ctx context.Context, id uuid.UUID, fn func(e *e
 				ends_at = $7, status = $8, currency = $9, max_seats_per_booking = $10,
 				hold_ttl_seconds = $11, sales_start = $12, sales_end = $13, wr_enabled = $14,
 				wr_admit_per_minute = $15, wr_max_active = $16, wr_admission_ttl_seconds = $17,
-				max_seats_per_user = $18, updated_at = now()
+				max_seats_per_user = $18, refund_policy = $19, updated_at = now()
 			WHERE id = $1
 			RETURNING updated_at`,
 			e.ID, e.Name, e.Description, e.Venue, e.Category, e.StartsAt, e.EndsAt, string(e.Status),
 			e.Currency, e.MaxSeatsPerBooking, e.HoldTTLSeconds, e.SalesStart, e.SalesEnd,
 			e.WaitingRoom.Enabled, e.WaitingRoom.AdmitPerMinute, e.WaitingRoom.MaxActive, e.WaitingRoom.AdmissionTTLSeconds,
-			e.MaxSeatsPerUser,
+			e.MaxSeatsPerUser, refundPolicyJSON(e.RefundPolicy),
 		).Scan(&e.UpdatedAt)
 		e.UpdatedAt = e.UpdatedAt.UTC()
 		return err

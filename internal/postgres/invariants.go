@@ -50,6 +50,16 @@ var invariants = []struct{ name, sql string }{
 		LEFT JOIN LATERAL (SELECT count(*) AS n, coalesce(sum(price_cents), 0) AS total
 		                   FROM booking_seats WHERE booking_id = b.id) bs ON true
 		WHERE (bs.n <> b.quantity OR bs.total <> b.total_cents) AND ($1::uuid IS NULL OR b.event_id = $1)`},
+	{"a booked seat has no valid ticket of its booking", `
+		SELECT count(*) FROM seats s
+		WHERE s.status = 'booked' AND ($1::uuid IS NULL OR s.event_id = $1)
+		  AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.seat_id = s.id AND t.status = 'valid' AND t.booking_id = s.booking_id)`},
+	{"a valid ticket is not a seat of a confirmed booking", `
+		SELECT count(*) FROM tickets t
+		LEFT JOIN bookings b ON b.id = t.booking_id
+		LEFT JOIN seats s ON s.id = t.seat_id
+		WHERE t.status = 'valid' AND (b.status IS DISTINCT FROM 'confirmed' OR s.booking_id IS DISTINCT FROM t.booking_id)
+		  AND ($1::uuid IS NULL OR t.event_id = $1)`},
 	{"booked seats differ from the seats of confirmed bookings", `
 		SELECT abs((SELECT count(*) FROM seats WHERE status = 'booked' AND ($1::uuid IS NULL OR event_id = $1))
 		         - (SELECT coalesce(sum(quantity), 0) FROM bookings WHERE status = 'confirmed' AND ($1::uuid IS NULL OR event_id = $1)))`},

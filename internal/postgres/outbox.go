@@ -65,7 +65,7 @@ func bookingJSON(now string) string {
     'quantity', b.quantity, 'total_cents', b.total_cents, 'currency', b.currency,
     'expires_at', ` + sqlTime("b.expires_at") + `, 'payment_reference', b.payment_reference,
     'created_at', ` + sqlTime("b.created_at") + `, 'confirmed_at', ` + sqlTime("b.confirmed_at") + `,
-    'cancelled_at', ` + sqlTime("b.cancelled_at") + `)`
+    'cancelled_at', ` + sqlTime("b.cancelled_at") + `, 'refund_cents', b.refund_cents)`
 }
 
 // entryJSON renders the waitlist_entries row w as the WaitlistEntry of an
@@ -100,6 +100,7 @@ func eventJSON(now string) string {
         FROM seats WHERE event_id = e.id),
     'waiting_room', jsonb_build_object('enabled', e.wr_enabled, 'admit_per_minute', e.wr_admit_per_minute,
         'max_active', e.wr_max_active, 'admission_ttl_seconds', e.wr_admission_ttl_seconds),
+    'refund_policy', coalesce(e.refund_policy, '[{"until_hours_before_start": 0, "percent": 100}]'::jsonb),
     'created_at', ` + sqlTime("e.created_at") + `, 'updated_at', ` + sqlTime("e.updated_at") + `)`
 }
 

@@ -1,6 +1,7 @@
 // Package seed fills an empty Evently with demonstration events: a theatre
-// with numbered sections, a general-admission gig, a 50,000-seat stadium
-// and a couple more, all published.
+// with numbered sections and a refund schedule, a general-admission gig, a
+// 50,000-seat stadium and a couple more, all published; and a few sales of
+// the theatre, some of whose tickets are checked in.
 package seed
 
 import (
@@ -82,6 +83,8 @@ func demos(now time.Time) []demo {
 			Currency:           str("GBP"),
 			MaxSeatsPerBooking: num(6),
 			Status:             &published,
+			// 100% back until a week before, half until the day before.
+			RefundPolicy: event.RefundPolicy{{UntilHoursBeforeStart: 168, Percent: 100}, {UntilHoursBeforeStart: 24, Percent: 50}},
 			Sections: []event.SectionInput{
 				numbered("Stalls", 6500, 20, 30),
 				numbered("Circle", 4500, 10, 28),
