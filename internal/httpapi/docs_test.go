@@ -41,6 +41,9 @@ func TestVendoredRedocMatchesChecksum(t *testing.T) {
 	if got := hex.EncodeToString(sum[:]); got != rec["sha256"] {
 		t.Errorf("embedded redoc.standalone.js sha256 = %s, redoc.version records %s", got, rec["sha256"])
 	}
+	if bytes.Contains(embedded, []byte("cdn.redoc.ly")) {
+		t.Error("embedded redoc.standalone.js still loads from Redocly's CDN")
+	}
 }
 
 // TestDocsPageIsSelfContained: /docs is the Redoc page pointing at this

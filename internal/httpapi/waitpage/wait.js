@@ -143,6 +143,10 @@
   }
 
   function minutes(seconds) {
+    if (seconds < 60) { return '< 1 min'; }
+    return '~' + Math.round(seconds / 60) + ' min';
+  }
+  function minutesSpoken(seconds) {
     if (seconds < 60) { return 'under a minute'; }
     var m = Math.round(seconds / 60);
     return m === 1 ? 'about 1 minute' : 'about ' + m + ' minutes';
@@ -161,7 +165,7 @@
       $('eta').textContent = minutes(t.estimated_wait_seconds);
       bar.value = Math.round(100 * (first - t.position + 1) / (first + 1));
       $('hint').textContent = 'Keep this page open: it moves on its own, and takes you to checkout when it is your turn.';
-      say('You are number ' + t.position + ' in line. Estimated wait ' + minutes(t.estimated_wait_seconds) + '.');
+      say('You are number ' + t.position + ' in line. Estimated wait ' + minutesSpoken(t.estimated_wait_seconds) + '.');
     } else if (t.status === 'pre_queue') {
       $('ticket-title').textContent = 'You are in the line for the opening';
       $('position').textContent = '–';
