@@ -30,8 +30,9 @@ type gzipPool struct{ pool sync.Pool }
 
 func newGzipPool() *gzipPool {
 	return &gzipPool{pool: sync.Pool{New: func() any {
-		// BestSpeed: on JSON it saves nearly as many bytes as the default
-		// level in a third of the time (docs/performance.md).
+		// BestSpeed: on a 1000-seat page it saves nearly as many bytes as
+		// the default level (24 KB vs 22 KB of 159 KB) in 60% of the CPU
+		// time (docs/performance.md).
 		w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
 		return w
 	}}}
