@@ -52,7 +52,7 @@ run: build ## Start evently against DATABASE_URL / REDIS_URL (starting the compo
 test: ## Run every test (race detector on) against real Postgres and Redis
 	@scripts/test.sh
 
-lint: ## go vet, gofmt check, staticcheck when it installs, promtool on the alert rules when installed
+lint: ## go vet, gofmt check, staticcheck when it installs, promtool on the alert rules, spec lint + TypeScript client (Node.js) when installed
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@if $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -version >/dev/null 2>&1; then \
@@ -62,6 +62,7 @@ lint: ## go vet, gofmt check, staticcheck when it installs, promtool on the aler
 		promtool check rules deploy/prometheus/evently-alerts.yml && \
 		promtool test rules deploy/prometheus/evently-alerts.test.yml; \
 	else echo "promtool not found (Debian: apt-get install prometheus): alert rules in deploy/prometheus NOT checked"; fi
+	@scripts/apilint.sh
 
 bench: ## Short on-sale load test (single, rush, contention, waiting room) with baselines and invariant checks
 	@scripts/bench.sh

@@ -10,7 +10,7 @@
 #   joiners who join before sales open) BENCH_POLL (0s: as the server paces;
 #   or a fixed interval) BENCH_MAX (75s)
 #   BENCH_SCENARIOS (single,rush,contention,waitroom)
-# The full-size run of the README:
+# The full-size run of docs/performance.md:
 #   BENCH_BUYERS=1000 BENCH_SEATS=20000 BENCH_JOINERS=50000 BENCH_ADMIT=60000 \
 #   BENCH_MAX=180s make bench
 set -euo pipefail

@@ -10,7 +10,7 @@ var commandUsage = map[string]string{
 
 Runs the REST API, the background worker and the scheduler in one process
 until SIGINT or SIGTERM, then drains in order (HTTP, scheduler, worker).
-Configuration comes from the environment; see README.md and .env.example.
+Configuration comes from the environment; see docs/configuration.md and .env.example.
 `,
 	"migrate": `usage: evently migrate up|down|status
 

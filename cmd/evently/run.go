@@ -41,7 +41,7 @@ commands:
   help                      show this text
 
 evently <command> --help shows a command's own usage.
-Configuration comes from the environment; see README.md.
+Configuration comes from the environment; see docs/configuration.md.
 `
 
 // run is the whole program: main only adds signals and the exit code.

@@ -27,7 +27,6 @@ import (
 	"github.com/evently/evently/internal/app"
 	"github.com/evently/evently/internal/auth"
 	"github.com/evently/evently/internal/config"
-	"github.com/evently/evently/internal/httpapi"
 	"github.com/evently/evently/internal/logging"
 	"github.com/evently/evently/internal/pgtest"
 	"github.com/evently/evently/internal/redistest"
@@ -178,9 +177,12 @@ func (e *Env) wait(d time.Duration) (bool, error) {
 
 func specRouter(t testing.TB) routers.Router {
 	t.Helper()
-	doc, err := httpapi.LoadSpec(api.Spec)
+	doc, err := openapi3.NewLoader().LoadFromData(api.Spec)
 	if err != nil {
-		t.Fatalf("apptest: %v", err)
+		t.Fatalf("apptest: parse openapi spec: %v", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("apptest: validate openapi spec: %v", err)
 	}
 	doc.Servers = nil // match requests whatever host the test server has
 	r, err := legacy.NewRouter(doc)

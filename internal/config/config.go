@@ -69,6 +69,10 @@ type Config struct {
 	// walked from the right past their entries to the client's.
 	TrustedProxyCIDRs []netip.Prefix
 	CORSOrigins       []string
+	// StorefrontURL is where the waiting-room page (/wait/{event_id})
+	// sends an admitted buyer, with the event id and the admission pass;
+	// empty: the page says the buyer is admitted and shows the pass.
+	StorefrontURL string
 
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
@@ -110,6 +114,7 @@ func Load(getenv func(string) string) (Config, error) {
 		TrustedProxyHops:  p.positiveInt("EVENTLY_TRUSTED_PROXY_HOPS", 0),
 		TrustedProxyCIDRs: p.prefixes("EVENTLY_TRUSTED_PROXY_CIDRS"),
 		CORSOrigins:       p.list("EVENTLY_CORS_ORIGINS"),
+		StorefrontURL:     p.url("EVENTLY_STOREFRONT_URL", "", "http", "https"),
 		ShutdownTimeout:   p.duration("EVENTLY_SHUTDOWN_TIMEOUT", 8*time.Second),
 		LogLevel:          p.logLevel("EVENTLY_LOG_LEVEL", slog.LevelInfo),
 		LogFormat:         p.oneOf("EVENTLY_LOG_FORMAT", "json", "json", "text"),
@@ -184,6 +189,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("trusted_proxy_hops", c.TrustedProxyHops),
 		slog.Any("trusted_proxy_cidrs", c.TrustedProxyCIDRs),
 		slog.Any("cors_origins", c.CORSOrigins),
+		slog.String("storefront_url", logging.RedactURL(c.StorefrontURL)),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),

@@ -62,6 +62,7 @@ func TestLoadValues(t *testing.T) {
 		"EVENTLY_WEBHOOK_URL":          "http://127.0.0.1:9999/hook",
 		"EVENTLY_WEBHOOK_SECRET":       "whsec",
 		"EVENTLY_CORS_ORIGINS":         "https://a.example, https://b.example",
+		"EVENTLY_STOREFRONT_URL":       "https://shop.example/checkout",
 	}))
 	if err != nil {
 		t.Fatalf("Load() error = %v", err)
@@ -69,7 +70,8 @@ func TestLoadValues(t *testing.T) {
 	if c.Port != 9090 || c.HoldTTL != 90*time.Second || c.WaitlistOfferTTL != 2*time.Minute ||
 		c.CleanupSchedule != "*/5 * * * *" || c.AutoMigrate || c.AuthRatePerMinute != 0 ||
 		c.LogLevel != slog.LevelDebug || c.LogFormat != "text" || c.JWTSecretGenerated ||
-		len(c.CORSOrigins) != 2 || c.CORSOrigins[1] != "https://b.example" {
+		len(c.CORSOrigins) != 2 || c.CORSOrigins[1] != "https://b.example" ||
+		c.StorefrontURL != "https://shop.example/checkout" {
 		t.Errorf("Load() = %+v", c)
 	}
 }
@@ -89,6 +91,7 @@ func TestLoadRejectsBadValuesNamingTheVariable(t *testing.T) {
 		"DATABASE_URL":                 "mysql://x",
 		"REDIS_URL":                    "http://x",
 		"EVENTLY_WEBHOOK_URL":          "ftp://x",
+		"EVENTLY_STOREFRONT_URL":       "shop.example/checkout",
 		"EVENTLY_SHUTDOWN_TIMEOUT":     "0s",
 		"EVENTLY_METRICS_ADDR":         "9090",
 		"EVENTLY_TRUSTED_PROXY_HOPS":   "-1",

@@ -152,7 +152,7 @@ type renderBlueprint struct {
 
 // TestRenderBlueprintConfig: the values render.yaml fixes load, the
 // client address is read behind Render's two proxies (Cloudflare, then
-// Render's own; see README, "Client addresses behind proxies"), and
+// Render's own; see docs/configuration.md, "Client addresses behind proxies"), and
 // Render's health check is the readiness endpoint.
 func TestRenderBlueprintConfig(t *testing.T) {
 	t.Parallel()

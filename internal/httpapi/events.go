@@ -32,8 +32,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
+	return writeCachedJSON(w, r, cacheScope(r, cacheEventList), resp)
 }
 
 func (s *Server) listAdminEvents(w http.ResponseWriter, r *http.Request) error {
@@ -63,8 +62,7 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toEventResponse(e))
-	return nil
+	return writeCachedJSON(w, r, cacheScope(r, cacheEvent), toEventResponse(e))
 }
 
 func (s *Server) listSeats(w http.ResponseWriter, r *http.Request) error {
@@ -97,8 +95,7 @@ func (s *Server) listSeats(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
+	return writeCachedJSON(w, r, cacheScope(r, cacheSeats), resp)
 }
 
 func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) error {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/cors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -46,13 +47,14 @@ func (s *Server) problemRoutes(r chi.Router) {
 
 func (s *Server) router() chi.Router {
 	r := chi.NewRouter()
-	r.Use(requestID, recoverer(s.logger), accessLog(s.logger, s.metrics))
+	// Every GET answers HEAD too; JSON and pages are gzipped when asked.
+	r.Use(requestID, recoverer(s.logger), accessLog(s.logger, s.metrics), s.gzip.compress, middleware.GetHead)
 	if len(s.cors) > 0 {
 		r.Use(cors.Handler(cors.Options{
 			AllowedOrigins:   s.cors,
-			AllowedMethods:   []string{"GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"},
-			AllowedHeaders:   []string{"Authorization", "Content-Type", "Idempotency-Key", admissionHeader, requestIDHeader},
-			ExposedHeaders:   []string{requestIDHeader, "Retry-After", "Location"},
+			AllowedMethods:   []string{"GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"},
+			AllowedHeaders:   []string{"Authorization", "Content-Type", "Idempotency-Key", admissionHeader, requestIDHeader, "If-None-Match"},
+			ExposedHeaders:   []string{requestIDHeader, "Retry-After", "Location", "ETag"},
 			AllowCredentials: false,
 			MaxAge:           600,
 		}))
@@ -67,6 +69,9 @@ func (s *Server) router() chi.Router {
 	}
 	r.Get("/openapi.yaml", s.openapi)
 	r.Get("/docs", s.docs)
+	r.Get("/docs/redoc.standalone.js", s.docsScript)
+	// The waiting-room page buyers wait on.
+	r.Get("/wait/{event_id}", s.waitPage)
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(s.authenticate, s.checkRequestText)

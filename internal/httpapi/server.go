@@ -38,8 +38,13 @@ type Options struct {
 	// MetricsOnAPI serves /metrics on the API's routes (Handler); without
 	// it, only MetricsHandler serves it.
 	MetricsOnAPI bool
-	// Spec is the OpenAPI document served at /openapi.yaml and /docs.
+	// Spec is the OpenAPI document served at /openapi.yaml, which the
+	// reference at /docs renders.
 	Spec []byte
+	// StorefrontURL is where the waiting-room page sends an admitted
+	// buyer, with the event id and the admission pass; empty: the page
+	// shows the pass.
+	StorefrontURL string
 	// Tokens verifies the bearer tokens of authenticated requests.
 	Tokens *auth.Tokens
 	// Revocations, when set, refuses verified tokens that a change to their
@@ -109,8 +114,9 @@ type Server struct {
 	metrics  *httpMetrics
 	// metricsOnAPI: /metrics is one of the API's routes.
 	metricsOnAPI bool
-	spec         []byte
-	docsHTML     []byte
+	docsFiles    docsFiles
+	gzip         *gzipPool
+	waitPageDoc  waitPageDoc
 	cors         []string
 	tokens       *auth.Tokens
 	revoked      TokenCheck
@@ -141,18 +147,13 @@ type Server struct {
 	shuttingDown atomic.Bool
 }
 
-// New validates the options and prepares the API (including rendering the
-// docs page from the spec).
+// New validates the options and prepares the API.
 func New(opts Options) (*Server, error) {
 	if opts.Logger == nil || opts.Registry == nil || len(opts.Spec) == 0 || opts.Tokens == nil {
 		return nil, errors.New("httpapi: Logger, Registry, Spec and Tokens are required")
 	}
 	if opts.Accounts == nil {
 		return nil, errors.New("httpapi: Accounts is required")
-	}
-	docs, err := renderDocs(opts.Spec)
-	if err != nil {
-		return nil, err
 	}
 	return &Server{
 		logger:   opts.Logger,
@@ -161,8 +162,9 @@ func New(opts Options) (*Server, error) {
 		metrics:  newHTTPMetrics(opts.Registry),
 
 		metricsOnAPI: opts.MetricsOnAPI,
-		spec:         opts.Spec,
-		docsHTML:     docs,
+		docsFiles:    newDocsFiles(opts.Spec),
+		gzip:         newGzipPool(),
+		waitPageDoc:  newWaitPage(opts.StorefrontURL),
 		cors:         opts.CORSOrigins,
 		tokens:       opts.Tokens,
 		revoked:      opts.Revocations,

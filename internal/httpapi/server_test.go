@@ -339,29 +339,3 @@ func TestCORS(t *testing.T) {
 		t.Errorf("preflight from another origin: Allow-Origin = %q", got)
 	}
 }
-
-func TestDocsPage(t *testing.T) {
-	t.Parallel()
-	rec := httptest.NewRecorder()
-	newTestServer(t).Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/docs", nil))
-	body := rec.Body.String()
-	if rec.Code != 200 || !strings.Contains(rec.Header().Get("Content-Type"), "text/html") {
-		t.Fatalf("GET /docs = %d %s", rec.Code, rec.Header().Get("Content-Type"))
-	}
-	for _, want := range []string{"Evently API", "/readyz", "Problem"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("docs page lacks %q", want)
-		}
-	}
-	// Offline: nothing is loaded from another host.
-	for _, bad := range []string{"<script src=", "<link rel=\"stylesheet\" href=\"http", "cdn"} {
-		if strings.Contains(body, bad) {
-			t.Errorf("docs page loads an outside asset (%q)", bad)
-		}
-	}
-	rec = httptest.NewRecorder()
-	newTestServer(t).Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/openapi.yaml", nil))
-	if rec.Code != 200 || !bytes.Equal(rec.Body.Bytes(), api.Spec) {
-		t.Errorf("GET /openapi.yaml = %d, body differs from the embedded spec", rec.Code)
-	}
-}

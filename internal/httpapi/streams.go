@@ -127,6 +127,9 @@ func (s *Server) availabilityStream(w http.ResponseWriter, r *http.Request) erro
 	defer sub.Close()
 	st := s.startStream(w, streamAvailability)
 	defer st.end()
+	if r.Method == http.MethodHead {
+		return nil
+	}
 	var sent []byte
 	for {
 		select {
@@ -178,6 +181,9 @@ func (s *Server) waitingRoomStream(w http.ResponseWriter, r *http.Request) error
 	}
 	st := s.startStream(w, streamWaitingRoom)
 	defer st.end()
+	if r.Method == http.MethodHead {
+		return nil
+	}
 	if !st.event("ticket", data) {
 		return nil
 	}
