@@ -28,7 +28,7 @@ type Config struct {
 	// seed nodes, or EVENTLY_REDIS_CLUSTER=true with a redis:// URL of one
 	// seed node. A cluster has only database 0.
 	RedisCluster bool
-	Port        int
+	Port         int
 	// MetricsAddr is the host:port of the listener that serves /metrics
 	// alone; empty: /metrics is served on the API's listener.
 	MetricsAddr string
