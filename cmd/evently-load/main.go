@@ -44,7 +44,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		singleBuyers int
 		singleSeats  int
 	)
-	fs.StringVar(&cfg.BaseURL, "url", "http://127.0.0.1:8080", "Evently's base URL")
+	fs.StringVar(&cfg.BaseURL, "url", "http://127.0.0.1:8080", "Evently's base URL, or several replicas' separated by commas (buyers are spread over them, each on one)")
 	fs.StringVar(&cfg.AdminEmail, "admin-email", getenv("EVENTLY_ADMIN_EMAIL"), "an admin's e-mail (creates the events)")
 	fs.StringVar(&cfg.AdminPassword, "admin-password", getenv("EVENTLY_ADMIN_PASSWORD"), "that admin's password")
 	fs.StringVar(&scenarios, "scenario", "rush,contention,waitroom", "comma-separated scenarios: single, rush, contention, waitroom")

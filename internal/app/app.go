@@ -66,7 +66,7 @@ type App struct {
 	cfg       config.Config
 	logger    *slog.Logger
 	pool      *pgxpool.Pool
-	rdb       *goredis.Client
+	rdb       goredis.UniversalClient
 	queue     *asynq.Client
 	worker    *worker.Server
 	scheduler *worker.Scheduler
@@ -98,7 +98,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	if a.pool, err = postgres.OpenDatabase(ctx, cfg.DatabaseURL, cfg.AutoMigrate, logger); err != nil {
 		return nil, err
 	}
-	if a.rdb, err = redis.Open(ctx, cfg.RedisURL, logger); err != nil {
+	if a.rdb, err = redis.Open(ctx, cfg.RedisURL, cfg.RedisCluster, logger); err != nil {
 		return nil, err
 	}
 	a.queue = asynq.NewClientFromRedisClient(a.rdb)

@@ -38,7 +38,7 @@ type outreach struct {
 	waitlists  *postgres.WaitlistStore
 }
 
-func newOutreach(pool *pgxpool.Pool, rdb *goredis.Client, queue *asynq.Client, logger *slog.Logger) *outreach {
+func newOutreach(pool *pgxpool.Pool, rdb goredis.UniversalClient, queue *asynq.Client, logger *slog.Logger) *outreach {
 	o := &outreach{
 		offers:    worker.NewOffers(redis.NewOfferMarkers(rdb, worker.OfferPendingTTL), queue, logger),
 		hooks:     worker.NewWebhooks(queue, logger),

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/evently/evently/internal/booking"
+	"github.com/evently/evently/internal/bookingtest"
 	"github.com/evently/evently/internal/event"
 )
 
@@ -17,29 +18,29 @@ import (
 func TestRefundQuoteFollowsTheScheduleStepByStep(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	en := newEngine(t, 10*time.Minute, 1, general("Floor", 3333, 10))
-	if _, err := en.pool.Exec(ctx, `UPDATE events SET refund_policy = '[{"until_hours_before_start": 168, "percent": 100},
-		{"until_hours_before_start": 24, "percent": 50}]' WHERE id = $1`, en.event.ID); err != nil {
+	en := newEngine(t, 10*time.Minute, 1, bookingtest.General("Floor", 3333, 10))
+	if _, err := en.Pool.Exec(ctx, `UPDATE events SET refund_policy = '[{"until_hours_before_start": 168, "percent": 100},
+		{"until_hours_before_start": 24, "percent": 50}]' WHERE id = $1`, en.Event.ID); err != nil {
 		t.Fatal(err)
 	}
-	user := en.users[0]
-	b, err := en.svc.Hold(ctx, booking.HoldRequest{EventID: en.event.ID, UserID: user.UserID, Quantity: 3})
+	user := en.Users[0]
+	b, err := en.Bookings.Hold(ctx, booking.HoldRequest{EventID: en.Event.ID, UserID: user.UserID, Quantity: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := en.svc.RefundQuote(ctx, b.ID, user)
+	q, err := en.Bookings.RefundQuote(ctx, b.ID, user)
 	if err != nil || !q.Cancellable || q.RefundCents != 0 {
 		t.Fatalf("quote of a pending hold = %+v, %v; want cancellable, nothing refunded", q, err)
 	}
-	if b, err = en.svc.Confirm(ctx, b.ID, user, nil); err != nil {
+	if b, err = en.Bookings.Confirm(ctx, b.ID, user, nil); err != nil {
 		t.Fatal(err)
 	}
 	const total = 3 * 3333
-	start := en.event.StartsAt
+	start := en.Event.StartsAt
 	// at moves the clock to start - before (the clock runs on real time
 	// plus an offset, so each step leaves a minute of margin).
 	at := func(before time.Duration) {
-		en.clock.set(time.Until(start.Add(-before)))
+		en.Clock.Set(start.Add(-before))
 	}
 	steps := []struct {
 		name        string
@@ -58,7 +59,7 @@ func TestRefundQuoteFollowsTheScheduleStepByStep(t *testing.T) {
 	}
 	for _, s := range steps {
 		at(s.before)
-		q, err := en.svc.RefundQuote(ctx, b.ID, user)
+		q, err := en.Bookings.RefundQuote(ctx, b.ID, user)
 		if err != nil {
 			t.Fatalf("%s: RefundQuote() error = %v", s.name, err)
 		}
@@ -75,11 +76,11 @@ func TestRefundQuoteFollowsTheScheduleStepByStep(t *testing.T) {
 	}
 
 	at(48 * time.Hour)
-	q, err = en.svc.RefundQuote(ctx, b.ID, user)
+	q, err = en.Bookings.RefundQuote(ctx, b.ID, user)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cancelled, err := en.svc.Cancel(ctx, b.ID, user)
+	cancelled, err := en.Bookings.Cancel(ctx, b.ID, user)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,17 +89,17 @@ func TestRefundQuoteFollowsTheScheduleStepByStep(t *testing.T) {
 	}
 	var stored int64
 	var valid, void int
-	if err := en.pool.QueryRow(ctx, `SELECT refund_cents FROM bookings WHERE id = $1`, b.ID).Scan(&stored); err != nil || stored != total/2 {
+	if err := en.Pool.QueryRow(ctx, `SELECT refund_cents FROM bookings WHERE id = $1`, b.ID).Scan(&stored); err != nil || stored != total/2 {
 		t.Fatalf("stored refund_cents = %d, %v; want %d", stored, err, total/2)
 	}
-	if err := en.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'valid'), count(*) FILTER (WHERE status = 'void')
+	if err := en.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'valid'), count(*) FILTER (WHERE status = 'void')
 		FROM tickets WHERE booking_id = $1`, b.ID).Scan(&valid, &void); err != nil || valid != 0 || void != 3 {
 		t.Fatalf("tickets after cancel: %d valid, %d void, %v; want 0 and 3", valid, void, err)
 	}
-	if q, err := en.svc.RefundQuote(ctx, b.ID, user); err != nil || q.Cancellable || q.RefundCents != 0 {
+	if q, err := en.Bookings.RefundQuote(ctx, b.ID, user); err != nil || q.Cancellable || q.RefundCents != 0 {
 		t.Fatalf("quote of a cancelled booking = %+v, %v; want not cancellable, nothing", q, err)
 	}
-	en.checkInvariants(t)
+	en.CheckInvariants(t)
 }
 
 // TestRefundDefaultsToTheFullAmount: an event without a schedule refunds
@@ -106,21 +107,21 @@ func TestRefundQuoteFollowsTheScheduleStepByStep(t *testing.T) {
 func TestRefundDefaultsToTheFullAmount(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	en := newEngine(t, 10*time.Minute, 1, general("Floor", 2500, 10))
-	user := en.users[0]
-	b, err := en.svc.Hold(ctx, booking.HoldRequest{EventID: en.event.ID, UserID: user.UserID, Quantity: 2})
+	en := newEngine(t, 10*time.Minute, 1, bookingtest.General("Floor", 2500, 10))
+	user := en.Users[0]
+	b, err := en.Bookings.Hold(ctx, booking.HoldRequest{EventID: en.Event.ID, UserID: user.UserID, Quantity: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := en.svc.Confirm(ctx, b.ID, user, nil); err != nil {
+	if _, err := en.Bookings.Confirm(ctx, b.ID, user, nil); err != nil {
 		t.Fatal(err)
 	}
-	en.clock.set(time.Until(en.event.StartsAt.Add(-time.Minute)))
-	q, err := en.svc.RefundQuote(ctx, b.ID, user)
+	en.Clock.Set(en.Event.StartsAt.Add(-time.Minute))
+	q, err := en.Bookings.RefundQuote(ctx, b.ID, user)
 	if err != nil || q.Percent != 100 || q.RefundCents != 5000 || len(q.Policy) != 1 || q.Policy[0] != event.DefaultRefundPolicy[0] {
 		t.Fatalf("quote = %+v, %v; want 100%% of 5000 under the default schedule", q, err)
 	}
-	c, err := en.svc.Cancel(ctx, b.ID, user)
+	c, err := en.Bookings.Cancel(ctx, b.ID, user)
 	if err != nil || c.RefundCents == nil || *c.RefundCents != 5000 {
 		t.Fatalf("Cancel() = %v, %v; want refund_cents 5000", c.RefundCents, err)
 	}

@@ -23,7 +23,12 @@ import (
 type Config struct {
 	DatabaseURL string
 	RedisURL    string
-	Port        int
+	// RedisCluster reports that RedisURL names a Redis Cluster: its scheme
+	// is redis+cluster (or rediss+cluster) with a comma-separated list of
+	// seed nodes, or EVENTLY_REDIS_CLUSTER=true with a redis:// URL of one
+	// seed node. A cluster has only database 0.
+	RedisCluster bool
+	Port         int
 	// MetricsAddr is the host:port of the listener that serves /metrics
 	// alone; empty: /metrics is served on the API's listener.
 	MetricsAddr string
@@ -97,7 +102,7 @@ func Load(getenv func(string) string) (Config, error) {
 	p := parser{getenv: getenv}
 	c := Config{
 		DatabaseURL:       p.url("DATABASE_URL", DefaultDatabaseURL, "postgres", "postgresql"),
-		RedisURL:          p.url("REDIS_URL", DefaultRedisURL, "redis", "rediss"),
+		RedisURL:          p.url("REDIS_URL", DefaultRedisURL, "redis", "rediss", "redis+cluster", "rediss+cluster"),
 		Port:              p.port("PORT", 8080),
 		MetricsAddr:       p.listenAddr("EVENTLY_METRICS_ADDR", DefaultMetricsAddr, MetricsOnAPI),
 		AdminEmail:        strings.TrimSpace(getenv("EVENTLY_ADMIN_EMAIL")),
@@ -142,6 +147,7 @@ func Load(getenv func(string) string) (Config, error) {
 		p.fail("EVENTLY_WEBHOOK_SECRET", "required when EVENTLY_WEBHOOK_URL is set")
 	}
 	p.trustedProxies(&c)
+	c.RedisCluster = p.redisCluster(c.RedisURL)
 	if len(p.errs) > 0 {
 		return Config{}, errors.Join(p.errs...)
 	}
@@ -173,6 +179,7 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("database_url", logging.RedactURL(c.DatabaseURL)),
 		slog.String("redis_url", logging.RedactURL(c.RedisURL)),
+		slog.Bool("redis_cluster", c.RedisCluster),
 		slog.Int("port", c.Port),
 		slog.String("metrics_addr", c.MetricsAddr),
 		slog.Bool("jwt_secret_generated", c.JWTSecretGenerated),
@@ -228,6 +235,32 @@ func (p *parser) url(name, def string, schemes ...string) string {
 	}
 	p.fail(name, "scheme must be one of %s", strings.Join(schemes, ", "))
 	return def
+}
+
+// redisCluster says whether REDIS_URL (raw) names a Redis Cluster, and
+// checks what a cluster URL must be: seed nodes as host:port, database 0.
+func (p *parser) redisCluster(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false // reported by url already
+	}
+	byScheme := strings.HasSuffix(u.Scheme, "+cluster")
+	cluster := p.boolean("EVENTLY_REDIS_CLUSTER", false) || byScheme
+	if !cluster {
+		return false
+	}
+	if !byScheme && strings.Contains(u.Host, ",") {
+		p.fail("REDIS_URL", "several hosts need the redis+cluster:// scheme")
+	}
+	for _, h := range strings.Split(u.Host, ",") {
+		if _, port, err := net.SplitHostPort(h); err != nil || port == "" {
+			p.fail("REDIS_URL", "cluster node %q is not host:port", h)
+		}
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" && db != "0" {
+		p.fail("REDIS_URL", "a Redis Cluster has only database 0, not %q", db)
+	}
+	return true
 }
 
 func (p *parser) port(name string, def int) int {

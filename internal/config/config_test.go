@@ -226,3 +226,35 @@ func TestSecretsNeverLogged(t *testing.T) {
 		t.Errorf("logged config lacks the database host: %s", buf.String())
 	}
 }
+
+func TestLoadRedisCluster(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env     map[string]string
+		cluster bool
+	}{
+		{map[string]string{}, false},
+		{map[string]string{"REDIS_URL": "redis://cache:6379/3"}, false},
+		{map[string]string{"REDIS_URL": "redis+cluster://a:7000,b:7001,c:7002"}, true},
+		{map[string]string{"REDIS_URL": "rediss+cluster://:pw@a:7000,b:7001/0"}, true},
+		{map[string]string{"REDIS_URL": "redis://a:7000", "EVENTLY_REDIS_CLUSTER": "true"}, true},
+		{map[string]string{"REDIS_URL": "redis://a:7000/0", "EVENTLY_REDIS_CLUSTER": "false"}, false},
+	} {
+		c, err := config.Load(env(tc.env))
+		if err != nil || c.RedisCluster != tc.cluster {
+			t.Errorf("Load(%v).RedisCluster = %v, %v; want %v", tc.env, c.RedisCluster, err, tc.cluster)
+		}
+	}
+	for _, bad := range []map[string]string{
+		{"REDIS_URL": "redis+cluster://a:7000,b:7001/2"},
+		{"REDIS_URL": "redis+cluster://a:7000,b"},
+		{"REDIS_URL": "redis://a:7000/1", "EVENTLY_REDIS_CLUSTER": "true"},
+		{"REDIS_URL": "redis://a:7000,b:7001", "EVENTLY_REDIS_CLUSTER": "true"},
+		{"REDIS_URL": "redis://a:7000", "EVENTLY_REDIS_CLUSTER": "sometimes"},
+	} {
+		_, err := config.Load(env(bad))
+		if err == nil || !(strings.Contains(err.Error(), "REDIS_URL") || strings.Contains(err.Error(), "EVENTLY_REDIS_CLUSTER")) {
+			t.Errorf("Load(%v) error = %v, want one naming the variable", bad, err)
+		}
+	}
+}

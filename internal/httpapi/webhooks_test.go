@@ -345,12 +345,7 @@ func TestNoWebhooksWithoutURL(t *testing.T) {
 	if got := len(f.inbox(t, buyer)); got != 3 {
 		t.Errorf("%d notifications, want 3 (confirmed, cancelled, event cancelled)", got)
 	}
-	opt, err := asynq.ParseRedisURI(f.env.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ins := asynq.NewInspector(opt)
-	defer ins.Close()
+	ins := newInspector(t, f.env)
 	for _, list := range []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
 		ins.ListPendingTasks, ins.ListScheduledTasks, ins.ListRetryTasks, ins.ListArchivedTasks, ins.ListCompletedTasks,
 	} {

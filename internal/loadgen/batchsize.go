@@ -256,28 +256,57 @@ func isLabelNameByte(c byte, first bool) bool {
 	return c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || !first && '0' <= c && c <= '9'
 }
 
-// histograms scrapes the server's /metrics (served at its root) and returns
-// the histogram name by the values of label; found is false when the
-// server does not export it. The request is not recorded: it is not part
-// of the load.
-func (c *client) histograms(ctx context.Context, name, label string) (hs map[string]*histogram, found bool, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/metrics", nil)
+// histograms scrapes every replica's /metrics (served at its root) and
+// returns the histogram name by the values of label, summed over the
+// replicas; found is false when no replica exports it. The requests are
+// not recorded: they are not part of the load.
+func (c *client) histograms(ctx context.Context, name, label string) (map[string]*histogram, bool, error) {
+	sum := map[string]*histogram{}
+	anyFound := false
+	for _, base := range c.bases {
+		hs, found, err := c.scrape(ctx, base, name, label)
+		if err != nil {
+			return nil, false, err
+		}
+		anyFound = anyFound || found
+		for k, h := range hs {
+			if sum[k] == nil {
+				sum[k] = newHistogram()
+			}
+			sum[k].add(h)
+		}
+	}
+	return sum, anyFound, nil
+}
+
+// add adds o's observations to h.
+func (h *histogram) add(o *histogram) {
+	for le, n := range o.buckets {
+		h.buckets[le] += n
+	}
+	h.sum += o.sum
+	h.count += o.count
+}
+
+// scrape reads the histogram name by label from the /metrics of base.
+func (c *client) scrape(ctx context.Context, base, name, label string) (hs map[string]*histogram, found bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
 		return nil, false, err
 	}
 	req.Header.Set("Accept", "text/plain; version=0.0.4")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, false, fmt.Errorf("scrape /metrics: %w", err)
+		return nil, false, fmt.Errorf("scrape %s/metrics: %w", base, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil, false, fmt.Errorf("scrape /metrics: status %d", resp.StatusCode)
+		return nil, false, fmt.Errorf("scrape %s/metrics: status %d", base, resp.StatusCode)
 	}
 	hs, found, err = parseHistograms(resp.Body, name, label)
 	if err != nil {
-		return nil, false, fmt.Errorf("scrape /metrics: %s: %w", name, err)
+		return nil, false, fmt.Errorf("scrape %s/metrics: %s: %w", base, name, err)
 	}
 	return hs, found, nil
 }

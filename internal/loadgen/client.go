@@ -8,21 +8,26 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
-// client is a keep-alive HTTP client for one Evently, recording every
-// request it makes.
+// client is a keep-alive HTTP client for one Evently or several replicas
+// of it, recording every request it makes. With several base URLs, each
+// buyer sticks to one replica (chosen by its token, as a sticky load
+// balancer would), and requests without a token go round the replicas.
 type client struct {
-	base string
-	http *http.Client
-	rec  *recorder
+	bases []string
+	next  atomic.Uint64
+	http  *http.Client
+	rec   *recorder
 }
 
-func newClient(base string, conns int, rec *recorder) *client {
+func newClient(bases []string, conns int, rec *recorder) *client {
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        conns,
@@ -30,7 +35,20 @@ func newClient(base string, conns int, rec *recorder) *client {
 		MaxConnsPerHost:     conns,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	return &client{base: base, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}, rec: rec}
+	return &client{bases: bases, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}, rec: rec}
+}
+
+// base is the replica that serves token's requests.
+func (c *client) base(token string) string {
+	if len(c.bases) == 1 {
+		return c.bases[0]
+	}
+	if token == "" {
+		return c.bases[c.next.Add(1)%uint64(len(c.bases))]
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(token))
+	return c.bases[h.Sum32()%uint32(len(c.bases))]
 }
 
 // result is one answer.
@@ -57,7 +75,7 @@ func (c *client) callWith(ctx context.Context, endpoint, method, path, token str
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, c.base(token)+path, body)
 	if err != nil {
 		return result{}, err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,8 @@ import (
 
 // Config describes a run.
 type Config struct {
+	// BaseURL is Evently's base URL, or several replicas' separated by
+	// commas: buyers are then spread over them, each on one.
 	BaseURL       string
 	AdminEmail    string
 	AdminPassword string
@@ -67,8 +70,17 @@ func Run(ctx context.Context, cfg Config, scenario string) (Report, error) {
 	if cfg.MaxDuration == 0 {
 		cfg.MaxDuration = 5 * time.Minute
 	}
+	var bases []string
+	for _, b := range strings.Split(cfg.BaseURL, ",") {
+		if b = strings.TrimRight(strings.TrimSpace(b), "/"); b != "" {
+			bases = append(bases, b)
+		}
+	}
+	if len(bases) == 0 {
+		return Report{}, errors.New("no base URL")
+	}
 	rec := newRecorder()
-	r := &run{cfg: cfg, rec: rec, c: newClient(cfg.BaseURL, max(cfg.Buyers, 64), rec), id: fmt.Sprintf("%x", time.Now().UnixNano())}
+	r := &run{cfg: cfg, rec: rec, c: newClient(bases, max(cfg.Buyers, 64), rec), id: fmt.Sprintf("%x", time.Now().UnixNano())}
 	if err := r.login(ctx); err != nil {
 		return Report{}, err
 	}

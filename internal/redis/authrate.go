@@ -19,7 +19,7 @@ type AuthRate struct {
 }
 
 // NewAuthRate returns the limiter of perMinute requests a minute per key.
-func NewAuthRate(rdb *goredis.Client, perMinute int) *AuthRate {
+func NewAuthRate(rdb goredis.UniversalClient, perMinute int) *AuthRate {
 	return &AuthRate{limiter: redis_rate.NewLimiter(rdb), limit: redis_rate.PerMinute(perMinute)}
 }
 

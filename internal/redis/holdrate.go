@@ -25,7 +25,7 @@ var _ booking.HoldLimiter = (*HoldRate)(nil)
 
 // NewHoldRate returns the limiter of perMinute holds a minute per buyer and
 // event.
-func NewHoldRate(rdb *goredis.Client, perMinute int) *HoldRate {
+func NewHoldRate(rdb goredis.UniversalClient, perMinute int) *HoldRate {
 	return &HoldRate{limiter: redis_rate.NewLimiter(rdb), limit: redis_rate.PerMinute(perMinute)}
 }
 

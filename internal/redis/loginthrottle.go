@@ -15,7 +15,7 @@ import (
 // exists, with the delay as TTL, while logins must wait. The hash tag
 // keeps an account's two keys in one Redis Cluster slot.
 type LoginThrottle struct {
-	rdb     *goredis.Client
+	rdb     goredis.UniversalClient
 	policy  account.ThrottlePolicy
 	onError func(error)
 }
@@ -24,7 +24,7 @@ var _ account.LoginThrottle = (*LoginThrottle)(nil)
 
 // NewLoginThrottle returns the throttle on rdb; onError hears of every
 // Redis failure (the throttle then lets the login through).
-func NewLoginThrottle(rdb *goredis.Client, policy account.ThrottlePolicy, onError func(error)) *LoginThrottle {
+func NewLoginThrottle(rdb goredis.UniversalClient, policy account.ThrottlePolicy, onError func(error)) *LoginThrottle {
 	if onError == nil {
 		onError = func(error) {}
 	}

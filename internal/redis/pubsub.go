@@ -21,7 +21,7 @@ import (
 // tell the Hub to re-read what it may have missed. Pub/sub channels are
 // not scoped by database index: the event id keeps them apart.
 type Changes struct {
-	rdb *goredis.Client
+	rdb goredis.UniversalClient
 
 	once sync.Once
 	ps   *goredis.PubSub
@@ -36,7 +36,7 @@ var (
 )
 
 // NewChanges returns the bus on rdb. It connects when first listened to.
-func NewChanges(rdb *goredis.Client) *Changes {
+func NewChanges(rdb goredis.UniversalClient) *Changes {
 	return &Changes{rdb: rdb, quit: make(chan struct{})}
 }
 

@@ -13,16 +13,17 @@ import (
 	"github.com/evently/evently/internal/feed"
 	"github.com/evently/evently/internal/redis"
 	"github.com/evently/evently/internal/redistest"
+	"github.com/evently/evently/internal/testenv"
 )
 
 // twoClients returns two clients on one Redis database, as two replicas
 // of evently would hold.
-func twoClients(t *testing.T) (*goredis.Client, *goredis.Client) {
+func twoClients(t *testing.T) (goredis.UniversalClient, goredis.UniversalClient) {
 	t.Helper()
 	url := redistest.NewURL(t)
-	var out [2]*goredis.Client
+	var out [2]goredis.UniversalClient
 	for i := range out {
-		c, err := redis.Open(context.Background(), url, slog.New(slog.DiscardHandler))
+		c, err := redis.Open(context.Background(), url, testenv.RedisCluster(), slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}

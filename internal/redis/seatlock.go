@@ -16,13 +16,13 @@ import (
 // with the hold time as TTL. The {<event>} hash tag keeps one event's keys
 // in one Redis Cluster slot, so each script below touches a single slot.
 type SeatLocks struct {
-	rdb *goredis.Client
+	rdb goredis.UniversalClient
 }
 
 var _ booking.Locks = (*SeatLocks)(nil)
 
 // NewSeatLocks returns seat locks on rdb.
-func NewSeatLocks(rdb *goredis.Client) *SeatLocks { return &SeatLocks{rdb: rdb} }
+func NewSeatLocks(rdb goredis.UniversalClient) *SeatLocks { return &SeatLocks{rdb: rdb} }
 
 // acquireScript sets every key to ARGV[1] with TTL ARGV[2] ms, or none of
 // them: it returns the 1-based indexes of the keys already held.

@@ -50,13 +50,13 @@ import (
 // the opening, one ZRANK: O(log n)); the booking check is one sorted-set
 // score.
 type WaitingRooms struct {
-	rdb *goredis.Client
+	rdb goredis.UniversalClient
 }
 
 var _ waitroom.Queue = (*WaitingRooms)(nil)
 
 // NewWaitingRooms returns the waiting rooms on rdb.
-func NewWaitingRooms(rdb *goredis.Client) *WaitingRooms { return &WaitingRooms{rdb: rdb} }
+func NewWaitingRooms(rdb goredis.UniversalClient) *WaitingRooms { return &WaitingRooms{rdb: rdb} }
 
 const (
 	// chainLease is how long an admission chain holds a room without

@@ -32,10 +32,7 @@ func TestWaitingRoomKeys(t *testing.T) {
 	if err != nil || b.Outcome != waitroom.Ran || b.Admitted != 1 || !b.Released {
 		t.Fatalf("Admit = %+v, %v", b, err)
 	}
-	keys, err := rdb.Keys(ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := redistest.Keys(t, rdb, "*")
 	if len(keys) < 4 {
 		t.Fatalf("keys = %v, want the room's", keys)
 	}
@@ -139,7 +136,7 @@ func TestPreQueueOpening(t *testing.T) {
 	if r, _ := q.Revoked(ctx, event, now.Add(time.Minute)); len(r) != 0 {
 		t.Errorf("Revoked after the admission would have lapsed = %v, want none", r)
 	}
-	keys := rdb.Keys(ctx, "*").Val()
+	keys := redistest.Keys(t, rdb, "*")
 	for _, k := range []string{"pre", "revoked"} {
 		if !slices.Contains(keys, "waitroom:{"+event.String()+"}:"+k) {
 			t.Errorf("no %s key among %v", k, keys)

@@ -1,7 +1,9 @@
 // Package redistest gives each test a Redis database of its own: a
 // database index leased for the test's duration and flushed before use, so
 // that tests (and the asynq servers inside them) cannot see each other's
-// keys.
+// keys. With EVENTLY_TEST_REDIS_CLUSTER=true (see testenv), the same tests
+// run on a Redis Cluster instead: a 3-master cluster of the test binary's
+// own, leased for the test's duration and flushed before use.
 package redistest
 
 import (
@@ -11,6 +13,8 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,9 +30,19 @@ const (
 	firstIndex = 1
 )
 
-// New returns a client on a freshly flushed database of its own.
-func New(t testing.TB) *goredis.Client {
+// New returns a client on a freshly flushed database of its own (a cluster
+// client on a cluster of its own in cluster mode).
+func New(t testing.TB) goredis.UniversalClient {
 	t.Helper()
+	if testenv.RedisCluster() {
+		u, err := url.Parse(NewClusterURL(t))
+		if err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+		c := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: strings.Split(u.Host, ",")})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
 	opts, err := goredis.ParseURL(NewURL(t))
 	if err != nil {
 		t.Fatalf("redistest: %v", err)
@@ -38,9 +52,13 @@ func New(t testing.TB) *goredis.Client {
 	return c
 }
 
-// NewURL leases a database index for t and returns its URL.
+// NewURL leases a database index for t and returns its URL; in cluster
+// mode, a cluster (NewClusterURL).
 func NewURL(t testing.TB) string {
 	t.Helper()
+	if testenv.RedisCluster() {
+		return NewClusterURL(t)
+	}
 	server := testenv.RedisURL(t)
 	opts, err := goredis.ParseURL(server)
 	if err != nil {
@@ -117,4 +135,32 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// Keys lists the keys matching pattern on every node of rdb: KEYS on a
+// single server, or on each master of a cluster.
+func Keys(t testing.TB, rdb goredis.UniversalClient, pattern string) []string {
+	t.Helper()
+	ctx := context.Background()
+	c, ok := rdb.(*goredis.ClusterClient)
+	if !ok {
+		keys, err := rdb.Keys(ctx, pattern).Result()
+		if err != nil {
+			t.Fatalf("redistest: keys %s: %v", pattern, err)
+		}
+		return keys
+	}
+	var mu sync.Mutex
+	var keys []string
+	err := c.ForEachMaster(ctx, func(ctx context.Context, m *goredis.Client) error {
+		ks, err := m.Keys(ctx, pattern).Result()
+		mu.Lock()
+		keys = append(keys, ks...)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		t.Fatalf("redistest: keys %s: %v", pattern, err)
+	}
+	return keys
 }

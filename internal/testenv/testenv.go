@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -40,6 +41,15 @@ var (
 func PostgresURL(t testing.TB) string {
 	t.Helper()
 	return resolve(t, &postgresSvc, "EVENTLY_TEST_DATABASE_URL", startPostgres)
+}
+
+// RedisCluster reports whether tests run on a Redis Cluster
+// (EVENTLY_TEST_REDIS_CLUSTER=true, as make test sets for its cluster
+// pass): redistest then starts clusters instead of leasing database
+// indexes of RedisURL's server.
+func RedisCluster() bool {
+	v, _ := strconv.ParseBool(os.Getenv("EVENTLY_TEST_REDIS_CLUSTER"))
+	return v
 }
 
 // RedisURL returns the URL of a test Redis server.

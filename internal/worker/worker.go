@@ -57,7 +57,7 @@ type ServerConfig struct {
 
 // NewServer builds a server on the shared Redis client. Register handlers
 // with Handle before Start.
-func NewServer(rdb *goredis.Client, cfg ServerConfig, logger *slog.Logger) *Server {
+func NewServer(rdb goredis.UniversalClient, cfg ServerConfig, logger *slog.Logger) *Server {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 10
 	}
