@@ -137,8 +137,9 @@ func TestRedisDegradedMetrics(t *testing.T) {
 	wantSeries(t, "Redis up", scrape(t, f.env), map[string]float64{gauge: 0, entered: 0, left: 0})
 
 	proxy.Stop()
-	f.hold(t, buyer, map[string]any{"event_id": e.ID, "seat_ids": seats[:1]}) // on Postgres alone
+	// The breaker trips during the hold: no earlier than this.
 	tripped := time.Now()
+	f.hold(t, buyer, map[string]any{"event_id": e.ID, "seat_ids": seats[:1]}) // on Postgres alone
 	proxy.Start()
 	// Redis answers the scrape's own ping now: what the gauge shows is the
 	// breaker's trip.
