@@ -34,9 +34,9 @@ type Cluster struct {
 // bus (the gossip between nodes), which must be free as well.
 const clusterBusOffset = 10000
 
-// ServerMissing reports that redis-server or redis-cli is not installed,
+// ErrServerMissing reports that redis-server or redis-cli is not installed,
 // so that no cluster can be started here.
-var ServerMissing = errors.New("redis-server or redis-cli not found (Debian: apt-get install redis-server)")
+var ErrServerMissing = errors.New("redis-server or redis-cli not found (Debian: apt-get install redis-server)")
 
 // StartCluster starts a cluster of the given number of masters (3 at least,
 // as redis-cli requires), waits until every node reports cluster_state:ok
@@ -45,7 +45,7 @@ func StartCluster(ctx context.Context, masters int) (_ *Cluster, err error) {
 	server, err1 := exec.LookPath("redis-server")
 	cli, err2 := exec.LookPath("redis-cli")
 	if err1 != nil || err2 != nil {
-		return nil, ServerMissing
+		return nil, ErrServerMissing
 	}
 	dir, err := os.MkdirTemp("", "evently-redis-cluster-")
 	if err != nil {
@@ -224,7 +224,7 @@ func NewClusterURL(t testing.TB) string {
 	clusters.Unlock()
 	if c == nil {
 		var err error
-		if c, err = StartCluster(ctx, clusterMasters); errors.Is(err, ServerMissing) {
+		if c, err = StartCluster(ctx, clusterMasters); errors.Is(err, ErrServerMissing) {
 			t.Skipf("Redis Cluster test skipped: %v", err)
 		} else if err != nil {
 			t.Fatalf("redistest: %v", err)

@@ -2,6 +2,8 @@ package redistest_test
 
 import (
 	"context"
+	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -91,13 +93,20 @@ func clusterClient(u string) *goredis.ClusterClient {
 // nodeOf names the master that serves slot.
 func nodeOf(t *testing.T, c *goredis.ClusterClient, slot int64) string {
 	t.Helper()
-	slots, err := c.ClusterSlots(context.Background()).Result()
+	shards, err := c.ClusterShards(context.Background()).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range slots {
-		if int64(s.Start) <= slot && slot <= int64(s.End) {
-			return s.Nodes[0].Addr
+	for _, sh := range shards {
+		for _, r := range sh.Slots {
+			if slot < r.Start || slot > r.End {
+				continue
+			}
+			for _, n := range sh.Nodes {
+				if n.Role == "master" {
+					return net.JoinHostPort(n.IP, strconv.FormatInt(n.Port, 10))
+				}
+			}
 		}
 	}
 	t.Fatalf("no node serves slot %d", slot)
