@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"time"
 
 	"github.com/evently/evently/internal/account"
 	"github.com/evently/evently/internal/app"
@@ -41,7 +40,7 @@ func admin(ctx context.Context, cfg config.Config, logger *slog.Logger, args []s
 		return err
 	}
 	defer pool.Close()
-	accounts := account.NewService(postgres.NewUserStore(pool), nil, time.Now)
+	accounts := account.NewService(postgres.NewUserStore(pool), nil, account.Options{})
 	u, outcome, err := app.EnsureAdmin(ctx, accounts, *email, *password, *name,
 		map[string]string{"email": "--email", "password": "--password", "name": "--name"})
 	if err != nil {

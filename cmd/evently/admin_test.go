@@ -46,7 +46,7 @@ func TestAdminCreate(t *testing.T) {
 	}
 
 	// An existing user becomes an admin only with their own password.
-	accounts := account.NewService(store, auth.NewTokens([]byte("0123456789abcdef0123456789abcdef"), time.Minute, nil), nil)
+	accounts := account.NewService(store, auth.NewTokens([]byte("0123456789abcdef0123456789abcdef"), time.Minute, nil), account.Options{})
 	if _, err := accounts.Register(ctx, account.Registration{Email: "dev@example.com", Password: "devs-password", Name: "Dev"}); err != nil {
 		t.Fatal(err)
 	}

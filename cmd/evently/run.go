@@ -163,7 +163,7 @@ func seedEvents(ctx context.Context, cfg config.Config, stdout io.Writer) error 
 	if err := seedAdmin(ctx, pool, cfg, stdout); err != nil {
 		return err
 	}
-	events := event.NewService(postgres.NewEventStore(pool), time.Now, event.Defaults{HoldTTL: cfg.HoldTTL})
+	events := event.NewService(postgres.NewEventStore(pool), time.Now, event.Options{HoldTTL: cfg.HoldTTL})
 	res, err := seed.Events(ctx, events, time.Now())
 	if err != nil {
 		return err
@@ -171,7 +171,7 @@ func seedEvents(ctx context.Context, cfg config.Config, stdout io.Writer) error 
 	fmt.Fprintf(stdout, "seeded %d event(s); %d already present\n", res.Created, res.Existing)
 	users := postgres.NewUserStore(pool)
 	sales, err := seed.Sales(ctx, seed.SalesDeps{
-		Accounts: account.NewService(users, auth.NewTokens(cfg.JWTSecret, time.Minute, time.Now), time.Now),
+		Accounts: account.NewService(users, auth.NewTokens(cfg.JWTSecret, time.Minute, time.Now), account.Options{}),
 		Roles:    users,
 		Events:   events,
 		Bookings: postgres.NewBookingStore(pool),
@@ -202,7 +202,7 @@ func seedAdmin(ctx context.Context, pool *pgxpool.Pool, cfg config.Config, stdou
 		}
 		email, password = "admin@evently.local", hex.EncodeToString(b)
 	}
-	accounts := account.NewService(postgres.NewUserStore(pool), auth.NewTokens(cfg.JWTSecret, time.Minute, time.Now), time.Now)
+	accounts := account.NewService(postgres.NewUserStore(pool), auth.NewTokens(cfg.JWTSecret, time.Minute, time.Now), account.Options{})
 	u, outcome, err := app.EnsureAdmin(ctx, accounts, email, password, app.AdminName,
 		map[string]string{"email": "EVENTLY_ADMIN_EMAIL", "password": "EVENTLY_ADMIN_PASSWORD"})
 	if err != nil {

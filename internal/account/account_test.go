@@ -123,7 +123,7 @@ func TestParseHashRejectsMalformed(t *testing.T) {
 
 func TestHashRefreshToken(t *testing.T) {
 	t.Parallel()
-	s := NewService(nil, nil, nil)
+	s := NewService(nil, nil, Options{})
 	tok, secret, err := s.newRefreshToken(uuid.New(), uuid.New())
 	if err != nil {
 		t.Fatal(err)
@@ -235,9 +235,13 @@ func (f *fakeStore) ChangePassword(_ context.Context, id uuid.UUID, oldHash, new
 	return User{}, apperr.New(apperr.NotFound, "no such user")
 }
 
-func newTestService() (*Service, *fakeStore) {
+func newTestService(throttle ...LoginThrottle) (*Service, *fakeStore) {
 	store := &fakeStore{users: map[string]User{}}
-	s := NewService(store, auth.NewTokens([]byte("0123456789abcdef0123456789abcdef"), time.Minute, nil), nil)
+	o := Options{}
+	if len(throttle) > 0 {
+		o.Throttle = throttle[0]
+	}
+	s := NewService(store, auth.NewTokens([]byte("0123456789abcdef0123456789abcdef"), time.Minute, nil), o)
 	s.passwords = newPasswords(testParams)
 	return s, store
 }
@@ -382,9 +386,8 @@ func (m *memThrottle) Succeeded(_ context.Context, key string) {
 
 func TestLoginThrottled(t *testing.T) {
 	t.Parallel()
-	s, _ := newTestService()
 	th := &memThrottle{failures: map[string]int{}}
-	s.ThrottleLogins(th)
+	s, _ := newTestService(th)
 	ctx := context.Background()
 	if _, err := s.Register(ctx, Registration{Email: "kim@example.com", Password: "password-1", Name: "Kim"}); err != nil {
 		t.Fatal(err)
@@ -452,9 +455,8 @@ func TestPasswordChangeValidate(t *testing.T) {
 func TestChangePassword(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, _ := newTestService()
 	th := &memThrottle{failures: map[string]int{}}
-	s.ThrottleLogins(th)
+	s, _ := newTestService(th)
 	reg, err := s.Register(ctx, Registration{Email: "Lin@example.com", Password: "password-1", Name: "Lin"})
 	if err != nil {
 		t.Fatal(err)

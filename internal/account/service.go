@@ -43,13 +43,21 @@ type Service struct {
 	throttle  LoginThrottle // nil: logins are not throttled per account
 }
 
+// Options adjust a Service.
+type Options struct {
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Throttle, when set, limits failed logins per account (see Login).
+	Throttle LoginThrottle
+}
+
 // NewService returns the accounts service. tokens may be nil for a service
 // that only manages accounts (the admin CLI): it cannot start sessions.
-func NewService(store Store, tokens TokenIssuer, now func() time.Time) *Service {
-	if now == nil {
-		now = time.Now
+func NewService(store Store, tokens TokenIssuer, o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	return &Service{store: store, tokens: tokens, now: now, passwords: newPasswords(defaultParams)}
+	return &Service{store: store, tokens: tokens, now: o.Now, throttle: o.Throttle, passwords: newPasswords(defaultParams)}
 }
 
 // Register creates a user (never an admin) and starts their first session.

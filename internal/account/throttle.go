@@ -71,9 +71,6 @@ type LoginThrottle interface {
 	Succeeded(ctx context.Context, key string)
 }
 
-// ThrottleLogins makes Login throttle failed logins per account.
-func (s *Service) ThrottleLogins(t LoginThrottle) { s.throttle = t }
-
 // throttleKey is the key of an e-mail's failures: a hash of its lower
 // case, so that no e-mail is stored and every spelling counts as one.
 func throttleKey(email string) string {

@@ -57,7 +57,7 @@ func TestBootstrapAdminTakenEmailStartsAnyway(t *testing.T) {
 	}
 	defer pool.Close()
 	tokens := auth.NewTokens([]byte(strings.Repeat("k", 32)), time.Minute, nil)
-	squatter, err := account.NewService(postgres.NewUserStore(pool), tokens, nil).Register(ctx,
+	squatter, err := account.NewService(postgres.NewUserStore(pool), tokens, account.Options{}).Register(ctx,
 		account.Registration{Email: "root@example.com", Password: "the-squatters-password", Name: "Squatter"})
 	if err != nil {
 		t.Fatal(err)

@@ -39,10 +39,6 @@ import (
 	"github.com/evently/evently/internal/worker"
 )
 
-// idempotencyKeep is how long answers to Idempotency-Key requests are
-// kept (the contract promises at least 24 hours).
-const idempotencyKeep = 25 * time.Hour
-
 // accessTokenTTL is the lifetime of an access token; clients refresh.
 const accessTokenTTL = 15 * time.Minute
 
@@ -59,6 +55,9 @@ type Options struct {
 	// httpapi.Options); zero keeps the defaults.
 	StreamHeartbeat    time.Duration
 	StreamWriteTimeout time.Duration
+	// Now is the clock every component reads (time.Now when nil): one
+	// clock for holds, admissions, tokens, offers and webhooks.
+	Now func() time.Time
 }
 
 // App is one running Evently process.
@@ -88,6 +87,10 @@ type App struct {
 // as configured) and Redis, and builds every component. Nothing runs until
 // Run.
 func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Options) (_ *App, err error) {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
 	a := &App{cfg: cfg, logger: logger}
 	defer func() {
 		if err != nil {
@@ -120,16 +123,16 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	a.notifier = feed.NewNotifier(changes, logger)
 	rooms := waitroom.NewService(postgres.NewWaitingRoomStore(a.pool),
 		liveQueue{redis.NewWaitingRooms(a.rdb), a.notifier.Changed},
-		worker.NewAdmissions(a.queue), waitroom.Options{PassSecret: cfg.JWTSecret})
+		worker.NewAdmissions(a.queue), waitroom.Options{Now: now, PassSecret: cfg.JWTSecret})
 	reg.MustRegister(telemetry.NewWaitingRooms(rooms))
-	out := newOutreach(a.pool, a.rdb, a.queue, logger)
+	out := newOutreach(a.pool, a.rdb, a.queue, logger, now)
 	if err := out.bootstrap(ctx, cfg); err != nil {
 		return nil, err
 	}
 	out.deliveries.Observe(telemetry.NewWebhooks(reg))
-	bookingStore, eventStore := postgres.NewBookingStore(a.pool), postgres.NewEventStore(a.pool)
-	ticketStore := postgres.NewTicketStore(a.pool)
-	out.recordWebhooks(bookingStore, eventStore, ticketStore)
+	bookingStore := postgres.NewBookingStore(a.pool, out.record)
+	eventStore := postgres.NewEventStore(a.pool, out.record)
+	ticketStore := postgres.NewTicketStore(a.pool, out.record)
 	signer, err := ticket.NewSigner(cfg.TicketSigningKey)
 	if err != nil {
 		return nil, err
@@ -139,6 +142,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		holdRate = redis.NewHoldRate(a.rdb, cfg.HoldRatePerMinute)
 	}
 	bookings := booking.NewService(liveBookings{bookingStore, a.notifier.Changed}, redis.NewSeatLocks(a.rdb), booking.Options{
+		Now:       now,
 		Rate:      holdRate,
 		Admission: rooms,
 		Observer:  telemetry.NewBookings(reg),
@@ -151,64 +155,35 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	})
 	idempotency := postgres.NewIdempotencyStore(a.pool)
 	waitlists := waitlist.NewService(liveWaitlists{out.waitlists, a.notifier.Changed}, waitlist.Options{
-		OfferTTL: cfg.WaitlistOfferTTL, Bookings: bookings, Expiries: out.offers})
-	events := event.NewService(liveEvents{eventStore, a.notifier.Changed}, time.Now, event.Defaults{HoldTTL: cfg.HoldTTL})
-	events.NotifySeats(out.offers)
+		Now: now, OfferTTL: cfg.WaitlistOfferTTL, Bookings: bookings, Expiries: out.offers})
+	events := event.NewService(liveEvents{eventStore, a.notifier.Changed}, now,
+		event.Options{HoldTTL: cfg.HoldTTL, Released: out.offers})
 	a.hub = feed.NewHub(changes, feed.Options{Load: httpapi.AvailabilityLoader(events), Logger: logger})
 
+	analyticsStore := postgres.NewAnalyticsStore(a.pool)
 	a.worker = worker.NewServer(a.rdb, worker.ServerConfig{ShutdownTimeout: cfg.ShutdownTimeout}, logger)
-	a.worker.Handle(worker.TypeCleanup, worker.CleanupHandler(worker.CleanerFunc(func(ctx context.Context) error {
-		n, err := bookings.ExpireHolds(ctx)
-		if err != nil {
-			return err
-		}
-		pruned, err := idempotency.Prune(ctx, idempotencyKeep)
-		if err != nil {
-			return err
-		}
-		offers, webhooks, err := out.sweep(ctx, waitlists)
-		if err != nil {
-			return err
-		}
-		logger.InfoContext(ctx, "cleanup done", "holds_expired", n, "idempotency_keys_pruned", pruned,
-			"waitlists_retriggered", offers, "webhooks_requeued", webhooks)
-		return nil
-	})))
 	a.worker.Handle(worker.TypeAdmit, worker.AdmissionHandler(rooms))
-	a.worker.Handle(worker.TypeRearm, worker.CleanupHandler(worker.CleanerFunc(func(ctx context.Context) error {
-		n, err := rooms.Rearm(ctx)
-		if n > 0 {
-			logger.WarnContext(ctx, "restarted lost waiting-room admission chains", "count", n)
-		}
-		return err
-	})))
 	out.register(a.worker, waitlists, bookings)
 	a.scheduler = worker.NewScheduler(a.queue, logger)
-	if err := a.scheduler.Every(cfg.CleanupSchedule, worker.TypeCleanup, worker.QueueCleanup, nil); err != nil {
-		return nil, err
-	}
-	if err := a.scheduler.Every(cfg.CleanupSchedule, worker.TypeRearm, worker.QueueWaitroom, nil); err != nil {
-		return nil, err
-	}
-	analyticsStore := postgres.NewAnalyticsStore(a.pool)
-	a.worker.Handle(worker.TypeAnalyticsFold, worker.CleanupHandler(worker.CleanerFunc(func(ctx context.Context) error {
-		n, err := analyticsStore.FoldShards(ctx, time.Now().Add(-analyticsFoldAfter))
-		if n > 0 {
-			logger.InfoContext(ctx, "analytics shards folded", "rows", n)
-		}
-		return err
-	})))
-	if err := a.scheduler.Every(analyticsFoldSchedule, worker.TypeAnalyticsFold, worker.QueueCleanup, nil); err != nil {
+	if err := a.schedule(
+		periodic{worker.TypeCleanup, worker.QueueCleanup, cfg.CleanupSchedule,
+			cleanup{bookings: bookings, idempotency: idempotency, waitlists: waitlists, out: out, logger: logger}},
+		periodic{worker.TypeRearm, worker.QueueWaitroom, cfg.CleanupSchedule, rearm{rooms: rooms, logger: logger}},
+		periodic{worker.TypeAnalyticsFold, worker.QueueCleanup, analyticsFoldSchedule,
+			analyticsFold{store: analyticsStore, now: now, logger: logger}},
+	); err != nil {
 		return nil, err
 	}
 
-	tokens := auth.NewTokens(cfg.JWTSecret, accessTokenTTL, time.Now)
+	tokens := auth.NewTokens(cfg.JWTSecret, accessTokenTTL, now)
 	users := postgres.NewUserStore(a.pool)
-	accounts := account.NewService(users, tokens, time.Now)
-	accounts.ThrottleLogins(redis.NewLoginThrottle(a.rdb, account.DefaultThrottlePolicy, func(err error) {
-		redisMode.Failed(err)
-		logger.Warn("login throttle unavailable: failed logins are limited per address only", "err", err)
-	}))
+	accounts := account.NewService(users, tokens, account.Options{
+		Now: now,
+		Throttle: redis.NewLoginThrottle(a.rdb, account.DefaultThrottlePolicy, func(err error) {
+			redisMode.Failed(err)
+			logger.Warn("login throttle unavailable: failed logins are limited per address only", "err", err)
+		}),
+	})
 	if err := bootstrapAdmin(ctx, accounts, cfg, logger); err != nil {
 		return nil, err
 	}
@@ -222,7 +197,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Registry:      reg,
 		MetricsOnAPI:  cfg.MetricsAddr == "",
 		Tokens:        tokens,
-		Revocations:   account.NewRevocations(users, accessTokenTTL, opts.RevocationTTL, time.Now),
+		Revocations:   account.NewRevocations(users, accessTokenTTL, opts.RevocationTTL, now),
 		Spec:          api.Spec,
 		CORSOrigins:   cfg.CORSOrigins,
 		StorefrontURL: cfg.StorefrontURL,
@@ -242,7 +217,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Webhooks:          out.deliveries,
 		WebhookEndpoints:  out.endpoints,
 		Analytics:         newAnalytics(analyticsStore),
-		Tickets:           ticket.NewService(ticketStore, signer, time.Now),
+		Tickets:           ticket.NewService(ticketStore, signer, now),
 
 		Feed:               a.hub,
 		StreamHeartbeat:    opts.StreamHeartbeat,
@@ -295,14 +270,6 @@ const locksPause = 5 * time.Second
 // memory: admins polling a dashboard cost one computation per report per
 // process every few seconds, and figures are never older than this.
 const analyticsCacheTTL = 2 * time.Second
-
-// Concurrent confirmations spread the analytics rollups over shard rows;
-// every analyticsFoldSchedule, the rows of slots older than
-// analyticsFoldAfter (and of every event) are merged back into one per key.
-const (
-	analyticsFoldSchedule = "@every 10m"
-	analyticsFoldAfter    = time.Hour
-)
 
 // newAnalytics builds the admin reports over the database. The waitlist
 // count reads the waitlist_entries table once it exists (0 until then).

@@ -36,18 +36,23 @@ type outreach struct {
 	deliveries *notify.Webhooks
 	endpoints  *notify.Endpoints
 	waitlists  *postgres.WaitlistStore
+	// record makes a store record webhooks while an endpoint is enabled.
+	record postgres.StoreOption
+	now    func() time.Time
 }
 
-func newOutreach(pool *pgxpool.Pool, rdb goredis.UniversalClient, queue *asynq.Client, logger *slog.Logger) *outreach {
+func newOutreach(pool *pgxpool.Pool, rdb goredis.UniversalClient, queue *asynq.Client, logger *slog.Logger, now func() time.Time) *outreach {
 	o := &outreach{
-		offers:    worker.NewOffers(redis.NewOfferMarkers(rdb, worker.OfferPendingTTL), queue, logger),
-		hooks:     worker.NewWebhooks(queue, logger),
-		webhooks:  postgres.NewWebhookStore(pool),
-		waitlists: postgres.NewWaitlistStore(pool),
+		offers:   worker.NewOffers(redis.NewOfferMarkers(rdb, worker.OfferPendingTTL), queue, logger),
+		hooks:    worker.NewWebhooks(queue, logger),
+		webhooks: postgres.NewWebhookStore(pool),
+		now:      now,
 	}
-	o.inbox = notify.NewInbox(postgres.NewNotificationStore(pool), time.Now)
-	o.deliveries = notify.NewWebhooks(o.webhooks, notify.NewHTTPSender(), o.hooks, time.Now)
-	o.endpoints = notify.NewEndpoints(o.webhooks, time.Now)
+	o.record = postgres.Webhooks(o.hooks.Dispatch, o.webhooks.Recording)
+	o.waitlists = postgres.NewWaitlistStore(pool, o.record)
+	o.inbox = notify.NewInbox(postgres.NewNotificationStore(pool), now)
+	o.deliveries = notify.NewWebhooks(o.webhooks, notify.NewHTTPSender(), o.hooks, now)
+	o.endpoints = notify.NewEndpoints(o.webhooks, now)
 	return o
 }
 
@@ -59,16 +64,6 @@ func (o *outreach) bootstrap(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	return o.webhooks.CheckRecording(ctx)
-}
-
-// recordWebhooks makes the stores record webhooks while an endpoint is
-// enabled.
-func (o *outreach) recordWebhooks(stores ...interface {
-	EnableWebhooks(postgres.Dispatch, func() bool)
-}) {
-	for _, s := range append(stores, o.waitlists) {
-		s.EnableWebhooks(o.hooks.Dispatch, o.webhooks.Recording)
-	}
 }
 
 // register adds the notify queue's handlers to the worker.
@@ -92,7 +87,7 @@ func (o *outreach) sweep(ctx context.Context, waitlists *waitlist.Service) (offe
 	for _, id := range events {
 		o.offers.SeatsReleased(ctx, id)
 	}
-	fresh := time.Now().Add(-stalledWebhookAge)
+	fresh := o.now().Add(-stalledWebhookAge)
 	unsent, stalled, err := o.deliveries.Sweep(ctx, fresh, fresh.Add(-worker.WebhookMaxWait))
 	return len(events), unsent + stalled, err
 }

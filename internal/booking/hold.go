@@ -533,17 +533,18 @@ type breaker struct {
 	openTill time.Time
 	pause    time.Duration
 	onTrip   func(error)
+	now      func() time.Time
 }
 
 func (b *breaker) closed() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return time.Now().After(b.openTill)
+	return b.now().After(b.openTill)
 }
 
 func (b *breaker) trip(err error) {
 	b.mu.Lock()
-	b.openTill = time.Now().Add(b.pause)
+	b.openTill = b.now().Add(b.pause)
 	b.mu.Unlock()
 	if b.onTrip != nil {
 		b.onTrip(err)

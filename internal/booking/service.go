@@ -189,7 +189,7 @@ func NewService(store Store, locks Locks, o Options) *Service {
 		now:     func() time.Time { return clock().Truncate(time.Microsecond) },
 		sales:   ttlcache.New[uuid.UUID, Sale](o.SaleCacheTTL, memoLimit),
 		memo:    newMemo(time.Second, o.SoldOutTTL),
-		breaker: &breaker{pause: o.LocksPause, onTrip: o.LocksDown},
+		breaker: &breaker{pause: o.LocksPause, onTrip: o.LocksDown, now: o.Now},
 	}
 	s.holds = batch.New(s.runHolds, batch.Options[PendingHold]{
 		MaxWeight: o.MaxBatchSeats,

@@ -49,7 +49,7 @@ func New(t testing.TB, o Options) *Stack {
 	t.Helper()
 	pool := pgtest.New(t)
 	clock := clocktest.Running()
-	events := event.NewService(postgres.NewEventStore(pool), clock.Now, event.Defaults{HoldTTL: o.HoldTTL})
+	events := event.NewService(postgres.NewEventStore(pool), clock.Now, event.Options{HoldTTL: o.HoldTTL})
 	published := event.StatusPublished
 	e, err := events.Create(context.Background(), event.Input{
 		Name: "Race night", Venue: "Arena", StartsAt: clock.Now().Add(60 * 24 * time.Hour),

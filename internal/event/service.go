@@ -68,22 +68,21 @@ type SeatsListener interface {
 	SeatsReleased(ctx context.Context, eventID uuid.UUID)
 }
 
-// NotifySeats makes s tell l about every new section and every change of
-// an event's sale (a re-opened sales window). Call it before s is used.
-func (s *Service) NotifySeats(l SeatsListener) { s.released = l }
-
 func (s *Service) seatsMayBeFree(ctx context.Context, id uuid.UUID) {
 	if s.released != nil {
 		s.released.SeatsReleased(context.WithoutCancel(ctx), id)
 	}
 }
 
-// Defaults are the values an event gets when its input leaves them out.
-type Defaults struct {
+// Options adjust a Service.
+type Options struct {
 	// HoldTTL is the hold time of events that give no hold_ttl_seconds
 	// (EVENTLY_HOLD_TTL). It is used as it is, even outside the 60–3600 s
 	// an admin may choose, so that tests can run with short holds.
 	HoldTTL time.Duration
+	// Released, when set, is told about every new section and every change
+	// of an event's sale (a re-opened sales window): seats may be free.
+	Released SeatsListener
 }
 
 // AvailabilityTTL is how long the public views of an event reuse its seat
@@ -91,8 +90,8 @@ type Defaults struct {
 const AvailabilityTTL = time.Second
 
 // NewService returns a Service storing into store; now is its clock.
-func NewService(store Store, now func() time.Time, d Defaults) *Service {
-	ttl := int(math.Ceil(d.HoldTTL.Seconds()))
+func NewService(store Store, now func() time.Time, o Options) *Service {
+	ttl := int(math.Ceil(o.HoldTTL.Seconds()))
 	if ttl < 1 {
 		ttl = 600
 	}
@@ -100,6 +99,7 @@ func NewService(store Store, now func() time.Time, d Defaults) *Service {
 		store:          store,
 		now:            now,
 		defaultHoldTTL: ttl,
+		released:       o.Released,
 		availability:   ttlcache.New[uuid.UUID, Availability](AvailabilityTTL, maxCachedEvents),
 	}
 }

@@ -52,7 +52,7 @@ func (stubRoom) Status(context.Context, uuid.UUID, uuid.UUID) (waitroom.Ticket, 
 
 func newStreamServer(t *testing.T, load feed.LoadFunc, o Options, fo feed.Options, tweak ...func(*http.Server)) *streamServer {
 	t.Helper()
-	events := event.NewService(postgres.NewEventStore(pgtest.New(t)), time.Now, event.Defaults{HoldTTL: time.Minute})
+	events := event.NewService(postgres.NewEventStore(pgtest.New(t)), time.Now, event.Options{HoldTTL: time.Minute})
 	published := event.StatusPublished
 	e, err := events.Create(context.Background(), event.Input{
 		Name: "Stream", Venue: "Hall", Category: "music", StartsAt: time.Now().Add(48 * time.Hour), Status: &published,

@@ -355,7 +355,7 @@ func (s *BookingStore) ExpireHolds(ctx context.Context, now time.Time, limit int
 		out   booking.Released
 		hooks []uuid.UUID
 	)
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		out, hooks = booking.Released{SeatsByEvent: map[uuid.UUID]int{}}, nil
 		rows, err := tx.Query(ctx, lapsedHoldsSQL, now, limit)
 		if err != nil {

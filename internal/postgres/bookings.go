@@ -33,14 +33,8 @@ type BookingStore struct {
 var _ booking.Store = (*BookingStore)(nil)
 
 // NewBookingStore returns a store on pool.
-func NewBookingStore(pool *pgxpool.Pool) *BookingStore { return &BookingStore{pool: pool} }
-
-// EnableWebhooks makes the store record a webhook for every booking state
-// change, in the transaction of the change, while recording says an
-// endpoint is enabled, and hand the ids to dispatch once committed. Call
-// it before the store is used.
-func (s *BookingStore) EnableWebhooks(dispatch Dispatch, recording func() bool) {
-	s.hooks = outbox{dispatch: dispatch, recording: recording}
+func NewBookingStore(pool *pgxpool.Pool, opts ...StoreOption) *BookingStore {
+	return &BookingStore{pool: pool, hooks: newOutbox(opts)}
 }
 
 // Sale reads an event's sale facts and its sections in one round trip.
@@ -181,24 +175,4 @@ func (s *BookingStore) attachSeats(ctx context.Context, list []booking.Booking, 
 		b.Seats = append(b.Seats, seat)
 	}
 	return rows.Err()
-}
-
-// inTx runs fn in a transaction, retrying it when Postgres aborted it to
-// break a deadlock or a serialization conflict.
-func (s *BookingStore) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	_, err := retryOnConflict(ctx, func() (struct{}, error) {
-		return struct{}{}, pgx.BeginFunc(ctx, s.pool, fn)
-	})
-	return err
-}
-
-// retryOnConflict reruns fn (up to 3 times) when Postgres aborted it with
-// deadlock_detected or serialization_failure: both mean "try again".
-func retryOnConflict[T any](ctx context.Context, fn func() (T, error)) (T, error) {
-	for attempt := 1; ; attempt++ {
-		v, err := fn()
-		if err == nil || attempt == 3 || !(isCode(err, "40P01") || isCode(err, "40001")) || ctx.Err() != nil {
-			return v, err
-		}
-	}
 }

@@ -24,14 +24,8 @@ type EventStore struct {
 var _ event.Store = (*EventStore)(nil)
 
 // NewEventStore returns a store on pool.
-func NewEventStore(pool *pgxpool.Pool) *EventStore { return &EventStore{pool: pool} }
-
-// EnableWebhooks makes an event's cancellation record its webhooks
-// (event.cancelled and booking.cancelled for each booking it cancels) in
-// its transaction, while recording says an endpoint is enabled, and hand
-// their ids to dispatch once committed. Call it before the store is used.
-func (s *EventStore) EnableWebhooks(dispatch Dispatch, recording func() bool) {
-	s.hooks = outbox{dispatch: dispatch, recording: recording}
+func NewEventStore(pool *pgxpool.Pool, opts ...StoreOption) *EventStore {
+	return &EventStore{pool: pool, hooks: newOutbox(opts)}
 }
 
 const eventColumns = `id, name, description, venue, category, starts_at, ends_at, status,

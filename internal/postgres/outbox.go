@@ -26,6 +26,25 @@ type outbox struct {
 	recording func() bool
 }
 
+// Webhooks makes a store record webhooks (see outbox) in the transactions
+// of the changes they report, while recording says an endpoint is
+// enabled, and hand their ids to dispatch once committed. A store made
+// without it records none.
+func Webhooks(dispatch Dispatch, recording func() bool) StoreOption {
+	return func(o *outbox) { *o = outbox{dispatch: dispatch, recording: recording} }
+}
+
+// StoreOption adjusts a store at construction (Webhooks).
+type StoreOption func(*outbox)
+
+func newOutbox(opts []StoreOption) outbox {
+	var o outbox
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
 func (o outbox) on() bool { return o.dispatch != nil && (o.recording == nil || o.recording()) }
 
 // sent hands committed webhook ids to the dispatcher.

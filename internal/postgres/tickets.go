@@ -38,13 +38,8 @@ type TicketStore struct {
 var _ ticket.Store = (*TicketStore)(nil)
 
 // NewTicketStore returns a store on pool.
-func NewTicketStore(pool *pgxpool.Pool) *TicketStore { return &TicketStore{pool: pool} }
-
-// EnableWebhooks makes the store record ticket.checked_in in the
-// transaction of every check-in while recording says an endpoint is
-// enabled, and hand the ids to dispatch once committed.
-func (s *TicketStore) EnableWebhooks(dispatch Dispatch, recording func() bool) {
-	s.hooks = outbox{dispatch: dispatch, recording: recording}
+func NewTicketStore(pool *pgxpool.Pool, opts ...StoreOption) *TicketStore {
+	return &TicketStore{pool: pool, hooks: newOutbox(opts)}
 }
 
 // ticketColumns reads a ticket t with its holder (h, the booking's owner)

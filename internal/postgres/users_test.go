@@ -163,7 +163,7 @@ func TestConcurrentRefresh(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	tokens := auth.NewTokens([]byte("0123456789abcdef0123456789abcdef"), time.Minute, nil)
-	svc := account.NewService(postgres.NewUserStore(pgtest.New(t)), tokens, nil)
+	svc := account.NewService(postgres.NewUserStore(pgtest.New(t)), tokens, account.Options{})
 	sess, err := svc.Register(ctx, account.Registration{Email: "race@example.com", Password: "12345678", Name: "Race"})
 	if err != nil {
 		t.Fatal(err)

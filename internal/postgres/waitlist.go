@@ -30,14 +30,8 @@ type WaitlistStore struct {
 var _ waitlist.Store = (*WaitlistStore)(nil)
 
 // NewWaitlistStore returns a store on pool.
-func NewWaitlistStore(pool *pgxpool.Pool) *WaitlistStore { return &WaitlistStore{pool: pool} }
-
-// EnableWebhooks makes every offer record its webhooks (booking.held and
-// waitlist.offered) in its transaction, while recording says an endpoint
-// is enabled, and hand their ids to dispatch once committed. Call it
-// before the store is used.
-func (s *WaitlistStore) EnableWebhooks(dispatch Dispatch, recording func() bool) {
-	s.hooks = outbox{dispatch: dispatch, recording: recording}
+func NewWaitlistStore(pool *pgxpool.Pool, opts ...StoreOption) *WaitlistStore {
+	return &WaitlistStore{pool: pool, hooks: newOutbox(opts)}
 }
 
 // Facts reads an event and counts its free seats (available, or held by a
@@ -239,12 +233,10 @@ func (s *WaitlistStore) Offer(ctx context.Context, r waitlist.OfferRequest) (_ w
 		offer *waitlist.Offer
 		hooks []uuid.UUID
 	)
-	_, err = retryOnConflict(ctx, func() (struct{}, error) {
-		return struct{}{}, inTx(ctx, s.pool, func(tx pgx.Tx) error {
-			var err error
-			offer, hooks, err = s.offer(ctx, tx, r)
-			return err
-		})
+	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		offer, hooks, err = s.offer(ctx, tx, r)
+		return err
 	})
 	if err != nil {
 		return waitlist.Offer{}, false, err
