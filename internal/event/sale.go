@@ -39,6 +39,25 @@ func (s SaleState) Reason() string {
 	return ""
 }
 
+// String names the state as the database's sale_state() does.
+func (s SaleState) String() string {
+	switch s {
+	case SaleOpen:
+		return "open"
+	case SaleUnpublished:
+		return "unpublished"
+	case SaleCancelled:
+		return "cancelled"
+	case SaleStarted:
+		return "started"
+	case SaleNotYetOpen:
+		return "not_yet_open"
+	case SaleEnded:
+		return "ended"
+	}
+	return "unknown"
+}
+
 // Over reports whether the sale can never open again (short of an
 // organiser's edit): anything but open or not yet open.
 func (s SaleState) Over() bool { return s != SaleOpen && s != SaleNotYetOpen }

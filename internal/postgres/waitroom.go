@@ -56,11 +56,15 @@ func (s *WaitingRoomStore) Room(ctx context.Context, eventID uuid.UUID) (_ waitr
 	return r, nil
 }
 
-// OpenRooms implements waitroom.Catalogue (walking events_waiting_room_idx).
+// OpenRooms implements waitroom.Catalogue: the rooms of events whose sale
+// is not over (sale_state, the SQL twin of event.SaleWindow), walking
+// events_waiting_room_idx (its predicate and the starts_at range restate
+// part of the rule so that the index serves).
 func (s *WaitingRoomStore) OpenRooms(ctx context.Context, now time.Time, limit int) (_ []waitroom.Room, err error) {
 	defer wrap(&err, "list open waiting rooms")
 	rows, err := s.pool.Query(ctx, `SELECT `+roomColumns+` FROM events
-		WHERE wr_enabled AND status = 'published' AND starts_at > $1 AND (sales_end IS NULL OR sales_end > $1)
+		WHERE wr_enabled AND status = 'published' AND starts_at > $1
+		  AND sale_state(status, starts_at, sales_start, sales_end, $1) IN ('open', 'not_yet_open')
 		ORDER BY starts_at LIMIT $2`, now, limit)
 	if err != nil {
 		return nil, err
