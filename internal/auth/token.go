@@ -7,11 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+
+	"github.com/evently/evently/internal/ttlcache"
 )
 
 // Role is a user's role.
@@ -75,17 +76,10 @@ type Tokens struct {
 	// a buyer pressing the button during an on-sale sends the same token
 	// many times a second, and parsing it (base64, JSON, HMAC) is a good
 	// share of answering a request that is refused from memory.
-	mu       sync.Mutex
-	verified map[string]verifiedToken
+	verified *ttlcache.Cache[string, Principal]
 }
 
-type verifiedToken struct {
-	p       Principal
-	expires time.Time
-}
-
-// verifiedLimit bounds the cache of verified tokens; past it, it starts
-// afresh.
+// verifiedLimit bounds the cache of verified tokens.
 const verifiedLimit = 100_000
 
 // NewTokens returns a token issuer keyed by secret whose tokens live ttl.
@@ -93,7 +87,7 @@ func NewTokens(secret []byte, ttl time.Duration, now func() time.Time) *Tokens {
 	if now == nil {
 		now = time.Now
 	}
-	return &Tokens{secret: secret, ttl: ttl, now: now, verified: map[string]verifiedToken{}}
+	return &Tokens{secret: secret, ttl: ttl, now: now, verified: ttlcache.New[string, Principal](ttl, verifiedLimit)}
 }
 
 // TTL is the lifetime of an access token.
@@ -130,11 +124,8 @@ func (t *Tokens) Issue(p Principal) (string, error) {
 // algorithm are refused), issuer and expiry, and returns its principal.
 func (t *Tokens) Verify(token string) (Principal, error) {
 	now := t.now()
-	t.mu.Lock()
-	v, ok := t.verified[token]
-	t.mu.Unlock()
-	if ok && now.Before(v.expires) {
-		return v.p, nil
+	if p, ok := t.verified.Get(token, now); ok {
+		return p, nil
 	}
 	var c claims
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return t.secret, nil },
@@ -151,11 +142,6 @@ func (t *Tokens) Verify(token string) (Principal, error) {
 		return Principal{}, ErrInvalidToken
 	}
 	p := Principal{UserID: id, Role: c.Role, Version: c.Version}
-	t.mu.Lock()
-	if len(t.verified) >= verifiedLimit {
-		clear(t.verified)
-	}
-	t.verified[token] = verifiedToken{p: p, expires: c.ExpiresAt.Time}
-	t.mu.Unlock()
+	t.verified.PutUntil(token, p, now, c.ExpiresAt.Time)
 	return p, nil
 }

@@ -43,7 +43,11 @@ func (c *Cache[K, V]) Get(k K, now time.Time) (V, bool) {
 }
 
 // Put keeps v under k until ttl after now.
-func (c *Cache[K, V]) Put(k K, v V, now time.Time) {
+func (c *Cache[K, V]) Put(k K, v V, now time.Time) { c.PutUntil(k, v, now, now.Add(c.ttl)) }
+
+// PutUntil keeps v under k until expires (a value with a lifetime of its
+// own, such as a token's); now is the time the limit's sweep reads.
+func (c *Cache[K, V]) PutUntil(k K, v V, now, expires time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.entries[k]; !ok && len(c.entries) >= c.limit {
@@ -56,7 +60,7 @@ func (c *Cache[K, V]) Put(k K, v V, now time.Time) {
 			clear(c.entries)
 		}
 	}
-	c.entries[k] = entry[V]{value: v, expires: now.Add(c.ttl)}
+	c.entries[k] = entry[V]{value: v, expires: expires}
 }
 
 // Forget drops the value kept under k.

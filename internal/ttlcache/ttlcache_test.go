@@ -41,6 +41,21 @@ func TestCache(t *testing.T) {
 	}
 }
 
+// TestPutUntil: a value put with its own expiry is kept until then, not
+// for the cache's TTL.
+func TestPutUntil(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := New[string, int](time.Second, 3)
+	c.PutUntil("token", 7, now, now.Add(time.Minute))
+	if v, ok := c.Get("token", now.Add(59*time.Second)); !ok || v != 7 {
+		t.Errorf("Get before its expiry = %d, %v; want 7, true", v, ok)
+	}
+	if _, ok := c.Get("token", now.Add(time.Minute)); ok {
+		t.Error("Get at its expiry found the value")
+	}
+}
+
 func TestCacheConcurrent(t *testing.T) {
 	t.Parallel()
 	c := New[int, int](time.Minute, 100)

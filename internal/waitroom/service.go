@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	randv2 "math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/evently/evently/internal/apperr"
 	"github.com/evently/evently/internal/event"
+	"github.com/evently/evently/internal/ttlcache"
 )
 
 // Catalogue reads events' waiting-room settings (Postgres).
@@ -113,7 +113,7 @@ type Service struct {
 	now       func() time.Time
 	tick      time.Duration
 	idleTick  time.Duration
-	rooms     *roomCache
+	rooms     roomCache
 	passes    *Passes
 	revoked   *revocations
 	draw      func() uint64
@@ -150,7 +150,7 @@ func NewService(catalogue Catalogue, queue Queue, runs Scheduler, o Options) *Se
 		now:       o.Now,
 		tick:      o.Tick,
 		idleTick:  o.IdleTick,
-		rooms:     &roomCache{ttl: o.RoomCacheTTL, entries: map[uuid.UUID]cachedRoom{}},
+		rooms:     roomCache{ttlcache.New[uuid.UUID, cachedRoom](o.RoomCacheTTL, maxCachedRooms)},
 		passes:    NewPasses(o.PassSecret),
 		revoked:   newRevocations(o.RevocationRefresh, o.RevocationTimeout, queue.Revoked),
 		draw:      o.Draw,
@@ -424,36 +424,25 @@ func unavailable(err error) error {
 // roomCache keeps events' settings briefly: a crowd polling one room costs
 // one settings read per second per process. Unknown events are cached too.
 type roomCache struct {
-	ttl     time.Duration
-	mu      sync.Mutex
-	entries map[uuid.UUID]cachedRoom
+	*ttlcache.Cache[uuid.UUID, cachedRoom]
 }
 
 type cachedRoom struct {
-	room    Room
-	err     error
-	expires time.Time
+	room Room
+	err  error
 }
 
-// maxCachedRooms bounds the cache; past it, it starts afresh.
+// maxCachedRooms bounds the cache.
 const maxCachedRooms = 10_000
 
-func (c *roomCache) get(ctx context.Context, id uuid.UUID, now time.Time, load func(context.Context, uuid.UUID) (Room, error)) (Room, error) {
-	c.mu.Lock()
-	e, ok := c.entries[id]
-	c.mu.Unlock()
-	if ok && now.Before(e.expires) {
+func (c roomCache) get(ctx context.Context, id uuid.UUID, now time.Time, load func(context.Context, uuid.UUID) (Room, error)) (Room, error) {
+	if e, ok := c.Get(id, now); ok {
 		return e.room, e.err
 	}
 	room, err := load(ctx, id)
 	if err != nil && !apperr.Is(err, apperr.NotFound) {
 		return Room{}, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.entries) >= maxCachedRooms {
-		clear(c.entries)
-	}
-	c.entries[id] = cachedRoom{room: room, err: err, expires: now.Add(c.ttl)}
+	c.Put(id, cachedRoom{room: room, err: err}, now)
 	return room, err
 }
