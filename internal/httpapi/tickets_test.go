@@ -118,7 +118,7 @@ func TestTicketsIssuedOnConfirm(t *testing.T) {
 	f.confirm(t, buyer, b.ID)
 	list := f.tickets(t, buyer, b.ID)
 	if len(list) != 2 || list[0].Seat != "Balcony-A-1" || list[1].Seat != "Balcony-A-2" || list[0].Section != "Balcony" ||
-		list[0].Status != "valid" || list[0].HolderName != "Buyer" || list[0].BookingID != b.ID || list[0].SeatID != seats[0] {
+		list[0].Status != "valid" || list[0].HolderName != "User" || list[0].BookingID != b.ID || list[0].SeatID != seats[0] {
 		t.Fatalf("tickets = %+v", list)
 	}
 	if again := f.tickets(t, f.admin, b.ID); len(again) != 2 || again[0].Code != list[0].Code {
@@ -206,7 +206,7 @@ func TestCheckIn(t *testing.T) {
 	var c checkInJSON
 	r.Decode(t, &c)
 	if r.Status != 200 || c.Status != "checked_in" || c.TicketID != list[0].ID || c.Seat != list[0].Seat ||
-		c.Section != "Floor" || c.HolderName != "Buyer" || c.CheckedInBy.Name == nil || *c.CheckedInBy.Name != "Gate 3" {
+		c.Section != "Floor" || c.HolderName != "User" || c.CheckedInBy.Name == nil || *c.CheckedInBy.Name != "Gate 3" {
 		t.Fatalf("first scan = %d %s", r.Status, r.Body)
 	}
 
