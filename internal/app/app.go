@@ -125,11 +125,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		liveQueue{redis.NewWaitingRooms(a.rdb), a.notifier.Changed},
 		worker.NewAdmissions(a.queue), waitroom.Options{Now: now, PassSecret: cfg.JWTSecret})
 	reg.MustRegister(telemetry.NewWaitingRooms(rooms))
-	out := newOutreach(a.pool, a.rdb, a.queue, logger, now)
+	out := newOutreach(a.pool, a.rdb, a.queue, logger, now, telemetry.NewWebhooks(reg))
 	if err := out.bootstrap(ctx, cfg); err != nil {
 		return nil, err
 	}
-	out.deliveries.Observe(telemetry.NewWebhooks(reg))
 	bookingStore := postgres.NewBookingStore(a.pool, out.record)
 	eventStore := postgres.NewEventStore(a.pool, out.record)
 	ticketStore := postgres.NewTicketStore(a.pool, out.record)

@@ -41,7 +41,8 @@ type outreach struct {
 	now    func() time.Time
 }
 
-func newOutreach(pool *pgxpool.Pool, rdb goredis.UniversalClient, queue *asynq.Client, logger *slog.Logger, now func() time.Time) *outreach {
+func newOutreach(pool *pgxpool.Pool, rdb goredis.UniversalClient, queue *asynq.Client, logger *slog.Logger,
+	now func() time.Time, attempts notify.AttemptObserver) *outreach {
 	o := &outreach{
 		offers:   worker.NewOffers(redis.NewOfferMarkers(rdb, worker.OfferPendingTTL), queue, logger),
 		hooks:    worker.NewWebhooks(queue, logger),
@@ -51,7 +52,7 @@ func newOutreach(pool *pgxpool.Pool, rdb goredis.UniversalClient, queue *asynq.C
 	o.record = postgres.Webhooks(o.hooks.Dispatch, o.webhooks.Recording)
 	o.waitlists = postgres.NewWaitlistStore(pool, o.record)
 	o.inbox = notify.NewInbox(postgres.NewNotificationStore(pool), now)
-	o.deliveries = notify.NewWebhooks(o.webhooks, notify.NewHTTPSender(), o.hooks, now)
+	o.deliveries = notify.NewWebhooks(o.webhooks, notify.NewHTTPSender(), o.hooks, notify.WebhookOptions{Now: now, Observer: attempts})
 	o.endpoints = notify.NewEndpoints(o.webhooks, now)
 	return o
 }

@@ -34,7 +34,3 @@ type AttemptObserver interface {
 	// ended.
 	Attempted(n int, outcome AttemptOutcome)
 }
-
-// Observe makes w report each attempt it makes to o. Attempts that could
-// not be made (the delivery could not be read) are not reported.
-func (w *Webhooks) Observe(o AttemptObserver) { w.observe = o }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -47,9 +46,8 @@ func TestObserveAttempts(t *testing.T) {
 		if c.notPend {
 			store.d.Status = notify.DeliveryDelivered
 		}
-		w := notify.NewWebhooks(store, &fakeSender{status: c.status, err: c.sendErr}, nil, time.Now)
 		var seen attemptLog
-		w.Observe(&seen)
+		w := notify.NewWebhooks(store, &fakeSender{status: c.status, err: c.sendErr}, nil, notify.WebhookOptions{Observer: &seen})
 		_ = w.Deliver(context.Background(), store.d.ID, c.final)
 		if !slices.Equal(seen, c.wantSeen) {
 			t.Errorf("%s: observed %q, want %q", c.name, seen, c.wantSeen)

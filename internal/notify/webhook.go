@@ -212,17 +212,27 @@ type Webhooks struct {
 	sender Sender
 	queue  DeliveryQueue
 	now    func() time.Time
-	// observe, when set, hears of every attempt (see Observe).
+	// observe, when set, hears of every attempt (WebhookOptions.Observer).
 	observe AttemptObserver
+}
+
+// WebhookOptions adjust Webhooks.
+type WebhookOptions struct {
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Observer, when set, hears of each attempt made (metrics). Attempts
+	// that could not be made (the delivery could not be read) are not
+	// reported.
+	Observer AttemptObserver
 }
 
 // NewWebhooks returns a deliverer; queue takes the deliveries that
 // FanOut and Redeliver make.
-func NewWebhooks(store DeliveryStore, sender Sender, queue DeliveryQueue, now func() time.Time) *Webhooks {
-	if now == nil {
-		now = time.Now
+func NewWebhooks(store DeliveryStore, sender Sender, queue DeliveryQueue, o WebhookOptions) *Webhooks {
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	return &Webhooks{store: store, sender: sender, queue: queue, now: now}
+	return &Webhooks{store: store, sender: sender, queue: queue, now: o.Now, observe: o.Observer}
 }
 
 // ErrAttemptFailed wraps the error of an attempt that did not get a 2xx.

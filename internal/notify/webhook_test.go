@@ -137,7 +137,7 @@ func TestDeliver(t *testing.T) {
 			store.d.Status = notify.DeliveryDelivered
 		}
 		sender := &fakeSender{status: c.status, err: c.sendErr}
-		w := notify.NewWebhooks(store, sender, nil, func() time.Time { return now })
+		w := notify.NewWebhooks(store, sender, nil, notify.WebhookOptions{Now: func() time.Time { return now }})
 		err := w.Deliver(context.Background(), store.d.ID, c.final)
 		if (err != nil) != c.wantErr || (err != nil && !errors.Is(err, notify.ErrAttemptFailed)) {
 			t.Errorf("%s: Deliver() = %v", c.name, err)
