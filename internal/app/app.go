@@ -123,7 +123,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	a.notifier = feed.NewNotifier(changes, logger)
 	rooms := waitroom.NewService(postgres.NewWaitingRoomStore(a.pool),
 		liveQueue{redis.NewWaitingRooms(a.rdb), a.notifier.Changed},
-		worker.NewAdmissions(a.queue), waitroom.Options{Now: now, PassSecret: cfg.JWTSecret})
+		worker.NewAdmissions(a.queue), waitroom.Options{Now: now, PassSecret: cfg.JWTSecret,
+			Stock: postgres.NewRoomStock(a.pool), Notices: postgres.NewRoomStock(a.pool)})
 	reg.MustRegister(telemetry.NewWaitingRooms(rooms))
 	out := newOutreach(a.pool, a.rdb, a.queue, logger, now)
 	if err := out.bootstrap(ctx, cfg); err != nil {

@@ -98,6 +98,18 @@ func NewService(store Store, o Options) *Service {
 // the waitlist is for sold-out events.
 func (s *Service) Join(ctx context.Context, eventID uuid.UUID, who auth.Principal, quantity int) (Entry, error) {
 	now := s.now()
+	return s.join(ctx, eventID, who, quantity, now, now)
+}
+
+// JoinQueued is Join for a user coming from the line of a sold-out
+// waiting room: the entry takes the place queuedAt gives it (see
+// waitroom.Service.QueuedAt), so the line's order carries over to the
+// waitlist however late each user makes the call.
+func (s *Service) JoinQueued(ctx context.Context, eventID uuid.UUID, who auth.Principal, quantity int, queuedAt time.Time) (Entry, error) {
+	return s.join(ctx, eventID, who, quantity, s.now(), queuedAt.Truncate(time.Microsecond))
+}
+
+func (s *Service) join(ctx context.Context, eventID uuid.UUID, who auth.Principal, quantity int, now, at time.Time) (Entry, error) {
 	f, err := s.store.Facts(ctx, eventID, now, min(max(quantity, 1), 100))
 	if err != nil {
 		return Entry{}, err
@@ -120,7 +132,7 @@ func (s *Service) Join(ctx context.Context, eventID uuid.UUID, who auth.Principa
 		return Entry{}, fmt.Errorf("waitlist entry id: %w", err)
 	}
 	return s.store.Insert(ctx, Entry{ID: id, EventID: eventID, UserID: who.UserID, Quantity: quantity,
-		Status: StatusWaiting, CreatedAt: now})
+		Status: StatusWaiting, CreatedAt: at})
 }
 
 // closed says why an event's seats cannot be sold now, or "".
