@@ -137,7 +137,7 @@ local t = redis.call('HGET', KEYS[2], ARGV[1])
 if t then
   local f = fields(t)
   if f[1] ~= 0 and f[1] <= serving then
-    if f[4] and f[4] > now then return {t, serving, 0, 0} end
+    if f[4] and f[4] > now then return {t, serving, 0, 0, tonumber(redis.call('HGET', KEYS[1], 'soldout')) or 0} end
     -- the admission lapsed: queue again at the back
     redis.call('ZREM', KEYS[4], ARGV[1])
     t = false
@@ -458,7 +458,7 @@ func (w *WaitingRooms) Admit(ctx context.Context, run waitroom.Run, p waitroom.P
 	res, err := admitScript.Run(ctx, w.rdb, []string{k.room, k.tickets, k.numbers, k.active, k.window, k.chain, k.pre},
 		now.UnixMilli(), run.Chain, run.Step, chainLease.Milliseconds(), roomKeep.Milliseconds(),
 		paused, p.AdmitPerMinute, p.MaxActive, p.AdmissionTTL.Milliseconds(), p.Burst, p.Start, maxWalk, flag(p.Open),
-		p.Capacity, flag(p.SoldOut),
+		capacityArg(p), flag(p.SoldOut),
 	).Int64Slice()
 	if err != nil {
 		return waitroom.Batch{}, fmt.Errorf("admit event=%s chain=%s step=%d: %w", run.EventID, run.Chain, run.Step, err)
@@ -618,4 +618,12 @@ func parseUsers(eventID uuid.UUID, members []string) ([]uuid.UUID, error) {
 		out[i] = u
 	}
 	return out, nil
+}
+
+// capacityArg is the admit script's capacity: -1 when the policy has none.
+func capacityArg(p waitroom.Policy) int64 {
+	if !p.Capped {
+		return -1
+	}
+	return max(0, p.Capacity)
 }

@@ -69,7 +69,6 @@ func (inv Inventory) capacity(active int64) int64 {
 // the free seats are spoken for by the active buyers, and the room is
 // marked sold out when nothing is left to sell or to come back.
 func (s *Service) inventoryPolicy(ctx context.Context, eventID uuid.UUID, p Policy, now time.Time) (Policy, error) {
-	p.Capacity = -1
 	if s.stock == nil || p.Paused {
 		return p, nil
 	}
@@ -81,7 +80,7 @@ func (s *Service) inventoryPolicy(ctx context.Context, eventID uuid.UUID, p Poli
 	if err != nil {
 		return p, err
 	}
-	p.Capacity = inv.capacity(int64(len(users)))
+	p.Capped, p.Capacity = true, inv.capacity(int64(len(users)))
 	p.SoldOut = inv.SoldOut()
 	return p, nil
 }

@@ -177,8 +177,9 @@ type Policy struct {
 	// worth (at least one), so that the first joiners of a quiet room get
 	// in at once without a burst.
 	Start int
-	// Capacity caps this run's admissions by the inventory left (see
-	// Inventory); -1 for no cap.
+	// Capped: Capacity caps this run's admissions by the inventory left
+	// (see Inventory).
+	Capped   bool
 	Capacity int64
 	// SoldOut: the event has no free seat and no live hold; the room is
 	// marked sold out (and unmarked by a run that finds seats again).
@@ -195,7 +196,6 @@ func (r Room) policy(paused bool, now time.Time) Policy {
 		AdmissionTTL:   r.AdmissionTTL,
 		Burst:          max(1, r.AdmitPerMinute*burstSeconds/60),
 		Start:          max(1, r.AdmitPerMinute/60),
-		Capacity:       -1,
 	}
 }
 
