@@ -156,7 +156,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	})
 	idempotency := postgres.NewIdempotencyStore(a.pool)
 	waitlists := waitlist.NewService(liveWaitlists{out.waitlists, a.notifier.Changed}, waitlist.Options{
-		Now: now, OfferTTL: cfg.WaitlistOfferTTL, Bookings: bookings, Expiries: out.offers})
+		Now: now, OfferTTL: cfg.WaitlistOfferTTL, Bookings: bookings, Expiries: out.offers, Line: rooms})
 	events := event.NewService(liveEvents{eventStore, a.notifier.Changed}, now,
 		event.Options{HoldTTL: cfg.HoldTTL, Released: out.offers})
 	a.hub = feed.NewHub(changes, feed.Options{Load: httpapi.AvailabilityLoader(events), Logger: logger})

@@ -64,6 +64,15 @@ type Options struct {
 	Expiries Expiries
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Line, when set, places users coming from a sold-out waiting room.
+	Line Line
+}
+
+// Line is the waiting room as the waitlist uses it.
+type Line interface {
+	// QueuedAt is the waitlist time of the user's place in the event's
+	// sold-out waiting room; NotFound or InvalidState when they have none.
+	QueuedAt(ctx context.Context, eventID, userID uuid.UUID) (time.Time, error)
 }
 
 // Service runs waitlists.
@@ -72,6 +81,7 @@ type Service struct {
 	offerTTL time.Duration
 	bookings Bookings
 	expiries Expiries
+	line     Line
 	now      func() time.Time
 }
 
@@ -89,24 +99,31 @@ func NewService(store Store, o Options) *Service {
 		offerTTL: o.OfferTTL,
 		bookings: o.Bookings,
 		expiries: o.Expiries,
+		line:     o.Line,
 		now:      func() time.Time { return clock().Truncate(time.Microsecond) },
 	}
 }
 
 // Join puts the caller on an event's waitlist for quantity seats. It is
 // refused while the event could serve the request now (seats_available):
-// the waitlist is for sold-out events.
+// the waitlist is for sold-out events. A caller who was still in line
+// when the event's waiting room sold out takes the place the line gives
+// them (Line.QueuedAt), so the line's order carries over to the waitlist
+// however late each of them makes the call.
 func (s *Service) Join(ctx context.Context, eventID uuid.UUID, who auth.Principal, quantity int) (Entry, error) {
 	now := s.now()
-	return s.join(ctx, eventID, who, quantity, now, now)
-}
-
-// JoinQueued is Join for a user coming from the line of a sold-out
-// waiting room: the entry takes the place queuedAt gives it (see
-// waitroom.Service.QueuedAt), so the line's order carries over to the
-// waitlist however late each user makes the call.
-func (s *Service) JoinQueued(ctx context.Context, eventID uuid.UUID, who auth.Principal, quantity int, queuedAt time.Time) (Entry, error) {
-	return s.join(ctx, eventID, who, quantity, s.now(), queuedAt.Truncate(time.Microsecond))
+	at := now
+	if s.line != nil {
+		q, err := s.line.QueuedAt(ctx, eventID, who.UserID)
+		switch {
+		case err == nil:
+			at = q.Truncate(time.Microsecond)
+		case apperr.Is(err, apperr.NotFound), apperr.Is(err, apperr.InvalidState):
+		default:
+			return Entry{}, err
+		}
+	}
+	return s.join(ctx, eventID, who, quantity, now, at)
 }
 
 func (s *Service) join(ctx context.Context, eventID uuid.UUID, who auth.Principal, quantity int, now, at time.Time) (Entry, error) {

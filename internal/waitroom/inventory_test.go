@@ -232,18 +232,15 @@ func TestAdmissionFollowsInventory(t *testing.T) {
 		t.Fatalf("sold_out notices after more runs = %d, %v; want 850", notes, err)
 	}
 
-	// Users go to the waitlist in any order, at different times; it keeps
-	// the line's order. A user who was served cannot use the line's place.
-	lists := waitlist.NewService(postgres.NewWaitlistStore(s.pool), waitlist.Options{Now: s.clock.Now})
+	// Users go to the waitlist in any order, at different times, with one
+	// plain call each; it keeps the line's order. A user who was served
+	// has no place in line to bring.
+	lists := waitlist.NewService(postgres.NewWaitlistStore(s.pool), waitlist.Options{Now: s.clock.Now, Line: s.svc})
 	picks := []int{900, 151, 600, 152, 999}
 	for _, i := range picks {
 		s.clock.Advance(time.Second)
-		at, err := s.svc.QueuedAt(s.ctx, s.event, users[i-1].UserID)
-		if err != nil {
-			t.Fatalf("QueuedAt(user %d) = %v", i, err)
-		}
-		if _, err := lists.JoinQueued(s.ctx, s.event, users[i-1], 1, at); err != nil {
-			t.Fatalf("JoinQueued(user %d) = %v", i, err)
+		if _, err := lists.Join(s.ctx, s.event, users[i-1], 1); err != nil {
+			t.Fatalf("Join waitlist (user %d) = %v", i, err)
 		}
 	}
 	if _, err := s.svc.QueuedAt(s.ctx, s.event, users[0].UserID); !apperr.Is(err, apperr.InvalidState) {
