@@ -28,6 +28,7 @@ import (
 	"github.com/evently/evently/internal/config"
 	"github.com/evently/evently/internal/event"
 	"github.com/evently/evently/internal/feed"
+	"github.com/evently/evently/internal/funnel"
 	"github.com/evently/evently/internal/httpapi"
 	"github.com/evently/evently/internal/postgres"
 	"github.com/evently/evently/internal/redis"
@@ -218,6 +219,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Webhooks:          out.deliveries,
 		WebhookEndpoints:  out.endpoints,
 		Analytics:         newAnalytics(analyticsStore),
+		Funnel:            funnel.NewService(redis.NewFunnel(a.rdb), postgres.NewFunnelStore(a.pool), now),
 		Tickets:           ticket.NewService(ticketStore, signer, now),
 
 		Feed:               a.hub,

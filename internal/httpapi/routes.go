@@ -168,6 +168,7 @@ func (s *Server) router() chi.Router {
 			r.Get("/admin/analytics/events/popular", s.api(s.analyticsPopular))
 			r.Get("/admin/analytics/daily", s.api(s.analyticsDaily))
 			r.Get("/admin/analytics/events/{id}", s.api(s.analyticsEvent))
+			r.Get("/admin/analytics/events/{id}/funnel", s.api(s.analyticsFunnel))
 		})
 	})
 	return r

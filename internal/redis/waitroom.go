@@ -44,6 +44,11 @@ import (
 //	                      with a lease TTL
 //	waitroom:{E}:revoked  sorted set: admission numbers given up by
 //	                      leaving, scored by when they would have lapsed
+//	waitroom:{E}:funnel   hash: "j:<minute>" and "a:<minute>", the tickets
+//	                      taken and admissions given in each minute (unix
+//	                      minutes), for the funnel report
+//	waitroom:{E}:waits    sorted set: one member "number:wait_ms" per
+//	                      admission, scored by when it was given
 //
 // Opening is O(1) whatever the pre-queue's size: the shuffle is the order
 // of keys drawn at join, and opening only freezes it and gives it its
@@ -75,7 +80,7 @@ const (
 )
 
 type roomKeys struct {
-	room, tickets, numbers, active, window, chain, pre, revoked string
+	room, tickets, numbers, active, window, chain, pre, revoked, funnel, waits string
 }
 
 func keysOf(eventID uuid.UUID) roomKeys {
@@ -89,6 +94,8 @@ func keysOf(eventID uuid.UUID) roomKeys {
 		chain:   p + ":chain",
 		pre:     p + ":pre",
 		revoked: p + ":revoked",
+		funnel:  p + ":funnel",
+		waits:   p + ":waits",
 	}
 }
 
@@ -126,7 +133,7 @@ local function resolve(room, pre, user, t)
 end
 `
 
-// joinScript: KEYS room, tickets, numbers, active, chain, pre; ARGV user,
+// joinScript: KEYS room, tickets, numbers, active, chain, pre, funnel; ARGV user,
 // now_ms, chain id, lease_ms, keep_ms, open (1|0), key. Returns {ticket,
 // serving, armed, pre-queue size, sold out at (ms, 0 if not)}.
 var joinScript = goredis.NewScript(luaFields + luaOpen + luaResolve + `
@@ -154,7 +161,8 @@ if not t then
   end
   redis.call('HSET', KEYS[2], ARGV[1], t)
   redis.call('HINCRBY', KEYS[1], 'waiting', 1)
-  for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6]}) do redis.call('PEXPIRE', k, ARGV[5]) end
+  redis.call('HINCRBY', KEYS[7], 'j:' .. math.floor(now / 60000), 1)
+  for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7]}) do redis.call('PEXPIRE', k, ARGV[5]) end
 end
 local armed = 0
 if redis.call('SET', KEYS[5], ARGV[3] .. ':0', 'NX', 'PX', ARGV[4]) then armed = 1 end
@@ -202,7 +210,7 @@ return {rt, tonumber(redis.call('HGET', KEYS[1], 'serving')) or 0}
 `)
 
 // admitScript runs one admission step. KEYS room, tickets, numbers,
-// active, window, chain, pre. ARGV now_ms, chain id, step, lease_ms,
+// active, window, chain, pre, funnel, waits. ARGV now_ms, chain id, step, lease_ms,
 // keep_ms, paused (1|0), admit_per_minute, max_active (0: no cap),
 // admission_ttl_ms, burst (admissions), start (admissions), max walk, open
 // (1|0), capacity (admissions the inventory allows; -1: no cap), sold out
@@ -295,8 +303,10 @@ if ARGV[6] == '0' then
     walked = walked + 1
     local user, t = userAt(serving)
     if user then
-      redis.call('HSET', KEYS[2], user, serving .. ':' .. fields(t)[2] .. ':' .. now .. ':' .. untilMs)
+      local joined = fields(t)[2]
+      redis.call('HSET', KEYS[2], user, serving .. ':' .. joined .. ':' .. now .. ':' .. untilMs)
       redis.call('ZADD', KEYS[4], untilMs, user)
+      redis.call('ZADD', KEYS[9], now, serving .. ':' .. (now - joined))
       admitted = admitted + 1
     end
   end
@@ -304,7 +314,10 @@ if ARGV[6] == '0' then
   waiting, total = waiting - admitted, total + admitted
   active, recent = active + admitted, recent + admitted
   redis.call('HSET', KEYS[1], 'serving', serving, 'waiting', waiting, 'total', total, 'units', units, 'at', at)
-  if admitted > 0 then redis.call('ZADD', KEYS[5], now, serving .. ':' .. admitted) end
+  if admitted > 0 then
+    redis.call('ZADD', KEYS[5], now, serving .. ':' .. admitted)
+    redis.call('HINCRBY', KEYS[8], 'a:' .. math.floor(now / 60000), admitted)
+  end
 end
 local released = 0
 if waiting > 0 then
@@ -313,7 +326,7 @@ else
   redis.call('DEL', KEYS[6])
   released = 1
 end
-for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7]}) do redis.call('PEXPIRE', k, ARGV[5]) end
+for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7], KEYS[8], KEYS[9]}) do redis.call('PEXPIRE', k, ARGV[5]) end
 local so = redis.call('HMGET', KEYS[1], 'soldout', 'told')
 return {0, admitted, waiting, active, total, recent, released, tonumber(so[1]) or 0, tonumber(so[2]) or 0}
 `)
@@ -350,7 +363,7 @@ return {tonumber(st[1]) or 0, active, tonumber(st[2]) or 0, recent}
 // Join implements waitroom.Queue.
 func (w *WaitingRooms) Join(ctx context.Context, eventID uuid.UUID, a waitroom.Arrival, chain string) (waitroom.Place, bool, error) {
 	k := keysOf(eventID)
-	res, err := joinScript.Run(ctx, w.rdb, []string{k.room, k.tickets, k.numbers, k.active, k.chain, k.pre},
+	res, err := joinScript.Run(ctx, w.rdb, []string{k.room, k.tickets, k.numbers, k.active, k.chain, k.pre, k.funnel},
 		a.UserID.String(), a.At.UnixMilli(), chain, chainLease.Milliseconds(), roomKeep.Milliseconds(),
 		flag(a.Open), a.Key&(1<<waitroom.KeyBits-1)).Slice()
 	if err != nil {
@@ -455,7 +468,7 @@ func (w *WaitingRooms) Admitted(ctx context.Context, eventID, userID uuid.UUID, 
 func (w *WaitingRooms) Admit(ctx context.Context, run waitroom.Run, p waitroom.Policy, now time.Time) (waitroom.Batch, error) {
 	k := keysOf(run.EventID)
 	paused := flag(p.Paused)
-	res, err := admitScript.Run(ctx, w.rdb, []string{k.room, k.tickets, k.numbers, k.active, k.window, k.chain, k.pre},
+	res, err := admitScript.Run(ctx, w.rdb, []string{k.room, k.tickets, k.numbers, k.active, k.window, k.chain, k.pre, k.funnel, k.waits},
 		now.UnixMilli(), run.Chain, run.Step, chainLease.Milliseconds(), roomKeep.Milliseconds(),
 		paused, p.AdmitPerMinute, p.MaxActive, p.AdmissionTTL.Milliseconds(), p.Burst, p.Start, maxWalk, flag(p.Open),
 		capacityArg(p), flag(p.SoldOut),
