@@ -153,7 +153,8 @@ func (s *Service) Report(ctx context.Context, q Query) (Report, error) {
 	}
 	r, err := s.rooms.Figures(ctx, q.EventID, from, to, now)
 	if err != nil {
-		return Report{}, fmt.Errorf("funnel event=%s: %w", q.EventID, err)
+		return Report{}, apperr.Wrap(fmt.Errorf("funnel event=%s: %w", q.EventID, err), apperr.Unavailable,
+			"The waiting room's figures cannot be read right now; try again.")
 	}
 	rep := Report{
 		EventID: q.EventID, From: from, To: to, AsOf: now,

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -96,4 +97,69 @@ func (s *Server) analyticsFunnel(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, toFunnelResponse(rep))
 	return nil
+}
+
+// funnelStreamEvery is how often the funnel stream sends the report again.
+const funnelStreamEvery = 2 * time.Second
+
+// funnelStream sends the event's funnel at once and then every
+// funnelStreamEvery, for a live dashboard: over the hour up to now (a
+// sliding window) or from `from` on. A bad range or an unknown event is
+// refused before the stream starts; a range that grows past MaxRange ends
+// it with a problem event.
+func (s *Server) funnelStream(w http.ResponseWriter, r *http.Request) error {
+	id, err := uuidParam(r, "id", "event")
+	if err != nil {
+		return err
+	}
+	var v apperr.Validator
+	q := funnel.Query{EventID: id, From: queryTime(&v, r.URL.Query(), "from")}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	rep, err := s.funnel.Report(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(toFunnelResponse(rep))
+	if err != nil {
+		return err
+	}
+	st := s.startStream(w, streamFunnel)
+	defer st.end()
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	if !st.event("funnel", data) {
+		return nil
+	}
+	tick := time.NewTicker(funnelStreamEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-st.heartbeat.C:
+			if !st.comment() {
+				return nil
+			}
+			continue
+		case <-r.Context().Done():
+			return nil
+		}
+		rep, err := s.funnel.Report(r.Context(), q)
+		switch {
+		case apperr.Is(err, apperr.ValidationFailed), apperr.Is(err, apperr.NotFound):
+			st.event("problem", problemJSON(r, err))
+			return nil
+		case err != nil:
+			// A store did not answer this time; the next tick tries again.
+			continue
+		}
+		if data, err = json.Marshal(toFunnelResponse(rep)); err != nil {
+			return err
+		}
+		if !st.event("funnel", data) {
+			return nil
+		}
+	}
 }

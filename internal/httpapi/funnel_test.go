@@ -161,3 +161,41 @@ func TestFunnel(t *testing.T) {
 		t.Errorf("funnel without a token = %d, want 401", r.Status)
 	}
 }
+
+// TestFunnelStream: an admin's stream sends the funnel at once, matching
+// the spec, and again within seconds with a new join counted; users and
+// bad ranges are refused before it starts.
+func TestFunnelStream(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	e := f.publish(t, withRoom(map[string]any{"enabled": true, "admit_per_minute": 600}))
+	buyers := f.buyers(t, 2)
+	joinRoom(t, f.env, buyers[0], e.ID)
+	path := "/api/v1/admin/analytics/events/" + e.ID + "/funnel/stream"
+	const spec = "/api/v1/admin/analytics/events/{id}/funnel/stream"
+	st, r := openStream(t, f.env, streamReq{Path: path + "?access_token=" + url.QueryEscape(f.admin)})
+	if r != nil {
+		t.Fatalf("open funnel stream = %d %s", r.Status, r.Body)
+	}
+	first, _ := expect[funnelJSON](t, st, spec, "funnel", 10*time.Second)
+	if first.Joined != 1 || len(first.Series) != 60 {
+		t.Fatalf("first funnel event: joined %d over %d minutes, want 1 over 60", first.Joined, len(first.Series))
+	}
+	joinRoom(t, f.env, buyers[1], e.ID)
+	if !poll(15*time.Second, func() bool {
+		next, _ := expect[funnelJSON](t, st, spec, "funnel", 10*time.Second)
+		return next.Joined == 2
+	}) {
+		t.Fatal("the stream never counted the second join")
+	}
+
+	if _, r := openStream(t, f.env, streamReq{Path: path, Token: f.user}); r == nil || r.Status != 403 {
+		t.Errorf("funnel stream as a user: want 403, got %v", r)
+	}
+	if _, r := openStream(t, f.env, streamReq{Path: path + "?from=soon", Token: f.admin}); r == nil || r.Status != 400 {
+		t.Errorf("funnel stream with a bad from: want 400, got %v", r)
+	}
+	if _, r := openStream(t, f.env, streamReq{Path: "/api/v1/admin/analytics/events/0193a0b1-0000-7000-8000-000000000000/funnel/stream", Token: f.admin}); r == nil || r.Status != 404 {
+		t.Errorf("funnel stream of an unknown event: want 404, got %v", r)
+	}
+}

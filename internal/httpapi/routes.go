@@ -137,6 +137,7 @@ func (s *Server) router() chi.Router {
 		// Live streams (server-sent events); they also take ?access_token=.
 		r.With(s.queryToken).Get("/events/{id}/availability/stream", s.api(s.availabilityStream))
 		r.With(s.queryToken, s.requireUser).Get("/events/{id}/waiting-room/stream", s.api(s.waitingRoomStream))
+		r.With(s.queryToken, s.requireAdmin).Get("/admin/analytics/events/{id}/funnel/stream", s.api(s.funnelStream))
 		// Waitlist.
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireUser)
