@@ -37,13 +37,16 @@ func (s *RoomStock) Inventory(ctx context.Context, eventID uuid.UUID, users []uu
 	defer wrap(&err, "read inventory event=%s", eventID)
 	var inv waitroom.Inventory
 	var mean *float64
-	err = s.pool.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM seats WHERE event_id = $1 AND (status = 'available' OR (status = 'held' AND held_until <= $2))),
-		(SELECT count(*) FROM seats WHERE event_id = $1 AND status = 'held' AND held_until > $2),
-		(SELECT count(DISTINCT user_id) FROM bookings WHERE event_id = $1 AND user_id = ANY($3)
-		    AND status IN ('pending', 'confirmed') AND (status = 'confirmed' OR expires_at > $2)),
+	err = s.pool.QueryRow(ctx, `WITH h AS (
+		SELECT count(*) FILTER (WHERE held_until <= $2) AS lapsed, count(*) FILTER (WHERE held_until > $2) AS live
+		FROM seats WHERE event_id = $1 AND status = 'held')
+	SELECT (SELECT count(*) FROM seats WHERE event_id = $1 AND status = 'available') + h.lapsed, h.live,
+		(SELECT count(*) FROM unnest($3::uuid[]) AS u(id) WHERE EXISTS (
+		    SELECT 1 FROM bookings b WHERE b.event_id = $1 AND b.user_id = u.id
+		      AND b.status IN ('pending', 'confirmed') AND (b.status = 'confirmed' OR b.expires_at > $2))),
 		(SELECT avg(quantity)::float8 FROM (SELECT quantity FROM bookings WHERE event_id = $1
-		    ORDER BY created_at DESC, id DESC LIMIT $4) r)`,
+		    ORDER BY created_at DESC, id DESC LIMIT $4) r)
+	FROM h`,
 		eventID, now, users, recentBookings).Scan(&inv.Free, &inv.Held, &inv.Served, &mean)
 	if err != nil {
 		return waitroom.Inventory{}, err
