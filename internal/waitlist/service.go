@@ -71,7 +71,8 @@ type Options struct {
 // Line is the waiting room as the waitlist uses it.
 type Line interface {
 	// QueuedAt is the waitlist time of the user's place in the event's
-	// sold-out waiting room; NotFound or InvalidState when they have none.
+	// sold-out waiting room; NotFound or InvalidState when they have none,
+	// Unavailable when the room cannot be read.
 	QueuedAt(ctx context.Context, eventID, userID uuid.UUID) (time.Time, error)
 }
 
@@ -118,7 +119,10 @@ func (s *Service) Join(ctx context.Context, eventID uuid.UUID, who auth.Principa
 		switch {
 		case err == nil:
 			at = q.Truncate(time.Microsecond)
-		case apperr.Is(err, apperr.NotFound), apperr.Is(err, apperr.InvalidState):
+		case apperr.Is(err, apperr.NotFound), apperr.Is(err, apperr.InvalidState), apperr.Is(err, apperr.Unavailable):
+			// No place in a sold-out line, or the waiting room cannot be
+			// read (Redis down): the entry queues from now, so that the
+			// waitlist keeps working without the waiting room.
 		default:
 			return Entry{}, err
 		}
