@@ -28,6 +28,7 @@ import (
 	"github.com/evently/evently/internal/config"
 	"github.com/evently/evently/internal/event"
 	"github.com/evently/evently/internal/feed"
+	"github.com/evently/evently/internal/funnel"
 	"github.com/evently/evently/internal/httpapi"
 	"github.com/evently/evently/internal/postgres"
 	"github.com/evently/evently/internal/redis"
@@ -123,7 +124,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	a.notifier = feed.NewNotifier(changes, logger)
 	rooms := waitroom.NewService(postgres.NewWaitingRoomStore(a.pool),
 		liveQueue{redis.NewWaitingRooms(a.rdb), a.notifier.Changed},
-		worker.NewAdmissions(a.queue), waitroom.Options{Now: now, PassSecret: cfg.JWTSecret})
+		worker.NewAdmissions(a.queue), waitroom.Options{Now: now, PassSecret: cfg.JWTSecret,
+			Stock: postgres.NewRoomStock(a.pool), Notices: postgres.NewRoomStock(a.pool)})
 	reg.MustRegister(telemetry.NewWaitingRooms(rooms))
 	out := newOutreach(a.pool, a.rdb, a.queue, logger, now, telemetry.NewWebhooks(reg))
 	if err := out.bootstrap(ctx, cfg); err != nil {
@@ -154,7 +156,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	})
 	idempotency := postgres.NewIdempotencyStore(a.pool)
 	waitlists := waitlist.NewService(liveWaitlists{out.waitlists, a.notifier.Changed}, waitlist.Options{
-		Now: now, OfferTTL: cfg.WaitlistOfferTTL, Bookings: bookings, Expiries: out.offers})
+		Now: now, OfferTTL: cfg.WaitlistOfferTTL, Bookings: bookings, Expiries: out.offers, Line: rooms})
 	events := event.NewService(liveEvents{eventStore, a.notifier.Changed}, now,
 		event.Options{HoldTTL: cfg.HoldTTL, Released: out.offers})
 	a.hub = feed.NewHub(changes, feed.Options{Load: httpapi.AvailabilityLoader(events), Logger: logger})
@@ -216,6 +218,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Webhooks:          out.deliveries,
 		WebhookEndpoints:  out.endpoints,
 		Analytics:         newAnalytics(analyticsStore),
+		Funnel:            funnel.NewService(redis.NewFunnel(a.rdb), postgres.NewFunnelStore(a.pool), now),
 		Tickets:           ticket.NewService(ticketStore, signer, now),
 
 		Feed:               a.hub,

@@ -137,6 +137,7 @@ func (s *Server) router() chi.Router {
 		// Live streams (server-sent events); they also take ?access_token=.
 		r.With(s.queryToken).Get("/events/{id}/availability/stream", s.api(s.availabilityStream))
 		r.With(s.queryToken, s.requireUser).Get("/events/{id}/waiting-room/stream", s.api(s.waitingRoomStream))
+		r.With(s.queryToken, s.requireAdmin).Get("/admin/analytics/events/{id}/funnel/stream", s.api(s.funnelStream))
 		// Waitlist.
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireUser)
@@ -168,6 +169,7 @@ func (s *Server) router() chi.Router {
 			r.Get("/admin/analytics/events/popular", s.api(s.analyticsPopular))
 			r.Get("/admin/analytics/daily", s.api(s.analyticsDaily))
 			r.Get("/admin/analytics/events/{id}", s.api(s.analyticsEvent))
+			r.Get("/admin/analytics/events/{id}/funnel", s.api(s.analyticsFunnel))
 		})
 	})
 	return r

@@ -87,6 +87,8 @@ type Options struct {
 	WebhookEndpoints WebhookEndpoints
 	// Analytics answers the admin reports.
 	Analytics AnalyticsService
+	// Funnel answers events' on-sale funnels.
+	Funnel FunnelService
 	// Tickets serves tickets, their QR images and key, and check-in.
 	Tickets TicketService
 	// Feed, when set, serves the live streams (server-sent events); without
@@ -136,6 +138,7 @@ type Server struct {
 	webhooks        WebhookDeliveries
 	endpoints       WebhookEndpoints
 	analytics       AnalyticsService
+	funnel          FunnelService
 	tickets         TicketService
 
 	feed               Feed
@@ -184,6 +187,7 @@ func New(opts Options) (*Server, error) {
 		webhooks:        opts.Webhooks,
 		endpoints:       opts.WebhookEndpoints,
 		analytics:       opts.Analytics,
+		funnel:          opts.Funnel,
 		tickets:         opts.Tickets,
 
 		feed:               opts.Feed,

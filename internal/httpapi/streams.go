@@ -42,6 +42,7 @@ const (
 const (
 	streamAvailability = "availability"
 	streamWaitingRoom  = "waiting_room"
+	streamFunnel       = "funnel"
 )
 
 // streamMetrics count the open streams and those that ended because a

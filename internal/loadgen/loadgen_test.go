@@ -85,8 +85,8 @@ func TestWaitingRoomScenario(t *testing.T) {
 	}
 	f := rep.Figures
 	t.Logf("waiting room: %v", f)
-	if rep.ServerError != 0 {
-		t.Errorf("%d server errors", rep.ServerError)
+	if rep.ServerError != 0 || len(rep.Invariants) != 0 {
+		t.Errorf("%d server errors, broken: %v", rep.ServerError, rep.Invariants)
 	}
 	for name, want := range map[string]any{
 		"joiners":                               int64(100),
@@ -99,6 +99,7 @@ func TestWaitingRoomScenario(t *testing.T) {
 		"bookings_after_admission_with_pass":    int64(6),
 		"holds_with_pass_not_201":               0,
 		"still_waiting":                         int64(0),
+		"funnel_reconciled":                     true,
 	} {
 		if f[name] != want {
 			t.Errorf("%s = %v (%T), want %v", name, f[name], f[name], want)

@@ -33,6 +33,10 @@ const (
 	// KindEventCancelled: an event the user held or booked seats of was
 	// cancelled.
 	KindEventCancelled Kind = "event_cancelled"
+	// KindSoldOut: the event sold out while the user waited in its
+	// waiting room; they can go on to its waitlist in line order. It has
+	// no webhook.
+	KindSoldOut Kind = "sold_out"
 )
 
 // Notification is one message in a user's inbox.

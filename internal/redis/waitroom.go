@@ -23,7 +23,8 @@ import (
 //	                      admission token bucket and when it was filled);
 //	                      once the room has opened, opened, prebase and
 //	                      pre (the pre-queue's numbers are prebase+1 to
-//	                      prebase+pre)
+//	                      prebase+pre); soldout (ms) while the event is
+//	                      sold out, told once those waiting were notified
 //	waitroom:{E}:tickets  hash: user → "number:joined_ms", with
 //	                      ":admitted_ms:until_ms" appended on admission;
 //	                      number 0 while in the pre-queue
@@ -43,6 +44,11 @@ import (
 //	                      with a lease TTL
 //	waitroom:{E}:revoked  sorted set: admission numbers given up by
 //	                      leaving, scored by when they would have lapsed
+//	waitroom:{E}:funnel   hash: "j:<minute>" and "a:<minute>", the tickets
+//	                      taken and admissions given in each minute (unix
+//	                      minutes), for the funnel report
+//	waitroom:{E}:waits    sorted set: one member "number:wait_ms" per
+//	                      admission, scored by when it was given
 //
 // Opening is O(1) whatever the pre-queue's size: the shuffle is the order
 // of keys drawn at join, and opening only freezes it and gives it its
@@ -74,7 +80,7 @@ const (
 )
 
 type roomKeys struct {
-	room, tickets, numbers, active, window, chain, pre, revoked string
+	room, tickets, numbers, active, window, chain, pre, revoked, funnel, waits string
 }
 
 func keysOf(eventID uuid.UUID) roomKeys {
@@ -88,6 +94,8 @@ func keysOf(eventID uuid.UUID) roomKeys {
 		chain:   p + ":chain",
 		pre:     p + ":pre",
 		revoked: p + ":revoked",
+		funnel:  p + ":funnel",
+		waits:   p + ":waits",
 	}
 }
 
@@ -125,9 +133,9 @@ local function resolve(room, pre, user, t)
 end
 `
 
-// joinScript: KEYS room, tickets, numbers, active, chain, pre; ARGV user,
+// joinScript: KEYS room, tickets, numbers, active, chain, pre, funnel; ARGV user,
 // now_ms, chain id, lease_ms, keep_ms, open (1|0), key. Returns {ticket,
-// serving, armed, pre-queue size}.
+// serving, armed, pre-queue size, sold out at (ms, 0 if not)}.
 var joinScript = goredis.NewScript(luaFields + luaOpen + luaResolve + `
 local now = tonumber(ARGV[2])
 if ARGV[6] == '1' then open(KEYS[1], KEYS[6]) end
@@ -136,7 +144,7 @@ local t = redis.call('HGET', KEYS[2], ARGV[1])
 if t then
   local f = fields(t)
   if f[1] ~= 0 and f[1] <= serving then
-    if f[4] and f[4] > now then return {t, serving, 0, 0} end
+    if f[4] and f[4] > now then return {t, serving, 0, 0, tonumber(redis.call('HGET', KEYS[1], 'soldout')) or 0} end
     -- the admission lapsed: queue again at the back
     redis.call('ZREM', KEYS[4], ARGV[1])
     t = false
@@ -153,22 +161,24 @@ if not t then
   end
   redis.call('HSET', KEYS[2], ARGV[1], t)
   redis.call('HINCRBY', KEYS[1], 'waiting', 1)
-  for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6]}) do redis.call('PEXPIRE', k, ARGV[5]) end
+  redis.call('HINCRBY', KEYS[7], 'j:' .. math.floor(now / 60000), 1)
+  for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7]}) do redis.call('PEXPIRE', k, ARGV[5]) end
 end
 local armed = 0
 if redis.call('SET', KEYS[5], ARGV[3] .. ':0', 'NX', 'PX', ARGV[4]) then armed = 1 end
 local rt, queued = resolve(KEYS[1], KEYS[6], ARGV[1], t)
-return {rt, serving, armed, queued}
+return {rt, serving, armed, queued, tonumber(redis.call('HGET', KEYS[1], 'soldout')) or 0}
 `)
 
 // placeScript: KEYS room, tickets, pre; ARGV user, open (1|0). Returns
-// {ticket, serving, pre-queue size} or nil.
+// {ticket, serving, pre-queue size, sold out at (ms, 0 if not)} or nil.
 var placeScript = goredis.NewScript(luaOpen + luaResolve + `
 local t = redis.call('HGET', KEYS[2], ARGV[1])
 if ARGV[2] == '1' then open(KEYS[1], KEYS[3]) end
 if not t then return false end
 local rt, queued = resolve(KEYS[1], KEYS[3], ARGV[1], t)
-return {rt, tonumber(redis.call('HGET', KEYS[1], 'serving')) or 0, queued}
+return {rt, tonumber(redis.call('HGET', KEYS[1], 'serving')) or 0, queued,
+  tonumber(redis.call('HGET', KEYS[1], 'soldout')) or 0}
 `)
 
 // leaveScript: KEYS room, tickets, numbers, active, pre, revoked; ARGV
@@ -200,11 +210,17 @@ return {rt, tonumber(redis.call('HGET', KEYS[1], 'serving')) or 0}
 `)
 
 // admitScript runs one admission step. KEYS room, tickets, numbers,
-// active, window, chain, pre. ARGV now_ms, chain id, step, lease_ms,
+// active, window, chain, pre, funnel, waits. ARGV now_ms, chain id, step, lease_ms,
 // keep_ms, paused (1|0), admit_per_minute, max_active (0: no cap),
 // admission_ttl_ms, burst (admissions), start (admissions), max walk, open
+// (1|0), capacity (admissions the inventory allows; -1: no cap), sold out
 // (1|0). Returns {outcome, admitted, waiting, active, total, last_minute,
-// released}; outcome 0 ran, 1 already ran, 2 stale.
+// released, sold out at (ms, 0 if not), told (1|0)}; outcome 0 ran, 1
+// already ran, 2 stale.
+//
+// A run told the event is sold out marks the room so (once: the mark keeps
+// its first time) and admits nobody; a run told otherwise clears the mark,
+// so that seats coming back reopen the line.
 //
 // A run told that sales have opened opens the room first, in the same
 // script: nobody can be admitted ahead of the pre-queue's draw.
@@ -272,6 +288,14 @@ if ARGV[6] == '0' then
   local budget = math.min(math.floor(units / unit), apm - recent, waiting)
   local maxActive = tonumber(ARGV[8])
   if maxActive > 0 then budget = math.min(budget, maxActive - active) end
+  local capacity = tonumber(ARGV[14])
+  if capacity >= 0 then budget = math.min(budget, capacity) end
+  if ARGV[15] == '1' then
+    budget = 0
+    redis.call('HSETNX', KEYS[1], 'soldout', now)
+  else
+    redis.call('HDEL', KEYS[1], 'soldout', 'told')
+  end
   local untilMs = now + tonumber(ARGV[9])
   local walked, limit = 0, tonumber(ARGV[12])
   while admitted < budget and serving < nxt and walked < limit do
@@ -279,8 +303,10 @@ if ARGV[6] == '0' then
     walked = walked + 1
     local user, t = userAt(serving)
     if user then
-      redis.call('HSET', KEYS[2], user, serving .. ':' .. fields(t)[2] .. ':' .. now .. ':' .. untilMs)
+      local joined = fields(t)[2]
+      redis.call('HSET', KEYS[2], user, serving .. ':' .. joined .. ':' .. now .. ':' .. untilMs)
       redis.call('ZADD', KEYS[4], untilMs, user)
+      redis.call('ZADD', KEYS[9], now, serving .. ':' .. (now - joined))
       admitted = admitted + 1
     end
   end
@@ -288,7 +314,10 @@ if ARGV[6] == '0' then
   waiting, total = waiting - admitted, total + admitted
   active, recent = active + admitted, recent + admitted
   redis.call('HSET', KEYS[1], 'serving', serving, 'waiting', waiting, 'total', total, 'units', units, 'at', at)
-  if admitted > 0 then redis.call('ZADD', KEYS[5], now, serving .. ':' .. admitted) end
+  if admitted > 0 then
+    redis.call('ZADD', KEYS[5], now, serving .. ':' .. admitted)
+    redis.call('HINCRBY', KEYS[8], 'a:' .. math.floor(now / 60000), admitted)
+  end
 end
 local released = 0
 if waiting > 0 then
@@ -297,8 +326,9 @@ else
   redis.call('DEL', KEYS[6])
   released = 1
 end
-for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7]}) do redis.call('PEXPIRE', k, ARGV[5]) end
-return {0, admitted, waiting, active, total, recent, released}
+for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7], KEYS[8], KEYS[9]}) do redis.call('PEXPIRE', k, ARGV[5]) end
+local so = redis.call('HMGET', KEYS[1], 'soldout', 'told')
+return {0, admitted, waiting, active, total, recent, released, tonumber(so[1]) or 0, tonumber(so[2]) or 0}
 `)
 
 // armScript: KEYS room, chain; ARGV chain id, lease_ms. Hands the room to
@@ -333,16 +363,19 @@ return {tonumber(st[1]) or 0, active, tonumber(st[2]) or 0, recent}
 // Join implements waitroom.Queue.
 func (w *WaitingRooms) Join(ctx context.Context, eventID uuid.UUID, a waitroom.Arrival, chain string) (waitroom.Place, bool, error) {
 	k := keysOf(eventID)
-	res, err := joinScript.Run(ctx, w.rdb, []string{k.room, k.tickets, k.numbers, k.active, k.chain, k.pre},
+	res, err := joinScript.Run(ctx, w.rdb, []string{k.room, k.tickets, k.numbers, k.active, k.chain, k.pre, k.funnel},
 		a.UserID.String(), a.At.UnixMilli(), chain, chainLease.Milliseconds(), roomKeep.Milliseconds(),
 		flag(a.Open), a.Key&(1<<waitroom.KeyBits-1)).Slice()
 	if err != nil {
 		return waitroom.Place{}, false, fmt.Errorf("join waiting room event=%s: %w", eventID, err)
 	}
-	if len(res) != 4 {
+	if len(res) != 5 {
 		return waitroom.Place{}, false, fmt.Errorf("join waiting room event=%s: unexpected reply %v", eventID, res)
 	}
 	p, err := placeOf(res[0], res[1], res[3])
+	if err == nil {
+		p.SoldOutAt = msTime(res[4].(int64))
+	}
 	if err != nil {
 		return waitroom.Place{}, false, fmt.Errorf("join waiting room event=%s: %w", eventID, err)
 	}
@@ -356,12 +389,14 @@ func (w *WaitingRooms) Place(ctx context.Context, eventID, userID uuid.UUID, ope
 	if errors.Is(err, goredis.Nil) {
 		return waitroom.Place{}, false, nil
 	}
-	if err == nil && len(res) != 3 {
+	if err == nil && len(res) != 4 {
 		err = fmt.Errorf("unexpected reply %v", res)
 	}
 	if err == nil {
 		var p waitroom.Place
 		if p, err = placeOf(res[0], res[1], res[2]); err == nil {
+			soldOut, _ := res[3].(int64)
+			p.SoldOutAt = msTime(soldOut)
 			return p, true, nil
 		}
 	}
@@ -433,9 +468,10 @@ func (w *WaitingRooms) Admitted(ctx context.Context, eventID, userID uuid.UUID, 
 func (w *WaitingRooms) Admit(ctx context.Context, run waitroom.Run, p waitroom.Policy, now time.Time) (waitroom.Batch, error) {
 	k := keysOf(run.EventID)
 	paused := flag(p.Paused)
-	res, err := admitScript.Run(ctx, w.rdb, []string{k.room, k.tickets, k.numbers, k.active, k.window, k.chain, k.pre},
+	res, err := admitScript.Run(ctx, w.rdb, []string{k.room, k.tickets, k.numbers, k.active, k.window, k.chain, k.pre, k.funnel, k.waits},
 		now.UnixMilli(), run.Chain, run.Step, chainLease.Milliseconds(), roomKeep.Milliseconds(),
 		paused, p.AdmitPerMinute, p.MaxActive, p.AdmissionTTL.Milliseconds(), p.Burst, p.Start, maxWalk, flag(p.Open),
+		capacityArg(p), flag(p.SoldOut),
 	).Int64Slice()
 	if err != nil {
 		return waitroom.Batch{}, fmt.Errorf("admit event=%s chain=%s step=%d: %w", run.EventID, run.Chain, run.Step, err)
@@ -447,10 +483,12 @@ func (w *WaitingRooms) Admit(ctx context.Context, run waitroom.Run, p waitroom.P
 		return waitroom.Batch{Outcome: waitroom.Stale}, nil
 	}
 	return waitroom.Batch{
-		Outcome:  waitroom.Ran,
-		Admitted: res[1],
-		Counts:   waitroom.Counts{Waiting: res[2], Active: res[3], AdmittedTotal: res[4], AdmittedLastMinute: res[5]},
-		Released: res[6] == 1,
+		Outcome:   waitroom.Ran,
+		Admitted:  res[1],
+		Counts:    waitroom.Counts{Waiting: res[2], Active: res[3], AdmittedTotal: res[4], AdmittedLastMinute: res[5]},
+		Released:  res[6] == 1,
+		SoldOutAt: msTime(res[7]),
+		Told:      res[8] == 1,
 	}, nil
 }
 
@@ -510,4 +548,95 @@ func placeOf(ticket, servingReply, queuedReply any) (waitroom.Place, error) {
 		p.AdmittedAt, p.AdmittedUntil = &at, &until
 	}
 	return p, nil
+}
+
+// msTime is a time kept in milliseconds, nil for 0.
+func msTime(ms int64) *time.Time {
+	if ms == 0 {
+		return nil
+	}
+	t := time.UnixMilli(ms).UTC()
+	return &t
+}
+
+// ActiveUsers implements waitroom.Queue: one ZRANGEBYSCORE over the
+// admissions that run past now (at most max_active of them).
+func (w *WaitingRooms) ActiveUsers(ctx context.Context, eventID uuid.UUID, now time.Time) ([]uuid.UUID, error) {
+	members, err := w.rdb.ZRangeByScore(ctx, keysOf(eventID).active, &goredis.ZRangeBy{
+		Min: "(" + strconv.FormatInt(now.UnixMilli(), 10), Max: "+inf",
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read active admissions event=%s: %w", eventID, err)
+	}
+	return parseUsers(eventID, members)
+}
+
+// waitersScript: KEYS room, tickets, numbers, pre. Returns the users still
+// waiting in number order: the open pre-queue's members past serving, then
+// the numbered users past serving. A room that has not opened has nobody
+// waiting in line (its pre-queue is not placed yet).
+var waitersScript = goredis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], 'opened') == 0 then return {} end
+local st = redis.call('HMGET', KEYS[1], 'serving', 'prebase', 'pre')
+local serving, prebase, pre = tonumber(st[1]) or 0, tonumber(st[2]) or 0, tonumber(st[3]) or 0
+local out = {}
+local function add(n, user)
+  local t = redis.call('HGET', KEYS[2], user)
+  if t then out[#out + 1] = {n, user} end
+end
+if serving < prebase + pre then
+  local from = math.max(serving, prebase) - prebase
+  for i, user in ipairs(redis.call('ZRANGE', KEYS[4], from, pre - 1)) do
+    local t = redis.call('HGET', KEYS[2], user)
+    if t and string.sub(t, 1, 2) == '0:' then out[#out + 1] = {prebase + from + i, user} end
+  end
+end
+local kv = redis.call('HGETALL', KEYS[3])
+for i = 1, #kv, 2 do
+  local n = tonumber(kv[i])
+  if n > serving then add(n, kv[i + 1]) end
+end
+table.sort(out, function(a, b) return a[1] < b[1] end)
+local users = {}
+for i, e in ipairs(out) do users[i] = e[2] end
+return users
+`)
+
+// Waiters implements waitroom.Queue. It walks every waiting ticket, so it
+// runs once per sell-out, not per poll.
+func (w *WaitingRooms) Waiters(ctx context.Context, eventID uuid.UUID) ([]uuid.UUID, error) {
+	k := keysOf(eventID)
+	members, err := waitersScript.Run(ctx, w.rdb, []string{k.room, k.tickets, k.numbers, k.pre}).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("list waiting users event=%s: %w", eventID, err)
+	}
+	return parseUsers(eventID, members)
+}
+
+// ToldSoldOut implements waitroom.Queue.
+func (w *WaitingRooms) ToldSoldOut(ctx context.Context, eventID uuid.UUID) error {
+	if err := w.rdb.HSet(ctx, keysOf(eventID).room, "told", 1).Err(); err != nil {
+		return fmt.Errorf("record sold-out notices event=%s: %w", eventID, err)
+	}
+	return nil
+}
+
+func parseUsers(eventID uuid.UUID, members []string) ([]uuid.UUID, error) {
+	out := make([]uuid.UUID, len(members))
+	for i, m := range members {
+		u, err := uuid.Parse(m)
+		if err != nil {
+			return nil, fmt.Errorf("waiting room event=%s: malformed user %q", eventID, m)
+		}
+		out[i] = u
+	}
+	return out, nil
+}
+
+// capacityArg is the admit script's capacity: -1 when the policy has none.
+func capacityArg(p waitroom.Policy) int64 {
+	if !p.Capped {
+		return -1
+	}
+	return max(0, p.Capacity)
 }

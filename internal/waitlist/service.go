@@ -64,6 +64,16 @@ type Options struct {
 	Expiries Expiries
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Line, when set, places users coming from a sold-out waiting room.
+	Line Line
+}
+
+// Line is the waiting room as the waitlist uses it.
+type Line interface {
+	// QueuedAt is the waitlist time of the user's place in the event's
+	// sold-out waiting room; NotFound or InvalidState when they have none,
+	// Unavailable when the room cannot be read.
+	QueuedAt(ctx context.Context, eventID, userID uuid.UUID) (time.Time, error)
 }
 
 // Service runs waitlists.
@@ -72,6 +82,7 @@ type Service struct {
 	offerTTL time.Duration
 	bookings Bookings
 	expiries Expiries
+	line     Line
 	now      func() time.Time
 }
 
@@ -89,15 +100,37 @@ func NewService(store Store, o Options) *Service {
 		offerTTL: o.OfferTTL,
 		bookings: o.Bookings,
 		expiries: o.Expiries,
+		line:     o.Line,
 		now:      func() time.Time { return clock().Truncate(time.Microsecond) },
 	}
 }
 
 // Join puts the caller on an event's waitlist for quantity seats. It is
 // refused while the event could serve the request now (seats_available):
-// the waitlist is for sold-out events.
+// the waitlist is for sold-out events. A caller who was still in line
+// when the event's waiting room sold out takes the place the line gives
+// them (Line.QueuedAt), so the line's order carries over to the waitlist
+// however late each of them makes the call.
 func (s *Service) Join(ctx context.Context, eventID uuid.UUID, who auth.Principal, quantity int) (Entry, error) {
 	now := s.now()
+	at := now
+	if s.line != nil {
+		q, err := s.line.QueuedAt(ctx, eventID, who.UserID)
+		switch {
+		case err == nil:
+			at = q.Truncate(time.Microsecond)
+		case apperr.Is(err, apperr.NotFound), apperr.Is(err, apperr.InvalidState), apperr.Is(err, apperr.Unavailable):
+			// No place in a sold-out line, or the waiting room cannot be
+			// read (Redis down): the entry queues from now, so that the
+			// waitlist keeps working without the waiting room.
+		default:
+			return Entry{}, err
+		}
+	}
+	return s.join(ctx, eventID, who, quantity, now, at)
+}
+
+func (s *Service) join(ctx context.Context, eventID uuid.UUID, who auth.Principal, quantity int, now, at time.Time) (Entry, error) {
 	f, err := s.store.Facts(ctx, eventID, now, min(max(quantity, 1), 100))
 	if err != nil {
 		return Entry{}, err
@@ -120,7 +153,7 @@ func (s *Service) Join(ctx context.Context, eventID uuid.UUID, who auth.Principa
 		return Entry{}, fmt.Errorf("waitlist entry id: %w", err)
 	}
 	return s.store.Insert(ctx, Entry{ID: id, EventID: eventID, UserID: who.UserID, Quantity: quantity,
-		Status: StatusWaiting, CreatedAt: now})
+		Status: StatusWaiting, CreatedAt: at})
 }
 
 // closed says why an event's seats cannot be sold now, or "".

@@ -68,6 +68,14 @@ type Queue interface {
 	Release(ctx context.Context, eventID uuid.UUID, chain string) error
 	// Counts returns the room's live figures at now.
 	Counts(ctx context.Context, eventID uuid.UUID, now time.Time) (Counts, error)
+	// ActiveUsers returns the users whose admission runs past now.
+	ActiveUsers(ctx context.Context, eventID uuid.UUID, now time.Time) ([]uuid.UUID, error)
+	// Waiters returns the users still waiting (not yet admitted), in queue
+	// order.
+	Waiters(ctx context.Context, eventID uuid.UUID) ([]uuid.UUID, error)
+	// ToldSoldOut records that the users waiting when the room sold out
+	// have been notified.
+	ToldSoldOut(ctx context.Context, eventID uuid.UUID) error
 }
 
 // Scheduler runs admission steps later (asynq in production). Scheduling a
@@ -100,6 +108,12 @@ type Options struct {
 	RevocationTimeout time.Duration
 	// Draw returns a pre-queue key; crypto/rand when nil.
 	Draw func() uint64
+	// Stock, when set, bounds admissions by the event's inventory and
+	// marks a room sold out (see Inventory); without it only the rate and
+	// max_active bound them.
+	Stock Stock
+	// Notices, when set, tell the users waiting in a room that sells out.
+	Notices SoldOutNotices
 }
 
 // maxOpenRooms bounds how many rooms one re-arm pass or scrape visits.
@@ -117,6 +131,8 @@ type Service struct {
 	passes    *Passes
 	revoked   *revocations
 	draw      func() uint64
+	stock     Stock
+	notices   SoldOutNotices
 }
 
 // NewService returns the waiting room over the given catalogue, queue and
@@ -154,6 +170,8 @@ func NewService(catalogue Catalogue, queue Queue, runs Scheduler, o Options) *Se
 		passes:    NewPasses(o.PassSecret),
 		revoked:   newRevocations(o.RevocationRefresh, o.RevocationTimeout, queue.Revoked),
 		draw:      o.Draw,
+		stock:     o.Stock,
+		notices:   o.Notices,
 	}
 }
 
@@ -201,19 +219,24 @@ func (s *Service) Join(ctx context.Context, eventID, userID uuid.UUID) (Ticket, 
 
 // Status returns the user's ticket, or NotFound when they hold none.
 func (s *Service) Status(ctx context.Context, eventID, userID uuid.UUID) (Ticket, error) {
+	t, _, err := s.status(ctx, eventID, userID)
+	return t, err
+}
+
+func (s *Service) status(ctx context.Context, eventID, userID uuid.UUID) (Ticket, Place, error) {
 	now := s.now()
 	room, err := s.visibleRoom(ctx, eventID, now)
 	if err != nil {
-		return Ticket{}, err
+		return Ticket{}, Place{}, err
 	}
 	p, ok, err := s.queue.Place(ctx, eventID, userID, room.salesOpen(now))
 	if err != nil {
-		return Ticket{}, unavailable(err)
+		return Ticket{}, Place{}, unavailable(err)
 	}
 	if !ok {
-		return Ticket{}, apperr.New(apperr.NotFound, "You are not in this event's waiting room.")
+		return Ticket{}, Place{}, apperr.New(apperr.NotFound, "You are not in this event's waiting room.")
 	}
-	return s.ticket(room, userID, p, now), nil
+	return s.ticket(room, userID, p, now), p, nil
 }
 
 // ticket is the Ticket the user sees, with their pass while admitted.
@@ -343,7 +366,10 @@ func (s *Service) RunAdmission(ctx context.Context, run Run) error {
 	if ph == closed {
 		return s.queue.Release(ctx, run.EventID, run.Chain)
 	}
-	p := room.policy(ph == paused, now)
+	p, err := s.inventoryPolicy(ctx, run.EventID, room.policy(ph == paused, now), now)
+	if err != nil {
+		return fmt.Errorf("admission run event=%s: %w", run.EventID, err)
+	}
 	b, err := s.queue.Admit(ctx, run, p, now)
 	if err != nil {
 		return fmt.Errorf("admission run event=%s: %w", run.EventID, err)
@@ -351,8 +377,13 @@ func (s *Service) RunAdmission(ctx context.Context, run Run) error {
 	if b.Outcome == Stale || b.Released {
 		return nil
 	}
+	if b.SoldOutAt != nil && !b.Told {
+		if err := s.tellSoldOut(ctx, run.EventID, *b.SoldOutAt); err != nil {
+			return fmt.Errorf("admission run event=%s: %w", run.EventID, err)
+		}
+	}
 	delay := s.tick
-	if p.Paused {
+	if p.Paused || b.SoldOutAt != nil {
 		delay = s.idleTick
 		if !p.Open {
 			// Run at the opening itself, so that the room opens and admits

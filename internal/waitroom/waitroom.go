@@ -35,13 +35,15 @@ type Status string
 
 // Ticket states: in the pre-queue (joined before sales opened; their place
 // is drawn at the opening), waiting in line, admitted (may book until
-// AdmittedUntil), or expired (the admission lapsed; joining again queues
-// at the back).
+// AdmittedUntil), expired (the admission lapsed; joining again queues at
+// the back), or sold out (still in line when the event sold out with no
+// hold left to lapse: the line has become the way onto the waitlist).
 const (
 	StatusPreQueue Status = "pre_queue"
 	StatusWaiting  Status = "waiting"
 	StatusAdmitted Status = "admitted"
 	StatusExpired  Status = "expired"
+	StatusSoldOut  Status = "sold_out"
 )
 
 // Ticket is a user's place in an event's waiting room.
@@ -74,6 +76,9 @@ type Place struct {
 	// PreQueued is how many users are in the pre-queue, for a user who is
 	// in it (Number 0); otherwise 0.
 	PreQueued int64
+	// SoldOutAt is when the room found its event sold out; nil while it
+	// is not.
+	SoldOutAt *time.Time
 }
 
 // Arrival is a join as the Queue records it.
@@ -172,6 +177,13 @@ type Policy struct {
 	// worth (at least one), so that the first joiners of a quiet room get
 	// in at once without a burst.
 	Start int
+	// Capped: Capacity caps this run's admissions by the inventory left
+	// (see Inventory).
+	Capped   bool
+	Capacity int64
+	// SoldOut: the event has no free seat and no live hold; the room is
+	// marked sold out (and unmarked by a run that finds seats again).
+	SoldOut bool
 }
 
 // policy is the room's admission policy at now; paused admits nobody.
@@ -206,6 +218,8 @@ func (r Room) estimate(pos int64, now time.Time) time.Duration {
 func (r Room) ticket(p Place, now time.Time, jitter float64) Ticket {
 	t := Ticket{EventID: r.EventID, JoinedAt: p.JoinedAt, AdmittedAt: p.AdmittedAt, AdmittedUntil: p.AdmittedUntil}
 	switch {
+	case p.SoldOutAt != nil && (p.Number == 0 || p.Number > p.Serving):
+		t.Status = StatusSoldOut
 	case p.Number == 0:
 		// No place yet, so nothing that depends on one: the wait is the
 		// time until the opening.
@@ -307,6 +321,10 @@ type Batch struct {
 	// Released: nobody waits any more, so the chain let go of the room; the
 	// next join starts a new one.
 	Released bool
+	// SoldOutAt is when the room was marked sold out, nil if it is not;
+	// Told says that those waiting then were notified.
+	SoldOutAt *time.Time
+	Told      bool
 }
 
 // Counts are a room's live figures.

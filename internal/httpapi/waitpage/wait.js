@@ -200,6 +200,13 @@
       $('hint').textContent = 'Your admission lapsed before you booked. You can join the line again.';
       $('rejoin-button').hidden = false;
       say('Your admission has expired.');
+    } else if (t.status === 'sold_out') {
+      $('ticket-title').textContent = 'Sold out';
+      $('position').textContent = '–';
+      $('eta').textContent = '–';
+      bar.value = 0;
+      $('hint').textContent = 'Every seat has been sold. Join the waitlist to keep your place in line: if seats come back, they are offered in line order. This page moves on its own if seats come back.';
+      say('The event has sold out. Join the waitlist to keep your place in line.');
     }
   }
 
