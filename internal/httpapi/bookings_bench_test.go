@@ -107,14 +107,20 @@ func benchHoldConfirm(b *testing.B, buyers int, opts ...apptest.Option) {
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d of %d hold+confirm rounds failed", n, b.N)
 	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "holds/s")
+	b.ReportMetric(2*float64(b.N)/elapsed.Seconds(), "tickets/s")
+	reportLatencies(b, latencies, "hold-")
+}
+
+// reportLatencies reports the p50 and p99 of latencies in milliseconds,
+// as <prefix>p50-ms and <prefix>p99-ms.
+func reportLatencies(b *testing.B, latencies []time.Duration, prefix string) {
 	slices.Sort(latencies)
 	pct := func(p float64) float64 {
 		return float64(latencies[int(float64(len(latencies)-1)*p)].Microseconds()) / 1000
 	}
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "holds/s")
-	b.ReportMetric(2*float64(b.N)/elapsed.Seconds(), "tickets/s")
-	b.ReportMetric(pct(0.50), "hold-p50-ms")
-	b.ReportMetric(pct(0.99), "hold-p99-ms")
+	b.ReportMetric(pct(0.50), prefix+"p50-ms")
+	b.ReportMetric(pct(0.99), prefix+"p99-ms")
 }
 
 // BenchmarkSoldOut measures the answer to buyers pressing the button after
@@ -172,11 +178,6 @@ func BenchmarkSoldOut(b *testing.B) {
 	if n := wrong.Load(); n > 0 {
 		b.Fatalf("%d of %d answers were not 409 sold_out", n, b.N)
 	}
-	slices.Sort(latencies)
-	pct := func(p float64) float64 {
-		return float64(latencies[int(float64(len(latencies)-1)*p)].Microseconds()) / 1000
-	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "answers/s")
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
+	reportLatencies(b, latencies, "")
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -161,11 +160,6 @@ func benchCheckIn(b *testing.B, f *fixture, eventID string, codes, gates []strin
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d of %d first scans were not 200 checked_in", n, b.N)
 	}
-	slices.Sort(latencies)
-	pct := func(p float64) float64 {
-		return float64(latencies[int(float64(len(latencies)-1)*p)].Microseconds()) / 1000
-	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "checkins/s")
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
+	reportLatencies(b, latencies, "")
 }
