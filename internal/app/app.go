@@ -30,6 +30,7 @@ import (
 	"github.com/evently/evently/internal/feed"
 	"github.com/evently/evently/internal/funnel"
 	"github.com/evently/evently/internal/httpapi"
+	"github.com/evently/evently/internal/latency"
 	"github.com/evently/evently/internal/postgres"
 	"github.com/evently/evently/internal/redis"
 	"github.com/evently/evently/internal/telemetry"
@@ -122,10 +123,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 
 	changes := redis.NewChanges(a.rdb)
 	a.notifier = feed.NewNotifier(changes, logger)
-	rooms := waitroom.NewService(postgres.NewWaitingRoomStore(a.pool),
+	holds := latency.New(now)
+	roomStore := postgres.NewWaitingRoomStore(a.pool)
+	rooms := waitroom.NewService(roomStore,
 		liveQueue{redis.NewWaitingRooms(a.rdb), a.notifier.Changed},
 		worker.NewAdmissions(a.queue), waitroom.Options{Now: now, PassSecret: cfg.JWTSecret,
-			Stock: postgres.NewRoomStock(a.pool), Notices: postgres.NewRoomStock(a.pool)})
+			Stock: postgres.NewRoomStock(a.pool), Notices: postgres.NewRoomStock(a.pool),
+			Latency: holds, Rates: roomStore})
 	reg.MustRegister(telemetry.NewWaitingRooms(rooms))
 	out := newOutreach(a.pool, a.rdb, a.queue, logger, now, telemetry.NewWebhooks(reg))
 	if err := out.bootstrap(ctx, cfg); err != nil {
@@ -146,7 +150,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		Now:       now,
 		Rate:      holdRate,
 		Admission: rooms,
-		Observer:  telemetry.NewBookings(reg),
+		Observer:  booking.Observers{telemetry.NewBookings(reg), holdLatency{rec: holds}},
 		Released:  out.offers,
 		LocksDown: func(err error) {
 			redisMode.Failed(err)

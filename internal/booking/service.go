@@ -399,3 +399,48 @@ func (nopObserver) Confirmed(Booking)                  {}
 func (nopObserver) Cancelled(Booking)                  {}
 func (nopObserver) Expired(int)                        {}
 func (nopObserver) Batched(string, int, time.Duration) {}
+
+// Observers is an Observer that tells each of its members in turn.
+type Observers []Observer
+
+// Held implements Observer.
+func (os Observers) Held(b Booking, took time.Duration) {
+	for _, o := range os {
+		o.Held(b, took)
+	}
+}
+
+// Refused implements Observer.
+func (os Observers) Refused(code apperr.Code, took time.Duration) {
+	for _, o := range os {
+		o.Refused(code, took)
+	}
+}
+
+// Confirmed implements Observer.
+func (os Observers) Confirmed(b Booking) {
+	for _, o := range os {
+		o.Confirmed(b)
+	}
+}
+
+// Cancelled implements Observer.
+func (os Observers) Cancelled(b Booking) {
+	for _, o := range os {
+		o.Cancelled(b)
+	}
+}
+
+// Expired implements Observer.
+func (os Observers) Expired(n int) {
+	for _, o := range os {
+		o.Expired(n)
+	}
+}
+
+// Batched implements Observer.
+func (os Observers) Batched(kind string, size int, took time.Duration) {
+	for _, o := range os {
+		o.Batched(kind, size, took)
+	}
+}

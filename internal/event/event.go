@@ -89,11 +89,32 @@ func (e Event) Section(name string) (Section, bool) {
 
 // WaitingRoom is an event's virtual waiting room configuration.
 type WaitingRoom struct {
-	Enabled             bool
+	Enabled bool
+	// AdmitPerMinute is the admission rate; in AdmitAuto mode, the rate the
+	// room starts from.
 	AdmitPerMinute      int
 	MaxActive           *int
 	AdmissionTTLSeconds int
+	// AdmitMode says who sets the rate: the organiser (AdmitFixed) or the
+	// room itself, from what the booking path absorbs (AdmitAuto), within
+	// [AdmitMinPerMinute, AdmitMaxPerMinute] and aiming at a booking p95
+	// of at most TargetP95Ms.
+	AdmitMode         AdmitMode
+	AdmitMinPerMinute *int
+	AdmitMaxPerMinute *int
+	TargetP95Ms       int
 }
+
+// AdmitMode is how a waiting room's admission rate is set.
+type AdmitMode string
+
+// Admission modes.
+const (
+	// AdmitFixed: the room admits at the organiser's admit_per_minute.
+	AdmitFixed AdmitMode = "fixed"
+	// AdmitAuto: the room tunes its own rate within the organiser's bounds.
+	AdmitAuto AdmitMode = "auto"
+)
 
 // Section is a group of seats sharing a price. A numbered section has Rows
 // rows of SeatsPerRow seats; a general-admission one has Rows and

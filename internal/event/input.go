@@ -31,6 +31,9 @@ const (
 	DefaultMaxSeatsPerBooking  = 10
 	DefaultAdmitPerMinute      = 100
 	DefaultAdmissionTTLSeconds = 600
+	DefaultTargetP95Ms         = 500
+	MinTargetP95Ms             = 10
+	MaxTargetP95Ms             = 60_000
 )
 
 // Input is an event as an admin submits it (the contract's EventInput).
@@ -62,6 +65,10 @@ type WaitingRoomInput struct {
 	AdmitPerMinute      *int
 	MaxActive           Change[int]
 	AdmissionTTLSeconds *int
+	AdmitMode           *AdmitMode
+	AdmitMinPerMinute   Change[int]
+	AdmitMaxPerMinute   Change[int]
+	TargetP95Ms         *int
 }
 
 // SectionInput is one section as submitted: Name, PriceCents and either
@@ -122,6 +129,8 @@ func (in Input) build(now time.Time, defaultHoldTTL int) (Event, error) {
 		WaitingRoom: WaitingRoom{
 			AdmitPerMinute:      DefaultAdmitPerMinute,
 			AdmissionTTLSeconds: DefaultAdmissionTTLSeconds,
+			AdmitMode:           AdmitFixed,
+			TargetP95Ms:         DefaultTargetP95Ms,
 		},
 	}
 	checkRequiredText(&v, "name", e.Name, MaxNameChars)
@@ -267,6 +276,45 @@ func (in WaitingRoomInput) apply(v *apperr.Validator, w *WaitingRoom) {
 		v.Check(w.AdmissionTTLSeconds >= 1 && w.AdmissionTTLSeconds <= MaxAdmissionTTLSeconds,
 			"waiting_room.admission_ttl_seconds", fmt.Sprintf("must be between 1 and %d", MaxAdmissionTTLSeconds))
 	}
+	if in.AdmitMode != nil {
+		w.AdmitMode = *in.AdmitMode
+		v.Check(w.AdmitMode == AdmitFixed || w.AdmitMode == AdmitAuto, "waiting_room.admit_mode", "must be fixed or auto")
+	}
+	bound := func(field string, c Change[int], dst **int) {
+		if !c.Set {
+			return
+		}
+		*dst = c.Value
+		v.Check(c.Value == nil || (*c.Value >= 1 && *c.Value <= MaxAdmitPerMinute),
+			"waiting_room."+field, fmt.Sprintf("must be between 1 and %d", MaxAdmitPerMinute))
+	}
+	bound("admit_min_per_minute", in.AdmitMinPerMinute, &w.AdmitMinPerMinute)
+	bound("admit_max_per_minute", in.AdmitMaxPerMinute, &w.AdmitMaxPerMinute)
+	if in.TargetP95Ms != nil {
+		w.TargetP95Ms = *in.TargetP95Ms
+		v.Check(w.TargetP95Ms >= MinTargetP95Ms && w.TargetP95Ms <= MaxTargetP95Ms,
+			"waiting_room.target_p95_ms", fmt.Sprintf("must be between %d and %d", MinTargetP95Ms, MaxTargetP95Ms))
+	}
+	if v.Err() == nil && w.AdmitMode == AdmitAuto {
+		w.checkAuto(v)
+	}
+}
+
+// checkAuto checks the bounds of a self-tuning room: both set, and the
+// starting rate between them.
+func (w WaitingRoom) checkAuto(v *apperr.Validator) {
+	lo, hi := w.AdmitMinPerMinute, w.AdmitMaxPerMinute
+	v.Check(lo != nil, "waiting_room.admit_min_per_minute", "is required when admit_mode is auto")
+	v.Check(hi != nil, "waiting_room.admit_max_per_minute", "is required when admit_mode is auto")
+	if lo == nil || hi == nil {
+		return
+	}
+	if *lo > *hi {
+		v.Add("waiting_room.admit_max_per_minute", "must be at least admit_min_per_minute")
+		return
+	}
+	v.Check(w.AdmitPerMinute >= *lo && w.AdmitPerMinute <= *hi, "waiting_room.admit_per_minute",
+		"must be between admit_min_per_minute and admit_max_per_minute when admit_mode is auto (it is the rate the room starts from)")
 }
 
 // apply checks p and merges it into e. Cross-field rules (ends_at after

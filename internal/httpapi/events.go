@@ -291,6 +291,10 @@ type waitingRoomInput struct {
 	AdmitPerMinute      *int          `json:"admit_per_minute"`
 	MaxActive           nullable[int] `json:"max_active"`
 	AdmissionTTLSeconds *int          `json:"admission_ttl_seconds"`
+	AdmitMode           *string       `json:"admit_mode"`
+	AdmitMinPerMinute   nullable[int] `json:"admit_min_per_minute"`
+	AdmitMaxPerMinute   nullable[int] `json:"admit_max_per_minute"`
+	TargetP95Ms         *int          `json:"target_p95_ms"`
 }
 
 type sectionInput struct {
@@ -410,6 +414,10 @@ func (in *waitingRoomInput) toInput() *event.WaitingRoomInput {
 		AdmitPerMinute:      in.AdmitPerMinute,
 		MaxActive:           event.Change[int]{Set: in.MaxActive.Set, Value: in.MaxActive.ptr()},
 		AdmissionTTLSeconds: in.AdmissionTTLSeconds,
+		AdmitMode:           (*event.AdmitMode)(in.AdmitMode),
+		AdmitMinPerMinute:   event.Change[int]{Set: in.AdmitMinPerMinute.Set, Value: in.AdmitMinPerMinute.ptr()},
+		AdmitMaxPerMinute:   event.Change[int]{Set: in.AdmitMaxPerMinute.Set, Value: in.AdmitMaxPerMinute.ptr()},
+		TargetP95Ms:         in.TargetP95Ms,
 	}
 }
 
@@ -491,10 +499,14 @@ type availabilityResponse struct {
 }
 
 type waitingRoomResponse struct {
-	Enabled             bool `json:"enabled"`
-	AdmitPerMinute      int  `json:"admit_per_minute"`
-	MaxActive           *int `json:"max_active"`
-	AdmissionTTLSeconds int  `json:"admission_ttl_seconds"`
+	Enabled             bool   `json:"enabled"`
+	AdmitPerMinute      int    `json:"admit_per_minute"`
+	MaxActive           *int   `json:"max_active"`
+	AdmissionTTLSeconds int    `json:"admission_ttl_seconds"`
+	AdmitMode           string `json:"admit_mode"`
+	AdmitMinPerMinute   *int   `json:"admit_min_per_minute"`
+	AdmitMaxPerMinute   *int   `json:"admit_max_per_minute"`
+	TargetP95Ms         int    `json:"target_p95_ms"`
 }
 
 type seatResponse struct {
@@ -535,6 +547,10 @@ func toEventResponse(e event.Event) eventResponse {
 			AdmitPerMinute:      e.WaitingRoom.AdmitPerMinute,
 			MaxActive:           e.WaitingRoom.MaxActive,
 			AdmissionTTLSeconds: e.WaitingRoom.AdmissionTTLSeconds,
+			AdmitMode:           string(e.WaitingRoom.AdmitMode),
+			AdmitMinPerMinute:   e.WaitingRoom.AdmitMinPerMinute,
+			AdmitMaxPerMinute:   e.WaitingRoom.AdmitMaxPerMinute,
+			TargetP95Ms:         e.WaitingRoom.TargetP95Ms,
 		},
 		RefundPolicy: toRefundPolicyDTO(e.RefundPolicy.Or()),
 		CreatedAt:    e.CreatedAt,

@@ -43,8 +43,12 @@ type eventJSON struct {
 	WaitingRoom  struct {
 		Enabled             bool `json:"enabled"`
 		AdmitPerMinute      int  `json:"admit_per_minute"`
-		MaxActive           *int `json:"max_active"`
-		AdmissionTTLSeconds int  `json:"admission_ttl_seconds"`
+		MaxActive           *int   `json:"max_active"`
+		AdmissionTTLSeconds int    `json:"admission_ttl_seconds"`
+		AdmitMode           string `json:"admit_mode"`
+		AdmitMinPerMinute   *int   `json:"admit_min_per_minute"`
+		AdmitMaxPerMinute   *int   `json:"admit_max_per_minute"`
+		TargetP95Ms         int    `json:"target_p95_ms"`
 	} `json:"waiting_room"`
 	RefundPolicy []struct {
 		Hours   int `json:"until_hours_before_start"`

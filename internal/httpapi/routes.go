@@ -134,6 +134,7 @@ func (s *Server) router() chi.Router {
 			r.Delete("/events/{id}/waiting-room", s.api(s.leaveWaitingRoom))
 		})
 		r.With(s.requireAdmin).Get("/admin/events/{id}/waiting-room", s.api(s.waitingRoomStats))
+		r.With(s.requireAdmin).Get("/admin/events/{id}/waiting-room/rate-changes", s.api(s.admissionRateChanges))
 		// Live streams (server-sent events); they also take ?access_token=.
 		r.With(s.queryToken).Get("/events/{id}/availability/stream", s.api(s.availabilityStream))
 		r.With(s.queryToken, s.requireUser).Get("/events/{id}/waiting-room/stream", s.api(s.waitingRoomStream))

@@ -18,6 +18,7 @@ type WaitingRoomService interface {
 	Status(ctx context.Context, eventID, userID uuid.UUID) (waitroom.Ticket, error)
 	Leave(ctx context.Context, eventID, userID uuid.UUID) error
 	Stats(ctx context.Context, eventID uuid.UUID) (waitroom.Stats, error)
+	RateChanges(ctx context.Context, eventID uuid.UUID, limit int) ([]waitroom.RateChange, error)
 }
 
 type ticketResponse struct {
@@ -69,6 +70,7 @@ type waitingRoomStatsResponse struct {
 	AdmittedLastMinute int64 `json:"admitted_last_minute"`
 	AdmitPerMinute     int   `json:"admit_per_minute"`
 	MaxActive          *int  `json:"max_active"`
+	autoRateResponse
 }
 
 func (s *Server) joinWaitingRoom(w http.ResponseWriter, r *http.Request) error {
@@ -131,6 +133,7 @@ func (s *Server) waitingRoomStats(w http.ResponseWriter, r *http.Request) error 
 	writeJSON(w, http.StatusOK, waitingRoomStatsResponse{
 		Enabled: st.Enabled, Waiting: st.Waiting, Active: st.Active, AdmittedTotal: st.AdmittedTotal,
 		AdmittedLastMinute: st.AdmittedLastMinute, AdmitPerMinute: st.AdmitPerMinute, MaxActive: st.MaxActive,
+		autoRateResponse: toAutoRateResponse(st),
 	})
 	return nil
 }

@@ -38,6 +38,13 @@ type roomStatsJSON struct {
 	AdmittedLastMinute int64 `json:"admitted_last_minute"`
 	AdmitPerMinute     int   `json:"admit_per_minute"`
 	MaxActive          *int  `json:"max_active"`
+	// How the rate is set.
+	AdmitMode     string     `json:"admit_mode"`
+	BasePerMinute int        `json:"base_admit_per_minute"`
+	MinPerMinute  *int       `json:"admit_min_per_minute"`
+	MaxPerMinute  *int       `json:"admit_max_per_minute"`
+	TargetP95Ms   *int       `json:"target_p95_ms"`
+	RateChangedAt *time.Time `json:"rate_changed_at"`
 }
 
 func roomPath(eventID string) string { return "/api/v1/events/" + eventID + "/waiting-room" }

@@ -30,21 +30,24 @@ func NewEventStore(pool *pgxpool.Pool, opts ...StoreOption) *EventStore {
 const eventColumns = `id, name, description, venue, category, starts_at, ends_at, status,
 	currency, max_seats_per_booking, max_seats_per_user, hold_ttl_seconds, sales_start, sales_end,
 	wr_enabled, wr_admit_per_minute, wr_max_active, wr_admission_ttl_seconds,
+	wr_admit_mode, wr_admit_min_per_minute, wr_admit_max_per_minute, wr_target_p95_ms,
 	created_at, updated_at, refund_policy`
 
 func scanEvent(row pgx.Row) (event.Event, error) {
 	var (
-		e      event.Event
-		status string
+		e            event.Event
+		status, mode string
 	)
 	err := row.Scan(&e.ID, &e.Name, &e.Description, &e.Venue, &e.Category, &e.StartsAt, &e.EndsAt, &status,
 		&e.Currency, &e.MaxSeatsPerBooking, &e.MaxSeatsPerUser, &e.HoldTTLSeconds, &e.SalesStart, &e.SalesEnd,
 		&e.WaitingRoom.Enabled, &e.WaitingRoom.AdmitPerMinute, &e.WaitingRoom.MaxActive, &e.WaitingRoom.AdmissionTTLSeconds,
+		&mode, &e.WaitingRoom.AdmitMinPerMinute, &e.WaitingRoom.AdmitMaxPerMinute, &e.WaitingRoom.TargetP95Ms,
 		&e.CreatedAt, &e.UpdatedAt, refundPolicyColumn{&e.RefundPolicy})
 	if err != nil {
 		return event.Event{}, err
 	}
 	e.Status = event.Status(status)
+	e.WaitingRoom.AdmitMode = event.AdmitMode(mode)
 	e.StartsAt = e.StartsAt.UTC()
 	e.EndsAt = utcPtr(e.EndsAt)
 	e.SalesStart = utcPtr(e.SalesStart)
@@ -71,14 +74,16 @@ func (s *EventStore) CreateEvent(ctx context.Context, e *event.Event) (err error
 			INSERT INTO events (id, name, description, venue, category, starts_at, ends_at, status,
 				currency, max_seats_per_booking, hold_ttl_seconds, sales_start, sales_end,
 				wr_enabled, wr_admit_per_minute, wr_max_active, wr_admission_ttl_seconds, max_seats_per_user,
-				refund_policy)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+				refund_policy, wr_admit_mode, wr_admit_min_per_minute, wr_admit_max_per_minute, wr_target_p95_ms)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+				$20, $21, $22, $23)
 			ON CONFLICT (id) DO NOTHING
 			RETURNING created_at, updated_at`,
 			e.ID, e.Name, e.Description, e.Venue, e.Category, e.StartsAt, e.EndsAt, string(e.Status),
 			e.Currency, e.MaxSeatsPerBooking, e.HoldTTLSeconds, e.SalesStart, e.SalesEnd,
 			e.WaitingRoom.Enabled, e.WaitingRoom.AdmitPerMinute, e.WaitingRoom.MaxActive, e.WaitingRoom.AdmissionTTLSeconds,
-			e.MaxSeatsPerUser, refundPolicyJSON(e.RefundPolicy),
+			e.MaxSeatsPerUser, refundPolicyJSON(e.RefundPolicy), admitMode(e.WaitingRoom),
+			e.WaitingRoom.AdmitMinPerMinute, e.WaitingRoom.AdmitMaxPerMinute, targetP95(e.WaitingRoom),
 		).Scan(&e.CreatedAt, &e.UpdatedAt)
 		if isNoRows(err) {
 			return apperr.New(apperr.Conflict, "Event %s already exists.", e.ID)
@@ -371,4 +376,20 @@ func (s *EventStore) Seats(ctx context.Context, f event.SeatFilter) (_ []event.S
 		return nil, err
 	}
 	return seats, nil
+}
+
+// admitMode is w's admission mode as stored: fixed unless set.
+func admitMode(w event.WaitingRoom) string {
+	if w.AdmitMode == "" {
+		return string(event.AdmitFixed)
+	}
+	return string(w.AdmitMode)
+}
+
+// targetP95 is w's booking p95 target as stored: the default unless set.
+func targetP95(w event.WaitingRoom) int {
+	if w.TargetP95Ms == 0 {
+		return event.DefaultTargetP95Ms
+	}
+	return w.TargetP95Ms
 }

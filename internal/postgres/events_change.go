@@ -64,13 +64,16 @@ func (s *EventStore) UpdateEvent(ctx context.Context, id uuid.UUID, fn func(e *e
 				ends_at = $7, status = $8, currency = $9, max_seats_per_booking = $10,
 				hold_ttl_seconds = $11, sales_start = $12, sales_end = $13, wr_enabled = $14,
 				wr_admit_per_minute = $15, wr_max_active = $16, wr_admission_ttl_seconds = $17,
-				max_seats_per_user = $18, refund_policy = $19, updated_at = now()
+				max_seats_per_user = $18, refund_policy = $19, wr_admit_mode = $20,
+				wr_admit_min_per_minute = $21, wr_admit_max_per_minute = $22, wr_target_p95_ms = $23,
+				updated_at = now()
 			WHERE id = $1
 			RETURNING updated_at`,
 			e.ID, e.Name, e.Description, e.Venue, e.Category, e.StartsAt, e.EndsAt, string(e.Status),
 			e.Currency, e.MaxSeatsPerBooking, e.HoldTTLSeconds, e.SalesStart, e.SalesEnd,
 			e.WaitingRoom.Enabled, e.WaitingRoom.AdmitPerMinute, e.WaitingRoom.MaxActive, e.WaitingRoom.AdmissionTTLSeconds,
-			e.MaxSeatsPerUser, refundPolicyJSON(e.RefundPolicy),
+			e.MaxSeatsPerUser, refundPolicyJSON(e.RefundPolicy), admitMode(e.WaitingRoom),
+			e.WaitingRoom.AdmitMinPerMinute, e.WaitingRoom.AdmitMaxPerMinute, targetP95(e.WaitingRoom),
 		).Scan(&e.UpdatedAt)
 		e.UpdatedAt = e.UpdatedAt.UTC()
 		return err

@@ -118,7 +118,9 @@ func eventJSON(now string) string {
             'booked', count(*) FILTER (WHERE status = 'booked'))
         FROM seats WHERE event_id = e.id),
     'waiting_room', jsonb_build_object('enabled', e.wr_enabled, 'admit_per_minute', e.wr_admit_per_minute,
-        'max_active', e.wr_max_active, 'admission_ttl_seconds', e.wr_admission_ttl_seconds),
+        'max_active', e.wr_max_active, 'admission_ttl_seconds', e.wr_admission_ttl_seconds,
+        'admit_mode', e.wr_admit_mode, 'admit_min_per_minute', e.wr_admit_min_per_minute,
+        'admit_max_per_minute', e.wr_admit_max_per_minute, 'target_p95_ms', e.wr_target_p95_ms),
     'refund_policy', coalesce(e.refund_policy, '[{"until_hours_before_start": 0, "percent": 100}]'::jsonb),
     'created_at', ` + sqlTime("e.created_at") + `, 'updated_at', ` + sqlTime("e.updated_at") + `)`
 }

@@ -31,9 +31,10 @@ const recentBookings = 200
 
 // Inventory implements waitroom.Stock in one round trip: the free and held
 // seats walk seats_event_status_idx (booked seats are skipped), the users
-// served probe bookings_live_by_user_idx, and the booking size averages
-// the latest bookings through bookings_event_idx.
-func (s *RoomStock) Inventory(ctx context.Context, eventID uuid.UUID, users []uuid.UUID, now time.Time) (_ waitroom.Inventory, err error) {
+// served probe bookings_live_by_user_idx, the booking size averages the
+// latest bookings through bookings_event_idx, and the overdue users probe
+// bookings_user_idx for a booking of any state.
+func (s *RoomStock) Inventory(ctx context.Context, eventID uuid.UUID, users, overdue []uuid.UUID, now time.Time) (_ waitroom.Inventory, err error) {
 	defer wrap(&err, "read inventory event=%s", eventID)
 	var inv waitroom.Inventory
 	var mean *float64
@@ -45,9 +46,11 @@ func (s *RoomStock) Inventory(ctx context.Context, eventID uuid.UUID, users []uu
 		    SELECT 1 FROM bookings b WHERE b.event_id = $1 AND b.user_id = u.id
 		      AND b.status IN ('pending', 'confirmed') AND (b.status = 'confirmed' OR b.expires_at > $2))),
 		(SELECT avg(quantity)::float8 FROM (SELECT quantity FROM bookings WHERE event_id = $1
-		    ORDER BY created_at DESC, id DESC LIMIT $4) r)
+		    ORDER BY created_at DESC, id DESC LIMIT $4) r),
+		(SELECT count(*) FROM unnest($5::uuid[]) AS u(id) WHERE NOT EXISTS (
+		    SELECT 1 FROM bookings b WHERE b.event_id = $1 AND b.user_id = u.id))
 	FROM h`,
-		eventID, now, users, recentBookings).Scan(&inv.Free, &inv.Held, &inv.Served, &mean)
+		eventID, now, users, recentBookings, overdue).Scan(&inv.Free, &inv.Held, &inv.Served, &mean, &inv.Idle)
 	if err != nil {
 		return waitroom.Inventory{}, err
 	}

@@ -53,13 +53,13 @@ func BenchmarkRoomStockInventory(b *testing.B) {
 		}
 	}
 	stock := postgres.NewRoomStock(pool)
-	inv, err := stock.Inventory(ctx, e.ID, ids, now)
+	inv, err := stock.Inventory(ctx, e.ID, ids, nil, now)
 	if err != nil || inv.Free != 25_000 || inv.Held != 5000 || inv.Served != 2500 || inv.SeatsPerBooking != 2 {
 		b.Fatalf("Inventory = %+v, %v; want 25,000 free, 5,000 held, 2,500 served, 2 a booking", inv, err)
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := stock.Inventory(ctx, e.ID, ids, now); err != nil {
+		if _, err := stock.Inventory(ctx, e.ID, ids, nil, now); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -57,10 +57,11 @@ func TestWaitersAndFunnelCounters(t *testing.T) {
 	if err != nil || !slices.Equal(got, []uuid.UUID{a, e, f}) {
 		t.Fatalf("Waiters = %v, %v; want a, e, f (%v)", got, err, []uuid.UUID{a, e, f})
 	}
-	active, err := q.ActiveUsers(ctx, event, at)
+	admissions, err := q.ActiveAdmissions(ctx, event, at)
+	active := waitroom.UsersOf(admissions)
 	if slices.SortFunc(active, func(x, y uuid.UUID) int { return slices.Compare(x[:], y[:]) }); err != nil || len(active) != 2 ||
 		!slices.Contains(active, b) || !slices.Contains(active, d) {
-		t.Fatalf("ActiveUsers = %v, %v; want b and d", active, err)
+		t.Fatalf("ActiveAdmissions = %v, %v; want b and d", active, err)
 	}
 
 	figs, err := fn.Figures(ctx, event, t0, t0.Add(3*time.Minute), at)

@@ -15,16 +15,25 @@ import (
 // The line as the inventory-aware admission sees it: who is active, who
 // is still waiting (in line order), and the sold-out mark.
 
-// ActiveUsers implements waitroom.Queue: one ZRANGEBYSCORE over the
-// admissions that run past now (at most max_active of them).
-func (w *WaitingRooms) ActiveUsers(ctx context.Context, eventID uuid.UUID, now time.Time) ([]uuid.UUID, error) {
-	members, err := w.rdb.ZRangeByScore(ctx, keysOf(eventID).active, &goredis.ZRangeBy{
+// ActiveAdmissions implements waitroom.Queue: one ZRANGEBYSCORE over the
+// admissions that run past now (at most max_active of them), scored by
+// when each lapses.
+func (w *WaitingRooms) ActiveAdmissions(ctx context.Context, eventID uuid.UUID, now time.Time) ([]waitroom.Admission, error) {
+	members, err := w.rdb.ZRangeByScoreWithScores(ctx, keysOf(eventID).active, &goredis.ZRangeBy{
 		Min: "(" + strconv.FormatInt(now.UnixMilli(), 10), Max: "+inf",
 	}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read active admissions event=%s: %w", eventID, err)
 	}
-	return parseUsers(eventID, members)
+	out := make([]waitroom.Admission, len(members))
+	for i, m := range members {
+		u, err := uuid.Parse(fmt.Sprint(m.Member))
+		if err != nil {
+			return nil, fmt.Errorf("waiting room event=%s: malformed user %q", eventID, m.Member)
+		}
+		out[i] = waitroom.Admission{UserID: u, Until: time.UnixMilli(int64(m.Score)).UTC()}
+	}
+	return out, nil
 }
 
 // waitersScript: KEYS room, tickets, numbers, pre. Returns the users still

@@ -35,7 +35,7 @@ func NewWaitingRooms(src RoomStats) *WaitingRooms {
 		active:     d("active", "Users admitted whose admission has not lapsed."),
 		admitted:   d("admitted_total", "Users admitted since the room opened."),
 		lastMinute: d("admitted_last_minute", "Users admitted in the last 60 seconds: the admission rate achieved, per minute."),
-		apm:        d("admit_per_minute", "The configured admission rate."),
+		apm:        d("admit_per_minute", "The admission rate the room runs at (set by the organiser, or tuned by the room in admit_mode auto)."),
 	}
 }
 

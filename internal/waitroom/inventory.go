@@ -16,8 +16,9 @@ import (
 type Stock interface {
 	// Inventory returns the event's seats at now and, among users (the
 	// buyers admitted and still active), how many already hold or bought
-	// seats of the event.
-	Inventory(ctx context.Context, eventID uuid.UUID, users []uuid.UUID, now time.Time) (Inventory, error)
+	// seats of the event; and, among overdue (some of users), how many
+	// have never made a booking of it.
+	Inventory(ctx context.Context, eventID uuid.UUID, users, overdue []uuid.UUID, now time.Time) (Inventory, error)
 }
 
 // SoldOutNotices tell the users still waiting in a room that its event has
@@ -39,6 +40,24 @@ type Inventory struct {
 	// SeatsPerBooking is the mean size of the event's live and confirmed
 	// bookings (0 when there are none yet).
 	SeatsPerBooking float64
+	// Idle is how many of the overdue buyers asked about have never made
+	// a booking of the event.
+	Idle int64
+}
+
+// Admission is an admitted user and when their admission lapses.
+type Admission struct {
+	UserID uuid.UUID
+	Until  time.Time
+}
+
+// UsersOf returns the users of admissions, in order.
+func UsersOf(admissions []Admission) []uuid.UUID {
+	out := make([]uuid.UUID, len(admissions))
+	for i, a := range admissions {
+		out[i] = a.UserID
+	}
+	return out
 }
 
 // SoldOut reports whether nothing is left to sell or to come back: no free
@@ -67,22 +86,30 @@ func (inv Inventory) capacity(active int64) int64 {
 
 // inventoryPolicy limits p by the event's inventory: admissions stop once
 // the free seats are spoken for by the active buyers, and the room is
-// marked sold out when nothing is left to sell or to come back.
-func (s *Service) inventoryPolicy(ctx context.Context, eventID uuid.UUID, p Policy, now time.Time) (Policy, error) {
+// marked sold out when nothing is left to sell or to come back. For a room
+// that tunes its own rate it also returns what the active buyers are
+// doing (see signals).
+func (s *Service) inventoryPolicy(ctx context.Context, room Room, p Policy, now time.Time) (Policy, signals, error) {
+	var sig signals
 	if s.stock == nil || p.Paused {
-		return p, nil
+		return p, sig, nil
 	}
-	users, err := s.queue.ActiveUsers(ctx, eventID, now)
+	active, err := s.queue.ActiveAdmissions(ctx, room.EventID, now)
 	if err != nil {
-		return p, err
+		return p, sig, err
 	}
-	inv, err := s.stock.Inventory(ctx, eventID, users, now)
+	var overdue []uuid.UUID
+	if s.tunes(room) {
+		overdue = room.overdue(active, now)
+	}
+	inv, err := s.stock.Inventory(ctx, room.EventID, UsersOf(active), overdue, now)
 	if err != nil {
-		return p, err
+		return p, sig, err
 	}
-	p.Capped, p.Capacity = true, inv.capacity(int64(len(users)))
+	p.Capped, p.Capacity = true, inv.capacity(int64(len(active)))
 	p.SoldOut = inv.SoldOut()
-	return p, nil
+	sig.overdue, sig.idle = int64(len(overdue)), inv.Idle
+	return p, sig, nil
 }
 
 // tellSoldOut notifies the users waiting in a room that has just sold out,

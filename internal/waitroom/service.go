@@ -68,8 +68,8 @@ type Queue interface {
 	Release(ctx context.Context, eventID uuid.UUID, chain string) error
 	// Counts returns the room's live figures at now.
 	Counts(ctx context.Context, eventID uuid.UUID, now time.Time) (Counts, error)
-	// ActiveUsers returns the users whose admission runs past now.
-	ActiveUsers(ctx context.Context, eventID uuid.UUID, now time.Time) ([]uuid.UUID, error)
+	// ActiveAdmissions returns the admissions that run past now.
+	ActiveAdmissions(ctx context.Context, eventID uuid.UUID, now time.Time) ([]Admission, error)
 	// Waiters returns the users still waiting (not yet admitted), in queue
 	// order.
 	Waiters(ctx context.Context, eventID uuid.UUID) ([]uuid.UUID, error)
@@ -114,6 +114,11 @@ type Options struct {
 	Stock Stock
 	// Notices, when set, tell the users waiting in a room that sells out.
 	Notices SoldOutNotices
+	// Latency and Rates, when both set, let rooms in admit_mode auto tune
+	// their own rate (see tune); without them such rooms keep the
+	// organiser's rate.
+	Latency Latency
+	Rates   RateLog
 }
 
 // maxOpenRooms bounds how many rooms one re-arm pass or scrape visits.
@@ -133,6 +138,8 @@ type Service struct {
 	draw      func() uint64
 	stock     Stock
 	notices   SoldOutNotices
+	latency   Latency
+	rates     RateLog
 }
 
 // NewService returns the waiting room over the given catalogue, queue and
@@ -172,6 +179,8 @@ func NewService(catalogue Catalogue, queue Queue, runs Scheduler, o Options) *Se
 		draw:      o.Draw,
 		stock:     o.Stock,
 		notices:   o.Notices,
+		latency:   o.Latency,
+		rates:     o.Rates,
 	}
 }
 
@@ -366,7 +375,7 @@ func (s *Service) RunAdmission(ctx context.Context, run Run) error {
 	if ph == closed {
 		return s.queue.Release(ctx, run.EventID, run.Chain)
 	}
-	p, err := s.inventoryPolicy(ctx, run.EventID, room.policy(ph == paused, now), now)
+	p, sig, err := s.inventoryPolicy(ctx, room, room.policy(ph == paused, now), now)
 	if err != nil {
 		return fmt.Errorf("admission run event=%s: %w", run.EventID, err)
 	}
@@ -376,6 +385,11 @@ func (s *Service) RunAdmission(ctx context.Context, run Run) error {
 	}
 	if b.Outcome == Stale || b.Released {
 		return nil
+	}
+	if b.Outcome == Ran && !p.Paused {
+		if err := s.tune(ctx, room, p, b, sig, now); err != nil {
+			return fmt.Errorf("admission run event=%s: %w", run.EventID, err)
+		}
 	}
 	if b.SoldOutAt != nil && !b.Told {
 		if err := s.tellSoldOut(ctx, run.EventID, *b.SoldOutAt); err != nil {

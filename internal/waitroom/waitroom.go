@@ -106,6 +106,17 @@ type Room struct {
 	// MaxActive caps the users admitted at once; 0 for no cap.
 	MaxActive    int
 	AdmissionTTL time.Duration
+	// Auto: the room tunes its own rate (admit_mode auto, see tune) within
+	// [MinPerMinute, MaxPerMinute], aiming at a booking p95 of at most
+	// TargetP95; AdmitPerMinute is then the rate it runs at now.
+	Auto                       bool
+	MinPerMinute, MaxPerMinute int
+	TargetP95                  time.Duration
+	// BasePerMinute is the organiser's rate, which an auto room starts
+	// from; RateChangedAt is when the room last changed its own rate
+	// since, nil if it has not.
+	BasePerMinute int
+	RateChangedAt *time.Time
 }
 
 // phase is what a room does at a moment.
@@ -341,16 +352,26 @@ type Counts struct {
 // Stats are a room's configuration and live figures, for admins and
 // metrics.
 type Stats struct {
-	EventID        uuid.UUID
-	Enabled        bool
-	AdmitPerMinute int
+	EventID uuid.UUID
+	Enabled bool
+	// AdmitPerMinute is the rate the room admits at now (an auto room's
+	// own); Auto, the bounds, the target, BasePerMinute and RateChangedAt
+	// are as on Room.
+	AdmitPerMinute             int
+	Auto                       bool
+	MinPerMinute, MaxPerMinute int
+	TargetP95                  time.Duration
+	BasePerMinute              int
+	RateChangedAt              *time.Time
 	// MaxActive is nil when there is no cap.
 	MaxActive *int
 	Counts
 }
 
 func statsOf(r Room, c Counts) Stats {
-	s := Stats{EventID: r.EventID, Enabled: r.Enabled, AdmitPerMinute: r.AdmitPerMinute, Counts: c}
+	s := Stats{EventID: r.EventID, Enabled: r.Enabled, AdmitPerMinute: r.AdmitPerMinute, Auto: r.Auto,
+		MinPerMinute: r.MinPerMinute, MaxPerMinute: r.MaxPerMinute, TargetP95: r.TargetP95,
+		BasePerMinute: r.BasePerMinute, RateChangedAt: r.RateChangedAt, Counts: c}
 	if r.MaxActive > 0 {
 		m := r.MaxActive
 		s.MaxActive = &m

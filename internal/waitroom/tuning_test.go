@@ -1,0 +1,258 @@
+package waitroom_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evently/evently/internal/pgtest"
+	"github.com/evently/evently/internal/postgres"
+	"github.com/evently/evently/internal/waitroom"
+)
+
+// latency is a waitroom.Latency whose p95 the test sets.
+type latency struct {
+	mu      sync.Mutex
+	p95     time.Duration
+	samples int
+}
+
+func (l *latency) set(p95 time.Duration, samples int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.p95, l.samples = p95, samples
+}
+
+func (l *latency) BookingP95(uuid.UUID, time.Time, time.Time) (time.Duration, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.p95, l.samples
+}
+
+// rates is an in-memory waitroom.RateLog over the sim's catalogue: a
+// change becomes the room's rate, as the Postgres store's does.
+type rates struct {
+	mu      sync.Mutex
+	cat     *catalogue
+	changes []waitroom.RateChange
+}
+
+func (r *rates) SetRate(_ context.Context, c waitroom.RateChange) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.changes = append(r.changes, c)
+	r.cat.update(c.EventID, func(room *waitroom.Room) {
+		at := c.At
+		room.AdmitPerMinute, room.RateChangedAt = c.To, &at
+	})
+	return nil
+}
+
+func (r *rates) RateChanges(_ context.Context, eventID uuid.UUID, limit int) ([]waitroom.RateChange, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := slices.Clone(r.changes)
+	slices.Reverse(out)
+	return out[:min(limit, len(out))], nil
+}
+
+func (r *rates) all() []waitroom.RateChange {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.changes)
+}
+
+// newAutoSim is a sim whose room tunes its own rate from base within
+// [lo, hi], aiming at target, on the injected latency.
+func newAutoSim(t *testing.T, base, lo, hi int, target time.Duration) (*sim, *latency, *rates) {
+	s := newSim(t, base, 0, time.Hour)
+	s.cat.update(s.event, func(r *waitroom.Room) {
+		r.Auto, r.MinPerMinute, r.MaxPerMinute, r.TargetP95, r.BasePerMinute = true, lo, hi, target, base
+	})
+	lat, log := &latency{}, &rates{cat: s.cat}
+	s.svc = waitroom.NewService(s.cat, s.queue, s.sched, waitroom.Options{
+		Now: s.clock.Now, RoomCacheTTL: time.Nanosecond, Latency: lat, Rates: log})
+	return s, lat, log
+}
+
+// rateTrail is the rates a room went through, starting from its first.
+func rateTrail(changes []waitroom.RateChange) []int {
+	if len(changes) == 0 {
+		return nil
+	}
+	out := []int{changes[0].From}
+	for _, c := range changes {
+		out = append(out, c.To)
+	}
+	return out
+}
+
+// TestAutoRateFollowsBookingLatency: a room in admit_mode auto starts at
+// 600 a minute with 10,000 waiting. While the injected booking p95 is
+// 100 ms (target 500 ms) it rises by a quarter every 10 seconds; when the
+// p95 rises to 900 ms it backs off by 30% every 10 seconds down to its
+// floor of 120, where the room then admits at most 120 in a minute; when
+// the p95 falls again it climbs back. Every change is 10 s or more after
+// the last, within the bounds, and recorded with its reason and figures.
+func TestAutoRateFollowsBookingLatency(t *testing.T) {
+	t.Parallel()
+	s, lat, log := newAutoSim(t, 600, 120, 3000, 500*time.Millisecond)
+	lat.set(100*time.Millisecond, 200)
+	s.join(10_000)
+	var rec recorder
+
+	s.runUntil(t0.Add(55*time.Second), rec.after)
+	if got, want := rateTrail(log.all()), []int{600, 750, 938, 1173, 1467, 1834, 2293}; !slices.Equal(got, want) {
+		t.Fatalf("rates under a 100 ms p95 = %v, want %v", got, want)
+	}
+	rising := len(log.all())
+
+	lat.set(900*time.Millisecond, 400)
+	s.runUntil(t0.Add(215*time.Second), rec.after)
+	fell := log.all()[rising:]
+	if got, want := rateTrail(fell), []int{2293, 1605, 1123, 786, 550, 385, 269, 188, 131, 120}; !slices.Equal(got, want) {
+		t.Fatalf("rates under a 900 ms p95 = %v, want %v", got, want)
+	}
+	for _, c := range fell {
+		if !strings.Contains(c.Reason, "booking p95 900ms is over the 500ms target (400 requests)") ||
+			c.BookingP95 == nil || *c.BookingP95 != 900*time.Millisecond || c.Samples != 400 {
+			t.Fatalf("back-off recorded as %+v, want the p95, its target and the sample count", c)
+		}
+	}
+	// At the floor from 150 s: the room admits at most 120 in any minute.
+	if n := rec.inRange(t0.Add(150*time.Second), t0.Add(210*time.Second)); n > 120 || n < 100 {
+		t.Errorf("admitted %d in the minute at the floor of 120, want 100 to 120", n)
+	}
+
+	lat.set(50*time.Millisecond, 300)
+	s.runUntil(t0.Add(240*time.Second), rec.after)
+	back := log.all()[rising+len(fell):]
+	if got := rateTrail(back); len(got) < 3 || got[0] != 120 || got[len(got)-1] <= got[len(got)-2] {
+		t.Fatalf("rates after the p95 fell back = %v, want a climb from 120", got)
+	}
+	all := log.all()
+	for i, c := range all {
+		if c.To < 120 || c.To > 3000 {
+			t.Errorf("change %d to %d, outside [120, 3000]", i, c.To)
+		}
+		if i > 0 && c.At.Sub(all[i-1].At) < waitroom.TuneEvery {
+			t.Errorf("change %d only %v after the one before", i, c.At.Sub(all[i-1].At))
+		}
+	}
+	if st, err := s.svc.Stats(s.ctx, s.event); err != nil || st.AdmitPerMinute != all[len(all)-1].To || !st.Auto {
+		t.Errorf("Stats = %+v, %v; want the room's own rate %d", st, err, all[len(all)-1].To)
+	}
+}
+
+// TestAutoRateHoldsWithoutEvidence: too few holds to judge the p95 (19 of
+// the 20 it takes), or nobody waiting: the rate stays where it is.
+func TestAutoRateHoldsWithoutEvidence(t *testing.T) {
+	t.Parallel()
+	s, lat, log := newAutoSim(t, 600, 60, 6000, 500*time.Millisecond)
+	lat.set(5*time.Second, 19)
+	s.join(1000)
+	s.runUntil(t0.Add(time.Minute), nil)
+	if got := log.all(); len(got) != 0 {
+		t.Fatalf("changes on 19 holds = %+v, want none", got)
+	}
+
+	s2, lat2, log2 := newAutoSim(t, 600, 60, 6000, 500*time.Millisecond)
+	lat2.set(10*time.Millisecond, 500)
+	s2.join(5) // all in at once; nobody left waiting
+	s2.runUntil(t0.Add(time.Minute), nil)
+	if got := log2.all(); len(got) != 0 {
+		t.Fatalf("changes with nobody waiting = %+v, want none", got)
+	}
+}
+
+// TestAutoRateBacksOffWhenAdmittedBuyersDoNotHold runs on the real
+// Postgres and Redis: 600 users queue for 1,000 seats in a room that
+// starts at 120 a minute with admissions of 2 minutes, and the booking
+// p95 is fine (50 ms). Nobody holds: once the first buyers have less than
+// half their admission left, the room backs off by a fifth every 10 s,
+// saying so. When those buyers hold, the room speeds up again. The rate
+// and its changes are kept in Postgres (the room reads them back).
+func TestAutoRateBacksOffWhenAdmittedBuyersDoNotHold(t *testing.T) {
+	t.Parallel()
+	s := newStockSim(t, 1000, 120, 2*time.Minute)
+	if _, err := s.pool.Exec(s.ctx, `UPDATE events SET wr_admit_mode = 'auto',
+		wr_admit_min_per_minute = 30, wr_admit_max_per_minute = 6000 WHERE id = $1`, s.event); err != nil {
+		t.Fatal(err)
+	}
+	lat := &latency{}
+	lat.set(50*time.Millisecond, 100)
+	store := postgres.NewWaitingRoomStore(s.pool)
+	s.svc = waitroom.NewService(store, s.queue, s.sched, waitroom.Options{Now: s.clock.Now, RoomCacheTTL: time.Nanosecond,
+		Stock: postgres.NewRoomStock(s.pool), Latency: lat, Rates: store})
+	users := pgtest.Users(t, s.pool, 600)
+	s.joinAll(users)
+
+	// Rising while the first admissions are young: 120 → 150 → 188 → 235 ...
+	s.runUntil(t0.Add(55*time.Second), nil)
+	changes := s.rateChanges()
+	if len(changes) == 0 || changes[0].To <= 120 {
+		t.Fatalf("changes in the first minute = %+v, want rises", changes)
+	}
+
+	// From t0+60s the first buyers are past half their two minutes; from
+	// t0+70s there are more than ten of them.
+	s.runUntil(t0.Add(95*time.Second), nil)
+	var idle []waitroom.RateChange
+	for _, c := range s.rateChanges()[len(changes):] {
+		if c.At.Before(t0.Add(70 * time.Second)) {
+			changes = append(changes, c) // still rising on too few overdue buyers to judge
+			continue
+		}
+		idle = append(idle, c)
+	}
+	if len(idle) == 0 {
+		t.Fatal("no back-off while admitted buyers did not hold")
+	}
+	for _, c := range idle {
+		if c.To >= c.From || !strings.Contains(c.Reason, "have not held") || c.Idle*2 <= c.Overdue || c.Overdue < 10 {
+			t.Fatalf("change %+v, want a back-off because most overdue buyers have not held", c)
+		}
+	}
+	low, peak := idle[len(idle)-1].To, changes[len(changes)-1].To
+	if low >= peak {
+		t.Fatalf("rate after backing off %d, want below the peak %d", low, peak)
+	}
+
+	// The admitted buyers hold a seat each: the room speeds up again.
+	admitted := s.admittedUsers(users)
+	s.hold(admitted, s.seats, 10*time.Minute)
+	s.runUntil(t0.Add(125*time.Second), nil)
+	after := s.rateChanges()[len(changes)+len(idle):]
+	if len(after) == 0 || after[len(after)-1].To <= low || !strings.Contains(after[0].Reason, "admitting faster") {
+		t.Fatalf("changes once buyers held = %+v, want a rise from %d", after, low)
+	}
+	st, err := s.svc.Stats(s.ctx, s.event)
+	if err != nil || !st.Auto || st.AdmitPerMinute != after[len(after)-1].To || st.BasePerMinute != 120 || st.RateChangedAt == nil {
+		t.Fatalf("Stats = %+v, %v; want the room's own rate %d from base 120", st, err, after[len(after)-1].To)
+	}
+
+	// The organiser sets a new rate: the room starts again from it.
+	if _, err := s.pool.Exec(s.ctx, `UPDATE events SET wr_admit_per_minute = 500 WHERE id = $1`, s.event); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.svc.Stats(s.ctx, s.event); err != nil || st.AdmitPerMinute != 500 || st.RateChangedAt != nil {
+		t.Fatalf("Stats after the organiser set 500 = %+v, %v; want 500 and no change of its own", st, err)
+	}
+}
+
+// rateChanges returns the room's rate changes as Postgres keeps them,
+// oldest first.
+func (s *stockSim) rateChanges() []waitroom.RateChange {
+	s.t.Helper()
+	changes, err := s.svc.RateChanges(s.ctx, s.event, 500)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	slices.Reverse(changes)
+	return changes
+}
