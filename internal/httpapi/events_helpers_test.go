@@ -41,8 +41,8 @@ type eventJSON struct {
 	} `json:"sections"`
 	Availability availabilityJSON `json:"availability"`
 	WaitingRoom  struct {
-		Enabled             bool `json:"enabled"`
-		AdmitPerMinute      int  `json:"admit_per_minute"`
+		Enabled             bool   `json:"enabled"`
+		AdmitPerMinute      int    `json:"admit_per_minute"`
 		MaxActive           *int   `json:"max_active"`
 		AdmissionTTLSeconds int    `json:"admission_ttl_seconds"`
 		AdmitMode           string `json:"admit_mode"`
