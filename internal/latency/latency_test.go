@@ -102,3 +102,17 @@ func TestConcurrentObserversLoseNothing(t *testing.T) {
 		t.Errorf("p95 = %v over %d, want ~15.2ms over 16000", d, n)
 	}
 }
+
+// BenchmarkObserve is the cost the booking hot path pays per hold, with
+// every core recording for the same event.
+func BenchmarkObserve(b *testing.B) {
+	r := New(nil)
+	key := uuid.New()
+	b.RunParallel(func(pb *testing.PB) {
+		d := time.Millisecond
+		for pb.Next() {
+			r.Observe(key, d)
+			d += time.Microsecond
+		}
+	})
+}
