@@ -62,6 +62,7 @@ func demos(now time.Time) []demo {
 	}
 	tp := func(t time.Time) *time.Time { return &t }
 	published := event.StatusPublished
+	auto := event.AdmitAuto
 	numbered := func(name string, price int64, rows, perRow int) event.SectionInput {
 		return event.SectionInput{Name: name, PriceCents: &price, Rows: &rows, SeatsPerRow: &perRow}
 	}
@@ -118,6 +119,10 @@ func demos(now time.Time) []demo {
 			Status:             &published,
 			WaitingRoom: &event.WaitingRoomInput{
 				Enabled: &yes, AdmitPerMinute: num(2000), MaxActive: event.Change[int]{Set: true, Value: num(5000)},
+				// The room finds its own rate between 500 and 10,000 a minute.
+				AdmitMode:         &auto,
+				AdmitMinPerMinute: event.Change[int]{Set: true, Value: num(500)},
+				AdmitMaxPerMinute: event.Change[int]{Set: true, Value: num(10_000)},
 			},
 			Sections: []event.SectionInput{
 				numbered("North Stand", 9000, 100, 125),
