@@ -205,7 +205,8 @@
     } else if (f.forecast_sold_out_at) {
       var at = new Date(f.forecast_sold_out_at);
       var mins = Math.max(0, Math.round((at - new Date(f.as_of)) / 60000));
-      forecast = clock(at) + ' (in ' + (mins < 1 ? 'under a minute' : mins >= 120 ? Math.round(mins / 60) + ' h' : mins + ' min') + ')';
+      var away = mins < 1 ? 'under a minute' : mins < 120 ? mins + ' min' : mins < 2880 ? Math.round(mins / 60) + ' h' : Math.round(mins / 1440) + ' days';
+      forecast = (mins < 720 ? clock(at) : at.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' })) + ' (in ' + away + ')';
     } else {
       forecast = 'Nothing selling yet';
     }
@@ -245,10 +246,14 @@
   // admissions, bookings made and confirmations.
   function chart(series) {
     var svg = $('chart');
-    var W = 720, H = 200, left = 40, right = 8, top = 10, bottom = 22;
+    // Drawn at the size it is shown, so that the labels keep their shape.
+    var W = Math.max(320, Math.round(svg.getBoundingClientRect().width) || 720), H = 200;
+    var left = 40, right = 8, top = 10, bottom = 22;
+    svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
     var keys = ['joined', 'admitted', 'held', 'confirmed'];
-    var max = 1;
+    var max = 2;
     series.forEach(function (m) { keys.forEach(function (k) { max = Math.max(max, m[k]); }); });
+    max = Math.ceil(max / 2) * 2;
     while (svg.firstChild) { svg.removeChild(svg.firstChild); }
     var x = function (i) { return left + (series.length < 2 ? 0 : i * (W - left - right) / (series.length - 1)); };
     var y = function (v) { return top + (H - top - bottom) * (1 - v / max); };
@@ -327,12 +332,14 @@
     pollTimer = setTimeout(poll, pollEvery);
   }
 
+  window.addEventListener('resize', function () { if (last) { chart(last.series || []); } });
   $('signin-form').addEventListener('submit', function (e) { e.preventDefault(); signIn(); });
   $('switch-button').addEventListener('click', function () { fail(''); show('signin'); $('email').focus(); });
   $('signout-button').addEventListener('click', function () {
     stop();
     clearSession();
     last = null;
+    $('signin-form').reset();
     show('signin');
     say('Signed out.');
   });
