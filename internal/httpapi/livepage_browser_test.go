@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/evently/evently/internal/apptest"
@@ -174,4 +175,48 @@ func TestLivePageInBrowser(t *testing.T) {
 	}
 	waitText(t, ctx, "event-name", "No such event", live)
 	t.Logf("done in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// TestLivePagePollsWithoutStream: in a browser without EventSource the
+// live view polls the funnel instead, says so, and still follows the
+// on-sale: a join and its admission show within a poll or two.
+func TestLivePagePollsWithoutStream(t *testing.T) {
+	t.Parallel()
+	ctx := newBrowser(t)
+	f := newFixture(t,
+		apptest.WithEnv("EVENTLY_ADMIN_EMAIL", adminEmail),
+		apptest.WithEnv("EVENTLY_ADMIN_PASSWORD", adminPassword))
+	e := f.publish(t, withRoom(map[string]any{"enabled": true, "admit_per_minute": 600}))
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument,
+		page.AddScriptToEvaluateOnNewDocumentParams{Source: `delete window.EventSource;`}); err != nil {
+		t.Fatalf("remove EventSource: %v", err)
+	}
+	var reqs requestLog
+	reqs.listen(t, ctx)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(f.env.URL+"/admin/live/"+e.ID),
+		chromedp.WaitVisible(chromedp.ID("signin-form")),
+		chromedp.SendKeys(chromedp.ID("email"), adminEmail),
+		chromedp.SendKeys(chromedp.ID("password"), adminPassword),
+		chromedp.Click(chromedp.ID("signin-button")),
+		chromedp.WaitVisible(chromedp.ID("dashboard")),
+	); err != nil {
+		t.Fatalf("sign in as the admin: %v", err)
+	}
+	const polled = 20 * time.Second
+	waitText(t, ctx, "connection", "Checking every 5 s", polled)
+	waitText(t, ctx, "joined", "0", polled)
+	buyer := f.buyers(t, 1)[0]
+	joinRoom(t, f.env, buyer, e.ID)
+	waitText(t, ctx, "joined", "1", polled)
+	waitText(t, ctx, "admitted", "1", polled)
+	waitText(t, ctx, "active", "1", polled)
+	waitText(t, ctx, "waiting", "0", polled)
+	reqs.mu.Lock()
+	defer reqs.mu.Unlock()
+	for _, u := range reqs.urls {
+		if strings.Contains(u, "/stream") {
+			t.Errorf("the page opened a stream without EventSource: %s", u)
+		}
+	}
 }
