@@ -112,8 +112,11 @@
       return;
     }
     if (r.status !== 200) {
-      show('signin');
-      fail(problemText(r.body, 'The figures cannot be read right now; try again.'));
+      // Signed in, but the figures cannot be read now (503): try again.
+      stop();
+      show('');
+      fail(problemText(r.body, 'The figures cannot be read right now.') + ' Trying again in ' + pollEvery / 1000 + ' seconds.');
+      pollTimer = setTimeout(start, pollEvery);
       return;
     }
     show('dashboard');
