@@ -86,13 +86,15 @@ func TestDocsPageIsSelfContained(t *testing.T) {
 	}
 }
 
-// TestFixedDocumentsRevalidate: the spec, the reference page, its script
-// and the waiting-room page carry an ETag, and a request naming it gets a
-// 304 without a body; a stale or foreign tag gets the document.
+// TestFixedDocumentsRevalidate: the spec, the reference page, its script,
+// the waiting-room page and the live view carry an ETag, and a request
+// naming it gets a 304 without a body; a stale or foreign tag gets the
+// document.
 func TestFixedDocumentsRevalidate(t *testing.T) {
 	t.Parallel()
 	h := newTestServer(t).Handler()
-	for _, path := range []string{"/openapi.yaml", "/docs", "/docs/redoc.standalone.js", "/wait/01936d1e-8f5a-7c3e-9a51-2f0b6c1d4e7a"} {
+	for _, path := range []string{"/openapi.yaml", "/docs", "/docs/redoc.standalone.js", "/wait/01936d1e-8f5a-7c3e-9a51-2f0b6c1d4e7a",
+		"/admin/live/01936d1e-8f5a-7c3e-9a51-2f0b6c1d4e7a"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 		etag := rec.Header().Get("ETag")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/evently/evently/internal/apperr"
 	"github.com/evently/evently/internal/funnel"
+	"github.com/evently/evently/internal/waitroom"
 )
 
 // FunnelService answers an event's on-sale funnel (see funnel.Service).
@@ -50,7 +51,11 @@ type funnelResponse struct {
 	SeatsPerMinute      float64                `json:"seats_per_minute"`
 	ForecastSoldOutAt   *time.Time             `json:"forecast_sold_out_at"`
 	Series              []funnelMinuteResponse `json:"series"`
-	AsOf                time.Time              `json:"as_of"`
+	// Room is the waiting room's figures now (the body of GET
+	// /admin/events/{id}/waiting-room), so that one request or one stream
+	// event carries all a live dashboard shows.
+	Room waitingRoomStatsResponse `json:"room"`
+	AsOf time.Time                `json:"as_of"`
 }
 
 func seconds(d *time.Duration) *float64 {
@@ -61,7 +66,7 @@ func seconds(d *time.Duration) *float64 {
 	return &s
 }
 
-func toFunnelResponse(r funnel.Report) funnelResponse {
+func toFunnelResponse(r funnel.Report, room waitroom.Stats) funnelResponse {
 	resp := funnelResponse{
 		EventID: r.EventID, From: r.From, To: r.To,
 		Joined: r.Joined, Admitted: r.Admitted, Held: r.Held, Confirmed: r.Confirmed,
@@ -70,7 +75,7 @@ func toFunnelResponse(r funnel.Report) funnelResponse {
 		QueueWaitP50Seconds: seconds(r.QueueWaitP50), QueueWaitP90Seconds: seconds(r.QueueWaitP90),
 		HoldToConfirmP50: seconds(r.HoldToConfirmP50), HoldToConfirmP90: seconds(r.HoldToConfirmP90),
 		HoldExpiryRate: r.HoldExpiryRate, SeatsLeft: r.SeatsLeft, SeatsPerMinute: r.SeatsPerMinute,
-		ForecastSoldOutAt: utc(r.SoldOutAt), AsOf: r.AsOf.UTC(),
+		ForecastSoldOutAt: utc(r.SoldOutAt), Room: toWaitingRoomStats(room), AsOf: r.AsOf.UTC(),
 		Series: make([]funnelMinuteResponse, len(r.Series)),
 	}
 	for i, m := range r.Series {
@@ -91,12 +96,27 @@ func (s *Server) analyticsFunnel(w http.ResponseWriter, r *http.Request) error {
 	if err := v.Err(); err != nil {
 		return err
 	}
-	rep, err := s.funnel.Report(r.Context(), q)
+	resp, err := s.funnelReport(r.Context(), q)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toFunnelResponse(rep))
+	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// funnelReport is the body of GET /admin/analytics/events/{id}/funnel,
+// which the funnel stream sends too: the funnel over q and the waiting
+// room's figures now.
+func (s *Server) funnelReport(ctx context.Context, q funnel.Query) (funnelResponse, error) {
+	rep, err := s.funnel.Report(ctx, q)
+	if err != nil {
+		return funnelResponse{}, err
+	}
+	room, err := s.waitingRoom.Stats(ctx, q.EventID)
+	if err != nil {
+		return funnelResponse{}, err
+	}
+	return toFunnelResponse(rep, room), nil
 }
 
 // funnelStreamEvery is how often the funnel stream sends the report again.
@@ -117,11 +137,11 @@ func (s *Server) funnelStream(w http.ResponseWriter, r *http.Request) error {
 	if err := v.Err(); err != nil {
 		return err
 	}
-	rep, err := s.funnel.Report(r.Context(), q)
+	resp, err := s.funnelReport(r.Context(), q)
 	if err != nil {
 		return err
 	}
-	data, err := json.Marshal(toFunnelResponse(rep))
+	data, err := json.Marshal(resp)
 	if err != nil {
 		return err
 	}
@@ -146,7 +166,7 @@ func (s *Server) funnelStream(w http.ResponseWriter, r *http.Request) error {
 		case <-r.Context().Done():
 			return nil
 		}
-		rep, err := s.funnel.Report(r.Context(), q)
+		resp, err := s.funnelReport(r.Context(), q)
 		switch {
 		case apperr.Is(err, apperr.ValidationFailed), apperr.Is(err, apperr.NotFound):
 			st.event("problem", problemJSON(r, err))
@@ -155,7 +175,7 @@ func (s *Server) funnelStream(w http.ResponseWriter, r *http.Request) error {
 			// A store did not answer this time; the next tick tries again.
 			continue
 		}
-		if data, err = json.Marshal(toFunnelResponse(rep)); err != nil {
+		if data, err = json.Marshal(resp); err != nil {
 			return err
 		}
 		if !st.event("funnel", data) {

@@ -36,14 +36,15 @@ type funnelJSON struct {
 		Cancelled int64     `json:"cancelled"`
 		Expired   int64     `json:"expired"`
 	} `json:"series"`
+	Room roomStatsJSON `json:"room"`
 }
 
 // TestFunnel runs an on-sale through the waiting room over HTTP: 12
 // buyers join, all are admitted, 8 hold, 5 of them confirm and one
 // cancels its hold. The funnel counts each step exactly as the waiting
 // room and the bookings table have them (joined ≥ admitted ≥ held ≥
-// confirmed), its per-minute series add up to the totals, and bad ranges
-// and unknown events are refused.
+// confirmed), its per-minute series add up to the totals, its room figures
+// are the room's, and bad ranges and unknown events are refused.
 func TestFunnel(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -115,6 +116,11 @@ func TestFunnel(t *testing.T) {
 	if fn.SeatsPerMinute != 0.5 || fn.ForecastSoldOutAt == nil {
 		t.Errorf("forecast: %v seats a minute (5 in 10 minutes), sold out at %v; want 0.5 and a time", fn.SeatsPerMinute, fn.ForecastSoldOutAt)
 	}
+	// The room's figures now, as its admin endpoint gives them.
+	if stats := roomStats(t, f.env, f.admin, e.ID); fn.Room != stats || !fn.Room.Enabled || fn.Room.AdmitPerMinute != 600 ||
+		fn.Room.Waiting != 0 || fn.Room.AdmittedTotal != 12 {
+		t.Errorf("funnel's room = %+v, the room's stats = %+v; want them equal, enabled at 600 a minute, none waiting, 12 admitted", fn.Room, stats)
+	}
 	var sum funnelJSON
 	for i, m := range fn.Series {
 		if i > 0 && m.At.Sub(fn.Series[i-1].At) != time.Minute {
@@ -162,9 +168,10 @@ func TestFunnel(t *testing.T) {
 	}
 }
 
-// TestFunnelStream: an admin's stream sends the funnel at once, matching
-// the spec, and again within seconds with a new join counted; users and
-// bad ranges are refused before it starts.
+// TestFunnelStream: an admin's stream sends the funnel with the room's
+// figures at once, matching the spec, and again within seconds with a new
+// join counted in both; users and bad ranges are refused before it
+// starts.
 func TestFunnelStream(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -181,10 +188,13 @@ func TestFunnelStream(t *testing.T) {
 	if first.Joined != 1 || len(first.Series) != 60 {
 		t.Fatalf("first funnel event: joined %d over %d minutes, want 1 over 60", first.Joined, len(first.Series))
 	}
+	if r := first.Room; !r.Enabled || r.AdmitPerMinute != 600 || r.Waiting+r.Active != 1 {
+		t.Errorf("first funnel event's room = %+v, want enabled at 600 a minute with its one buyer waiting or admitted", r)
+	}
 	joinRoom(t, f.env, buyers[1], e.ID)
 	if !poll(15*time.Second, func() bool {
 		next, _ := expect[funnelJSON](t, st, spec, "funnel", 10*time.Second)
-		return next.Joined == 2
+		return next.Joined == 2 && next.Room.Waiting+next.Room.Active == 2
 	}) {
 		t.Fatal("the stream never counted the second join")
 	}

@@ -72,6 +72,8 @@ func (s *Server) router() chi.Router {
 	r.Get("/docs/redoc.standalone.js", s.docsScript)
 	// The waiting-room page buyers wait on.
 	r.Get("/wait/{event_id}", s.waitPage)
+	// The organiser's live on-sale view.
+	r.Get("/admin/live/{event_id}", s.livePage)
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(s.authenticate, s.checkRequestText)

@@ -118,7 +118,8 @@ type Server struct {
 	metricsOnAPI bool
 	docsFiles    docsFiles
 	gzip         *gzipPool
-	waitPageDoc  waitPageDoc
+	waitPageDoc  pageDoc
+	livePageDoc  pageDoc
 	cors         []string
 	tokens       *auth.Tokens
 	revoked      TokenCheck
@@ -168,6 +169,7 @@ func New(opts Options) (*Server, error) {
 		docsFiles:    newDocsFiles(opts.Spec),
 		gzip:         newGzipPool(),
 		waitPageDoc:  newWaitPage(opts.StorefrontURL),
+		livePageDoc:  newLivePage(),
 		cors:         opts.CORSOrigins,
 		tokens:       opts.Tokens,
 		revoked:      opts.Revocations,

@@ -24,33 +24,42 @@ func (s *Server) waitPage(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Security-Policy", s.waitPageDoc.policy)
-	w.Header().Set("Referrer-Policy", "no-referrer")
-	s.waitPageDoc.file.serve(w, r)
+	s.waitPageDoc.serve(w, r)
 }
 
-// waitPageDoc is the built page and the Content-Security-Policy that
-// admits its inline style and script (by their hashes) and nothing else.
-type waitPageDoc struct {
+func newWaitPage(storefrontURL string) pageDoc {
+	return newPageDoc(
+		string(mustRead(waitPageFiles, "waitpage/index.html")),
+		string(mustRead(waitPageFiles, "waitpage/wait.css")),
+		string(mustRead(waitPageFiles, "waitpage/wait.js")),
+		"{{STOREFRONT}}", html.EscapeString(storefrontURL),
+	)
+}
+
+// pageDoc is a built page and the Content-Security-Policy that admits its
+// inline style and script (by their hashes) and nothing else.
+type pageDoc struct {
 	file   staticFile
 	policy string
 }
 
-func newWaitPage(storefrontURL string) waitPageDoc {
-	style := string(mustRead(waitPageFiles, "waitpage/wait.css"))
-	script := string(mustRead(waitPageFiles, "waitpage/wait.js"))
-	page := strings.NewReplacer(
-		"{{STYLE}}", style,
-		"{{SCRIPT}}", script,
-		"{{STOREFRONT}}", html.EscapeString(storefrontURL),
-	).Replace(string(mustRead(waitPageFiles, "waitpage/index.html")))
+// newPageDoc inlines style and script into page (at {{STYLE}} and
+// {{SCRIPT}}), with vars the further placeholder–value pairs, in one pass.
+func newPageDoc(page, style, script string, vars ...string) pageDoc {
+	page = strings.NewReplacer(append([]string{"{{STYLE}}", style, "{{SCRIPT}}", script}, vars...)...).Replace(page)
 	policy := "default-src 'none'; script-src '" + cspHash(script) + "'; style-src '" + cspHash(style) + "'; " +
 		"connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-	return waitPageDoc{
+	return pageDoc{
 		// no-cache: a new release's page replaces the old one at once.
 		file:   newStaticFile("text/html; charset=utf-8", "public, no-cache", []byte(page)),
 		policy: policy,
 	}
+}
+
+func (d pageDoc) serve(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Security-Policy", d.policy)
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	d.file.serve(w, r)
 }
 
 // cspHash is a Content-Security-Policy source naming an inline element by

@@ -130,10 +130,14 @@ func (s *Server) waitingRoomStats(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, waitingRoomStatsResponse{
+	writeJSON(w, http.StatusOK, toWaitingRoomStats(st))
+	return nil
+}
+
+func toWaitingRoomStats(st waitroom.Stats) waitingRoomStatsResponse {
+	return waitingRoomStatsResponse{
 		Enabled: st.Enabled, Waiting: st.Waiting, Active: st.Active, AdmittedTotal: st.AdmittedTotal,
 		AdmittedLastMinute: st.AdmittedLastMinute, AdmitPerMinute: st.AdmitPerMinute, MaxActive: st.MaxActive,
 		autoRateResponse: toAutoRateResponse(st),
-	})
-	return nil
+	}
 }

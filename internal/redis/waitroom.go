@@ -306,7 +306,9 @@ if ARGV[6] == '0' then
       local joined = fields(t)[2]
       redis.call('HSET', KEYS[2], user, serving .. ':' .. joined .. ':' .. now .. ':' .. untilMs)
       redis.call('ZADD', KEYS[4], untilMs, user)
-      redis.call('ZADD', KEYS[9], now, serving .. ':' .. (now - joined))
+      -- A join made while this run was starting is stamped a little
+      -- after the run's now: it waited no time, not less than none.
+      redis.call('ZADD', KEYS[9], now, serving .. ':' .. math.max(0, now - joined))
       admitted = admitted + 1
     end
   end
