@@ -89,6 +89,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 			return out, err
 		}
+		cfg.BookingBuyers = func(ctx context.Context, eventID string) (int64, int64, error) {
+			id, err := uuid.Parse(eventID)
+			if err != nil {
+				return 0, 0, err
+			}
+			return postgres.EventBuyers(ctx, pool, id)
+		}
 		cfg.Commits = func(ctx context.Context) (int64, error) { return postgres.Commits(ctx, pool) }
 		cfg.CommitsLag = 11 * time.Second // Postgres publishes an idle session's counts within 10s
 	}

@@ -60,6 +60,9 @@ type Options struct {
 	// Now is the clock every component reads (time.Now when nil): one
 	// clock for holds, admissions, tokens, offers and webhooks.
 	Now func() time.Time
+	// WaitingRooms adjust the waiting rooms' Redis store (benchmarks turn
+	// the funnel counting off with redis.WithoutFunnel).
+	WaitingRooms []redis.RoomOption
 }
 
 // App is one running Evently process.
@@ -126,7 +129,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	holds := latency.New(now)
 	roomStore := postgres.NewWaitingRoomStore(a.pool)
 	rooms := waitroom.NewService(roomStore,
-		liveQueue{redis.NewWaitingRooms(a.rdb), a.notifier.Changed},
+		liveQueue{redis.NewWaitingRooms(a.rdb, opts.WaitingRooms...), a.notifier.Changed},
 		worker.NewAdmissions(a.queue), waitroom.Options{Now: now, PassSecret: cfg.JWTSecret,
 			Stock: postgres.NewRoomStock(a.pool), Notices: postgres.NewRoomStock(a.pool),
 			Latency: holds, Rates: roomStore})

@@ -29,6 +29,7 @@ import (
 	"github.com/evently/evently/internal/config"
 	"github.com/evently/evently/internal/logging"
 	"github.com/evently/evently/internal/pgtest"
+	"github.com/evently/evently/internal/redis"
 	"github.com/evently/evently/internal/redistest"
 )
 
@@ -68,6 +69,11 @@ func WithHandlerWrapper(wrap func(http.Handler) http.Handler) Option {
 // token changes, so that a test sees a demotion take effect quickly.
 func WithRevocationTTL(d time.Duration) Option {
 	return func(_ map[string]string, o *app.Options) { o.RevocationTTL = d }
+}
+
+// WithWaitingRooms adjusts the waiting rooms' Redis store.
+func WithWaitingRooms(opts ...redis.RoomOption) Option {
+	return func(_ map[string]string, o *app.Options) { o.WaitingRooms = append(o.WaitingRooms, opts...) }
 }
 
 // Start boots Evently on 127.0.0.1 with a random port and stops it when t

@@ -8,7 +8,9 @@
 // counter and, per admission, the time its user waited), holds,
 // confirmations, cancellations and expiries from the bookings table, which
 // the booking path writes anyway. So the funnel adds no write to the
-// booking path.
+// booking path. The time from admission to hold joins the two at read
+// time: each admission recorded in Redis names its user and when it ran,
+// and the bookings table says when that user first held the event.
 //
 // Definitions:
 //   - joined: tickets taken in the waiting room (a user who queues again
@@ -21,6 +23,15 @@
 //     expired ÷ bookings created.
 //   - abandoned: admissions that ended without a hold: admitted − held −
 //     admissions still running (never below 0).
+//   - admission to hold (p50, p90): over the admissions given in the range
+//     whose buyer made a booking of the event while the admission ran
+//     (from its admission until it lapsed, or until the same buyer's next
+//     admission), the time from the admission to the first such booking.
+//     It covers every hold made while admitted, with an admission pass or
+//     checked against Redis alike; admissions without a hold are not in
+//     it (they are abandoned, or still running). Both ends are server
+//     times: the admission run's clock, in milliseconds, and the hold
+//     batch's, in microseconds.
 //   - conversion: admitted ÷ joined, held ÷ admitted, confirmed ÷ held
 //     (0 when the step before is 0).
 //   - forecast: the seats not yet sold (available or held) at the rate
@@ -60,8 +71,18 @@ type RoomFigures struct {
 	Joined, Admitted map[time.Time]int64
 	// Waits are the times in queue of the admissions given in the range.
 	Waits []time.Duration
+	// Admissions are the admissions given in the range, in the order they
+	// were given (those recorded without their user are left out).
+	Admissions []Admission
 	// Active is how many admissions run now.
 	Active int64
+}
+
+// Admission is one admission the waiting room gave: to whom, when, and
+// until when it ran.
+type Admission struct {
+	UserID    uuid.UUID
+	At, Until time.Time
 }
 
 // BookingFigures are the bookings' side of the funnel (Postgres).
@@ -89,6 +110,11 @@ type Bookings interface {
 	// Figures returns the event's booking figures; NotFound for an
 	// unknown event.
 	Figures(ctx context.Context, eventID uuid.UUID, from, to, now time.Time) (BookingFigures, error)
+	// AdmissionToHold returns the median and 90th percentile (nearest
+	// rank) of the time from each admission to its user's first booking
+	// of the event made in [At, Until); admissions without one are left
+	// out, and nil, nil means none had one.
+	AdmissionToHold(ctx context.Context, eventID uuid.UUID, admissions []Admission) (p50, p90 *time.Duration, err error)
 }
 
 // Minute is one minute of the series.
@@ -105,6 +131,8 @@ type Report struct {
 	Cancelled, Expired, Abandoned      int64
 	AdmitRate, HoldRate, ConfirmRate   float64
 	QueueWaitP50, QueueWaitP90         *time.Duration
+	AdmissionToHoldP50                 *time.Duration
+	AdmissionToHoldP90                 *time.Duration
 	HoldToConfirmP50, HoldToConfirmP90 *time.Duration
 	HoldExpiryRate                     float64
 	SeatsLeft                          int64
@@ -169,6 +197,12 @@ func (s *Service) Report(ctx context.Context, q Query) (Report, error) {
 		rep.Admitted += row.Admitted
 		rep.Series = append(rep.Series, row)
 	}
+	if len(r.Admissions) > 0 {
+		rep.AdmissionToHoldP50, rep.AdmissionToHoldP90, err = s.bookings.AdmissionToHold(ctx, q.EventID, windows(r.Admissions))
+		if err != nil {
+			return Report{}, err
+		}
+	}
 	running := int64(0)
 	if !now.Before(from) && now.Before(to) {
 		running = r.Active
@@ -187,6 +221,22 @@ func (s *Service) Report(ctx context.Context, q Query) (Report, error) {
 		rep.SoldOutAt = &at
 	}
 	return rep, nil
+}
+
+// windows returns the admissions each ending at the earlier of its lapse
+// and its user's next admission (a user who left and queued again): a
+// hold belongs to the admission it was made under.
+func windows(as []Admission) []Admission {
+	out := slices.Clone(as)
+	slices.SortStableFunc(out, func(a, b Admission) int { return a.At.Compare(b.At) })
+	next := make(map[uuid.UUID]time.Time, len(out))
+	for i := len(out) - 1; i >= 0; i-- {
+		if at, ok := next[out[i].UserID]; ok && at.Before(out[i].Until) {
+			out[i].Until = at
+		}
+		next[out[i].UserID] = out[i].At
+	}
+	return out
 }
 
 func ceilMinute(t time.Time) time.Time {

@@ -2,6 +2,8 @@ package funnel_test
 
 import (
 	"context"
+	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -21,10 +23,35 @@ func (r *rooms) Figures(_ context.Context, _ uuid.UUID, from, to, _ time.Time) (
 	return r.figs, nil
 }
 
-type bookings struct{ figs funnel.BookingFigures }
+type bookings struct {
+	figs funnel.BookingFigures
+	// firstHold is each user's first booking time.
+	firstHold map[uuid.UUID]time.Time
+	asked     *[]funnel.Admission
+}
 
 func (b bookings) Figures(context.Context, uuid.UUID, time.Time, time.Time, time.Time) (funnel.BookingFigures, error) {
 	return b.figs, nil
+}
+
+// AdmissionToHold is the Postgres store's answer worked out by hand:
+// nearest-rank percentiles of the first hold in each window.
+func (b bookings) AdmissionToHold(_ context.Context, _ uuid.UUID, as []funnel.Admission) (*time.Duration, *time.Duration, error) {
+	if b.asked != nil {
+		*b.asked = as
+	}
+	var ds []time.Duration
+	for _, a := range as {
+		if h, ok := b.firstHold[a.UserID]; ok && !h.Before(a.At) && h.Before(a.Until) {
+			ds = append(ds, h.Sub(a.At))
+		}
+	}
+	if len(ds) == 0 {
+		return nil, nil, nil
+	}
+	slices.Sort(ds)
+	p := func(q float64) *time.Duration { return &ds[int(math.Ceil(q*float64(len(ds))))-1] }
+	return p(0.5), p(0.9), nil
 }
 
 var now = time.Date(2030, 5, 1, 10, 30, 20, 0, time.UTC)
@@ -96,5 +123,44 @@ func TestReport(t *testing.T) {
 		if _, err := s.Report(context.Background(), q); !apperr.Is(err, apperr.ValidationFailed) {
 			t.Errorf("Report(%v..%v) = %v, want Invalid", q.From, q.To, err)
 		}
+	}
+}
+
+// TestAdmissionToHold: the report asks the bookings about each admission
+// of the range, each ending at its lapse or at its user's next admission,
+// whichever comes first, and reports what they answer; without
+// admissions it asks nothing and reports nulls.
+func TestAdmissionToHold(t *testing.T) {
+	t.Parallel()
+	u1, u2, u3 := uuid.New(), uuid.New(), uuid.New()
+	a := func(u uuid.UUID, m int, sec int) funnel.Admission {
+		at := at(m).Add(time.Duration(sec) * time.Second)
+		return funnel.Admission{UserID: u, At: at, Until: at.Add(10 * time.Minute)}
+	}
+	// u1 is admitted at 10:00, leaves and is admitted again at 10:02:30,
+	// holding at 10:03; u2 holds 7s after its admission; u3 never holds.
+	admissions := []funnel.Admission{a(u1, 0, 0), a(u2, 1, 0), a(u1, 2, 30), a(u3, 2, 40)}
+	var asked []funnel.Admission
+	b := bookings{asked: &asked, firstHold: map[uuid.UUID]time.Time{u1: at(3), u2: at(1).Add(7 * time.Second)}}
+	s := funnel.NewService(&rooms{figs: funnel.RoomFigures{Admissions: admissions}}, b, func() time.Time { return now })
+	rep, err := s.Report(context.Background(), funnel.Query{EventID: uuid.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(admissions)
+	want[0].Until = want[2].At
+	if !slices.Equal(asked, want) {
+		t.Errorf("asked about %+v, want %+v", asked, want)
+	}
+	// u1's hold belongs to its second admission (30s), u2's took 7s.
+	if rep.AdmissionToHoldP50 == nil || *rep.AdmissionToHoldP50 != 7*time.Second || *rep.AdmissionToHoldP90 != 30*time.Second {
+		t.Errorf("admission to hold p50 %v p90 %v, want 7s and 30s", rep.AdmissionToHoldP50, rep.AdmissionToHoldP90)
+	}
+
+	asked = nil
+	s = funnel.NewService(&rooms{}, b, func() time.Time { return now })
+	if rep, err = s.Report(context.Background(), funnel.Query{EventID: uuid.New()}); err != nil ||
+		rep.AdmissionToHoldP50 != nil || rep.AdmissionToHoldP90 != nil || asked != nil {
+		t.Errorf("without admissions: p50 %v p90 %v asked %v, %v; want nulls, nothing asked", rep.AdmissionToHoldP50, rep.AdmissionToHoldP90, asked, err)
 	}
 }

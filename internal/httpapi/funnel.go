@@ -44,6 +44,8 @@ type funnelResponse struct {
 	ConfirmRate         float64                `json:"confirm_rate"`
 	QueueWaitP50Seconds *float64               `json:"queue_wait_p50_seconds"`
 	QueueWaitP90Seconds *float64               `json:"queue_wait_p90_seconds"`
+	AdmissionToHoldP50  *float64               `json:"admission_to_hold_p50_seconds"`
+	AdmissionToHoldP90  *float64               `json:"admission_to_hold_p90_seconds"`
 	HoldToConfirmP50    *float64               `json:"hold_to_confirm_p50_seconds"`
 	HoldToConfirmP90    *float64               `json:"hold_to_confirm_p90_seconds"`
 	HoldExpiryRate      float64                `json:"hold_expiry_rate"`
@@ -73,6 +75,7 @@ func toFunnelResponse(r funnel.Report, room waitroom.Stats) funnelResponse {
 		Cancelled: r.Cancelled, Expired: r.Expired, Abandoned: r.Abandoned,
 		AdmitRate: r.AdmitRate, HoldRate: r.HoldRate, ConfirmRate: r.ConfirmRate,
 		QueueWaitP50Seconds: seconds(r.QueueWaitP50), QueueWaitP90Seconds: seconds(r.QueueWaitP90),
+		AdmissionToHoldP50: seconds(r.AdmissionToHoldP50), AdmissionToHoldP90: seconds(r.AdmissionToHoldP90),
 		HoldToConfirmP50: seconds(r.HoldToConfirmP50), HoldToConfirmP90: seconds(r.HoldToConfirmP90),
 		HoldExpiryRate: r.HoldExpiryRate, SeatsLeft: r.SeatsLeft, SeatsPerMinute: r.SeatsPerMinute,
 		ForecastSoldOutAt: utc(r.SoldOutAt), Room: toWaitingRoomStats(room), AsOf: r.AsOf.UTC(),

@@ -4,8 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/evently/evently/internal/apptest"
 )
 
 type funnelJSON struct {
@@ -23,6 +26,8 @@ type funnelJSON struct {
 	ConfirmRate         float64    `json:"confirm_rate"`
 	QueueWaitP50Seconds *float64   `json:"queue_wait_p50_seconds"`
 	QueueWaitP90Seconds *float64   `json:"queue_wait_p90_seconds"`
+	AdmissionToHoldP50  *float64   `json:"admission_to_hold_p50_seconds"`
+	AdmissionToHoldP90  *float64   `json:"admission_to_hold_p90_seconds"`
 	HoldToConfirmP50    *float64   `json:"hold_to_confirm_p50_seconds"`
 	SeatsLeft           int64      `json:"seats_left"`
 	SeatsPerMinute      float64    `json:"seats_per_minute"`
@@ -40,11 +45,14 @@ type funnelJSON struct {
 }
 
 // TestFunnel runs an on-sale through the waiting room over HTTP: 12
-// buyers join, all are admitted, 8 hold, 5 of them confirm and one
-// cancels its hold. The funnel counts each step exactly as the waiting
-// room and the bookings table have them (joined ≥ admitted ≥ held ≥
-// confirmed), its per-minute series add up to the totals, its room figures
-// are the room's, and bad ranges and unknown events are refused.
+// buyers join, all are admitted, 8 hold (four with their admission pass,
+// four without; one holds twice), 5 of them confirm and one cancels its
+// hold. The funnel counts each step exactly as the waiting room and the
+// bookings table have them (joined ≥ admitted ≥ held ≥ confirmed), its
+// time from admission to hold is exactly the percentiles of the holds'
+// created_at less their tickets' admitted_at, its per-minute series add
+// up to the totals, its room figures are the room's, and bad ranges and
+// unknown events are refused.
 func TestFunnel(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -64,10 +72,29 @@ func TestFunnel(t *testing.T) {
 	}) {
 		t.Fatal("not everyone admitted within 30s")
 	}
+	// Four hold with their admission pass, four without (checked in
+	// Redis); each hold's time from admission is the booking's created_at
+	// less the ticket's admitted_at.
 	var ids []string
-	for _, b := range buyers[:8] {
-		ids = append(ids, f.hold(t, b, map[string]any{"event_id": e.ID, "quantity": 1}).ID)
+	var toHold []time.Duration
+	for i, b := range buyers[:8] {
+		tk := roomTicket(t, f.env, b, e.ID)
+		req := apptest.Request{Method: http.MethodPost, Path: "/api/v1/bookings", Token: b,
+			Body: map[string]any{"event_id": e.ID, "quantity": 1}}
+		if i < 4 {
+			req.Header = http.Header{"Evently-Admission": {*tk.Pass}}
+		}
+		r := f.env.Do(t, req)
+		if r.Status != http.StatusCreated {
+			t.Fatalf("hold %d = %d %s", i, r.Status, r.Body)
+		}
+		var bk bookingJSON
+		r.Decode(t, &bk)
+		ids = append(ids, bk.ID)
+		toHold = append(toHold, bk.CreatedAt.Sub(*tk.AdmittedAt))
 	}
+	// A second hold is not a first one.
+	f.hold(t, buyers[0], map[string]any{"event_id": e.ID, "quantity": 1})
 	for i, id := range ids[:5] {
 		if r := f.env.Post(t, "/api/v1/bookings/"+id+"/confirm", buyers[i], nil); r.Status != 200 {
 			t.Fatalf("confirm = %d %s", r.Status, r.Body)
@@ -113,6 +140,13 @@ func TestFunnel(t *testing.T) {
 		*fn.QueueWaitP90Seconds > 30 || fn.HoldToConfirmP50 == nil {
 		t.Errorf("durations: queue p50 %v p90 %v, hold→confirm p50 %v", fn.QueueWaitP50Seconds, fn.QueueWaitP90Seconds, fn.HoldToConfirmP50)
 	}
+	// Exact, nearest rank over the eight: the 4th and the 8th.
+	slices.Sort(toHold)
+	if fn.AdmissionToHoldP50 == nil || fn.AdmissionToHoldP90 == nil ||
+		*fn.AdmissionToHoldP50 != toHold[3].Seconds() || *fn.AdmissionToHoldP90 != toHold[7].Seconds() {
+		t.Errorf("admission to hold p50 %v p90 %v, want %v and %v", fn.AdmissionToHoldP50, fn.AdmissionToHoldP90,
+			toHold[3].Seconds(), toHold[7].Seconds())
+	}
 	if fn.SeatsPerMinute != 0.5 || fn.ForecastSoldOutAt == nil {
 		t.Errorf("forecast: %v seats a minute (5 in 10 minutes), sold out at %v; want 0.5 and a time", fn.SeatsPerMinute, fn.ForecastSoldOutAt)
 	}
@@ -135,8 +169,8 @@ func TestFunnel(t *testing.T) {
 	if n := int(fn.To.Sub(fn.From) / time.Minute); len(fn.Series) != n {
 		t.Errorf("series has %d minutes, want %d", len(fn.Series), n)
 	}
-	if sum.Joined != 12 || sum.Admitted != 12 || sum.Held != 8 || sum.Confirmed != 5 || sum.Cancelled != 1 {
-		t.Errorf("series adds up to %+v; want 12 joined, 12 admitted, 8 held, 5 confirmed, 1 cancelled", sum)
+	if sum.Joined != 12 || sum.Admitted != 12 || sum.Held != 9 || sum.Confirmed != 5 || sum.Cancelled != 1 {
+		t.Errorf("series adds up to %+v; want 12 joined, 12 admitted, 9 bookings made, 5 confirmed, 1 cancelled", sum)
 	}
 
 	// A range before the sale is empty.

@@ -115,8 +115,10 @@ func TestLivePageInBrowser(t *testing.T) {
 	waitText(t, ctx, "seats-left", "699", live)
 	waitText(t, ctx, "seats-per-minute", "0.1 /min", live)
 	waitText(t, ctx, "expiry-rate", "0%", live)
-	if text, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("confirm-p50"))); err != nil || !strings.HasSuffix(text, " s") {
-		t.Errorf("hold to confirm p50 shows %q (%v), want a duration", text, err)
+	for _, id := range []string{"confirm-p50", "hold-p50", "hold-p90"} {
+		if text, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID(id))); err != nil || !strings.HasSuffix(text, " s") {
+			t.Errorf("#%s shows %q (%v), want a duration", id, text, err)
+		}
 	}
 	if lines, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#chart polyline').length`)); err != nil || lines != 4 {
 		t.Errorf("chart draws %d lines (%v), want 4", lines, err)

@@ -47,6 +47,11 @@ type Config struct {
 	// Invariants, when set, reads the booking rules of an event straight
 	// from Postgres and returns the broken ones.
 	Invariants func(ctx context.Context, eventID string) ([]string, error)
+	// BookingBuyers, when set, counts an event's buyers straight from the
+	// bookings table: those with a booking, and those with a booking that
+	// was confirmed. The waiting-room scenario reconciles the funnel with
+	// them.
+	BookingBuyers func(ctx context.Context, eventID string) (held, confirmed int64, err error)
 	// Commits, when set, returns how many transactions have committed in
 	// Evently's database so far; the single scenario divides the tickets
 	// it sold by the difference over its buying phase.
@@ -217,8 +222,9 @@ func (r *run) check(ctx context.Context, rep *Report, eventID string) error {
 }
 
 type bookingRef struct {
-	ID    string `json:"id"`
-	Seats []struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+	Seats     []struct {
 		ID string `json:"id"`
 	} `json:"seats"`
 }

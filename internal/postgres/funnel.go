@@ -65,6 +65,41 @@ FROM (
 ) x
 GROUP BY 1, 2`
 
+// admissionToHoldSQL: $1 event, $2 users, $3 admitted at, $4 until. Per
+// admission, one probe of bookings_user_idx for the user's first booking
+// of the event made while it ran; the time to it in microseconds (exact:
+// timestamptz keeps microseconds).
+const admissionToHoldSQL = `
+SELECT percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY us)
+FROM (
+    SELECT (SELECT (extract(epoch FROM min(b.created_at) - a.at) * 1000000)::bigint
+            FROM bookings b
+            WHERE b.user_id = a.user_id AND b.event_id = $1 AND b.created_at >= a.at AND b.created_at < a.until) AS us
+    FROM unnest($2::uuid[], $3::timestamptz[], $4::timestamptz[]) AS a(user_id, at, until)
+) x
+WHERE us IS NOT NULL`
+
+// AdmissionToHold implements funnel.Bookings in one query, however many
+// admissions.
+func (s *FunnelStore) AdmissionToHold(ctx context.Context, eventID uuid.UUID, admissions []funnel.Admission) (p50, p90 *time.Duration, err error) {
+	defer wrap(&err, "read admission to hold event=%s", eventID)
+	users := make([]uuid.UUID, len(admissions))
+	at := make([]time.Time, len(admissions))
+	until := make([]time.Time, len(admissions))
+	for i, a := range admissions {
+		users[i], at[i], until[i] = a.UserID, a.At, a.Until
+	}
+	var pcts []int64
+	if err := s.pool.QueryRow(ctx, admissionToHoldSQL, eventID, users, at, until).Scan(&pcts); err != nil {
+		return nil, nil, err
+	}
+	if len(pcts) != 2 {
+		return nil, nil, nil
+	}
+	a, b := time.Duration(pcts[0])*time.Microsecond, time.Duration(pcts[1])*time.Microsecond
+	return &a, &b, nil
+}
+
 // Figures implements funnel.Bookings.
 func (s *FunnelStore) Figures(ctx context.Context, eventID uuid.UUID, from, to, now time.Time) (_ funnel.BookingFigures, err error) {
 	defer wrap(&err, "read funnel event=%s", eventID)

@@ -90,3 +90,15 @@ func CheckInvariants(ctx context.Context, pool *pgxpool.Pool, eventID uuid.UUID)
 	}
 	return out, nil
 }
+
+// EventBuyers counts an event's buyers straight from the bookings table:
+// those with any booking of it, and those with a booking that was
+// confirmed (even if cancelled since). Load runs check the funnel with it.
+func EventBuyers(ctx context.Context, pool *pgxpool.Pool, eventID uuid.UUID) (held, confirmed int64, err error) {
+	err = pool.QueryRow(ctx, `SELECT count(DISTINCT user_id), count(DISTINCT user_id) FILTER (WHERE confirmed_at IS NOT NULL)
+		FROM bookings WHERE event_id = $1`, eventID).Scan(&held, &confirmed)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count buyers event=%s: %w", eventID, err)
+	}
+	return held, confirmed, nil
+}

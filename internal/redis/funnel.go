@@ -14,8 +14,9 @@ import (
 )
 
 // Funnel reads the waiting rooms' funnel counters: the per-minute joins
-// and admissions and the time each admission waited, which the join and
-// admission scripts record as they happen (see WaitingRooms).
+// and admissions and, per admission, the time it waited, its user and
+// when it lapses, which the join and admission scripts record as they
+// happen (see WaitingRooms).
 type Funnel struct {
 	rdb goredis.UniversalClient
 }
@@ -26,7 +27,8 @@ var _ funnel.Rooms = (*Funnel)(nil)
 func NewFunnel(rdb goredis.UniversalClient) *Funnel { return &Funnel{rdb: rdb} }
 
 // Figures implements funnel.Rooms in one pipeline on the event's slot: an
-// HMGET of the range's minutes, a ZRANGEBYSCORE of its admissions and a
+// HMGET of the range's minutes, a ZRANGEBYSCORE of its admissions (with
+// their times) and a
 // ZCOUNT of the admissions running at now.
 func (f *Funnel) Figures(ctx context.Context, eventID uuid.UUID, from, to, now time.Time) (funnel.RoomFigures, error) {
 	k := keysOf(eventID)
@@ -39,7 +41,7 @@ func (f *Funnel) Figures(ctx context.Context, eventID uuid.UUID, from, to, now t
 	}
 	pipe := f.rdb.Pipeline()
 	counts := pipe.HMGet(ctx, k.funnel, fields...)
-	waits := pipe.ZRangeByScore(ctx, k.waits, &goredis.ZRangeBy{
+	waits := pipe.ZRangeByScoreWithScores(ctx, k.waits, &goredis.ZRangeBy{
 		Min: strconv.FormatInt(from.UnixMilli(), 10), Max: "(" + strconv.FormatInt(to.UnixMilli(), 10),
 	})
 	active := pipe.ZCount(ctx, k.active, "("+strconv.FormatInt(now.UnixMilli(), 10), "+inf")
@@ -62,13 +64,43 @@ func (f *Funnel) Figures(ctx context.Context, eventID uuid.UUID, from, to, now t
 			out.Admitted[minutes[i/2]] = n
 		}
 	}
-	for _, m := range waits.Val() {
-		_, ms, ok := strings.Cut(m, ":")
-		n, err := strconv.ParseInt(ms, 10, 64)
-		if !ok || err != nil {
-			return funnel.RoomFigures{}, fmt.Errorf("read queue waits event=%s: malformed %q", eventID, m)
+	for _, z := range waits.Val() {
+		wait, a, err := admissionOf(z)
+		if err != nil {
+			return funnel.RoomFigures{}, fmt.Errorf("read queue waits event=%s: %w", eventID, err)
 		}
-		out.Waits = append(out.Waits, time.Duration(n)*time.Millisecond)
+		out.Waits = append(out.Waits, wait)
+		if a != nil {
+			out.Admissions = append(out.Admissions, *a)
+		}
 	}
 	return out, nil
+}
+
+// admissionOf decodes a member of the waits set, scored by the admission's
+// time: "number:wait_ms:until_ms:user", or "number:wait_ms" as written
+// before the user was kept (no admission then).
+func admissionOf(z goredis.Z) (time.Duration, *funnel.Admission, error) {
+	m, _ := z.Member.(string)
+	f := strings.Split(m, ":")
+	if len(f) != 2 && len(f) != 4 {
+		return 0, nil, fmt.Errorf("malformed member %q", m)
+	}
+	wait, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return 0, nil, fmt.Errorf("malformed member %q", m)
+	}
+	if len(f) == 2 {
+		return time.Duration(wait) * time.Millisecond, nil, nil
+	}
+	until, err := strconv.ParseInt(f[2], 10, 64)
+	if err != nil {
+		return 0, nil, fmt.Errorf("malformed member %q", m)
+	}
+	user, err := uuid.Parse(f[3])
+	if err != nil {
+		return 0, nil, fmt.Errorf("malformed member %q", m)
+	}
+	return time.Duration(wait) * time.Millisecond, &funnel.Admission{UserID: user,
+		At: time.UnixMilli(int64(z.Score)).UTC(), Until: time.UnixMilli(until).UTC()}, nil
 }

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/evently/evently/internal/funnel"
 	"github.com/evently/evently/internal/redis"
 	"github.com/evently/evently/internal/redistest"
 	"github.com/evently/evently/internal/waitroom"
@@ -76,6 +78,15 @@ func TestWaitersAndFunnelCounters(t *testing.T) {
 	if !slices.Equal(figs.Waits, []time.Duration{wait, wait}) {
 		t.Errorf("waits = %v, want two of %v (joined at t0, admitted at %v)", figs.Waits, wait, at.Sub(t0))
 	}
+	byUser := map[uuid.UUID]funnel.Admission{}
+	for _, a := range figs.Admissions {
+		byUser[a.UserID] = a
+	}
+	for _, u := range []uuid.UUID{b, d} {
+		if a := byUser[u]; len(figs.Admissions) != 2 || !a.At.Equal(at) || !a.Until.Equal(at.Add(time.Minute)) {
+			t.Errorf("admissions = %+v; want b and d admitted at %v until a minute later", figs.Admissions, at)
+		}
+	}
 	if later, err := fn.Figures(ctx, event, t0.Add(2*time.Minute), t0.Add(3*time.Minute), at); err != nil ||
 		len(later.Joined)+len(later.Admitted)+len(later.Waits) != 0 {
 		t.Errorf("Figures of a later minute = %+v, %v; want nothing", later, err)
@@ -103,5 +114,62 @@ func TestWaitersAndFunnelCounters(t *testing.T) {
 	bt, err = q.Admit(ctx, waitroom.Run{EventID: event, Chain: "chain", Step: 3}, open, at.Add(3*time.Second))
 	if err != nil || bt.SoldOutAt != nil || bt.Told || bt.Admitted != 1 {
 		t.Fatalf("Admit with a seat back = %+v, %v; want the mark cleared and one admitted", bt, err)
+	}
+}
+
+// TestWithoutFunnel: with the funnel counting off, the room joins and
+// admits as before, and the funnel counters stay empty.
+func TestWithoutFunnel(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := redistest.New(t)
+	q := redis.NewWaitingRooms(rdb, redis.WithoutFunnel())
+	event := uuid.New()
+	t0 := time.Date(2030, 5, 1, 10, 0, 0, 0, time.UTC)
+	users := []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}
+	for _, u := range users {
+		if _, _, err := q.Join(ctx, event, waitroom.Arrival{UserID: u, At: t0, Open: true, Key: 1}, "chain"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bt, err := q.Admit(ctx, waitroom.Run{EventID: event, Chain: "chain"}, waitroom.Policy{Open: true, AdmitPerMinute: 60,
+		AdmissionTTL: time.Minute, Burst: 5, Start: 5}, t0.Add(time.Second))
+	if err != nil || bt.Admitted != 3 {
+		t.Fatalf("Admit = %+v, %v; want 3 admitted", bt, err)
+	}
+	if ok, err := q.Admitted(ctx, event, users[2], t0.Add(2*time.Second)); err != nil || !ok {
+		t.Fatalf("Admitted = %v, %v; want true", ok, err)
+	}
+	figs, err := redis.NewFunnel(rdb).Figures(ctx, event, t0, t0.Add(time.Minute), t0.Add(2*time.Second))
+	if err != nil || len(figs.Joined)+len(figs.Admitted)+len(figs.Waits)+len(figs.Admissions) != 0 || figs.Active != 3 {
+		t.Errorf("Figures = %+v, %v; want no joins, admissions or waits counted, 3 active", figs, err)
+	}
+	if n, err := rdb.Exists(ctx, "waitroom:{"+event.String()+"}:funnel", "waitroom:{"+event.String()+"}:waits").Result(); err != nil || n != 0 {
+		t.Errorf("funnel keys exist: %d, %v", n, err)
+	}
+}
+
+// TestFunnelReadsOlderWaits: a wait recorded before admissions kept their
+// user ("number:wait_ms") still counts in the time in queue, without an
+// admission; a malformed member is an error.
+func TestFunnelReadsOlderWaits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := redistest.New(t)
+	event := uuid.New()
+	key := "waitroom:{" + event.String() + "}:waits"
+	t0 := time.Date(2030, 5, 1, 10, 0, 0, 0, time.UTC)
+	if err := rdb.ZAdd(ctx, key, goredis.Z{Score: float64(t0.UnixMilli()), Member: "7:2500"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	figs, err := redis.NewFunnel(rdb).Figures(ctx, event, t0, t0.Add(time.Minute), t0)
+	if err != nil || !slices.Equal(figs.Waits, []time.Duration{2500 * time.Millisecond}) || len(figs.Admissions) != 0 {
+		t.Errorf("Figures = %+v, %v; want one wait of 2.5s and no admission", figs, err)
+	}
+	if err := rdb.ZAdd(ctx, key, goredis.Z{Score: float64(t0.UnixMilli()), Member: "8:10:20:not-a-user"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := redis.NewFunnel(rdb).Figures(ctx, event, t0, t0.Add(time.Minute), t0); err == nil {
+		t.Error("Figures over a malformed member: no error")
 	}
 }

@@ -47,8 +47,13 @@ import (
 //	waitroom:{E}:funnel   hash: "j:<minute>" and "a:<minute>", the tickets
 //	                      taken and admissions given in each minute (unix
 //	                      minutes), for the funnel report
-//	waitroom:{E}:waits    sorted set: one member "number:wait_ms" per
-//	                      admission, scored by when it was given
+//	waitroom:{E}:waits    sorted set: one member
+//	                      "number:wait_ms:until_ms:user" per admission,
+//	                      scored by when it was given (members written
+//	                      before the user was kept are "number:wait_ms")
+//
+// The two funnel keys are the funnel's counting; WithoutFunnel leaves them
+// out (benchmarks compare the two).
 //
 // Opening is O(1) whatever the pre-queue's size: the shuffle is the order
 // of keys drawn at join, and opening only freezes it and gives it its
@@ -57,12 +62,30 @@ import (
 // score.
 type WaitingRooms struct {
 	rdb goredis.UniversalClient
+	// count is "1" when the scripts count the funnel, "0" when not.
+	count string
 }
 
 var _ waitroom.Queue = (*WaitingRooms)(nil)
 
-// NewWaitingRooms returns the waiting rooms on rdb.
-func NewWaitingRooms(rdb goredis.UniversalClient) *WaitingRooms { return &WaitingRooms{rdb: rdb} }
+// RoomOption adjusts the waiting rooms.
+type RoomOption func(*WaitingRooms)
+
+// WithoutFunnel turns the funnel counting off: the join and admission
+// scripts then write neither the per-minute counters nor the admissions'
+// waits, and the funnel report reads no joins or admissions. Benchmarks
+// use it to measure what the counting costs.
+func WithoutFunnel() RoomOption { return func(w *WaitingRooms) { w.count = "0" } }
+
+// NewWaitingRooms returns the waiting rooms on rdb, counting the funnel
+// unless told otherwise.
+func NewWaitingRooms(rdb goredis.UniversalClient, opts ...RoomOption) *WaitingRooms {
+	w := &WaitingRooms{rdb: rdb, count: "1"}
+	for _, o := range opts {
+		o(w)
+	}
+	return w
+}
 
 const (
 	// chainLease is how long an admission chain holds a room without
@@ -134,8 +157,9 @@ end
 `
 
 // joinScript: KEYS room, tickets, numbers, active, chain, pre, funnel; ARGV user,
-// now_ms, chain id, lease_ms, keep_ms, open (1|0), key. Returns {ticket,
-// serving, armed, pre-queue size, sold out at (ms, 0 if not)}.
+// now_ms, chain id, lease_ms, keep_ms, open (1|0), key, count the funnel
+// (1|0). Returns {ticket, serving, armed, pre-queue size, sold out at (ms,
+// 0 if not)}.
 var joinScript = goredis.NewScript(luaFields + luaOpen + luaResolve + `
 local now = tonumber(ARGV[2])
 if ARGV[6] == '1' then open(KEYS[1], KEYS[6]) end
@@ -161,8 +185,11 @@ if not t then
   end
   redis.call('HSET', KEYS[2], ARGV[1], t)
   redis.call('HINCRBY', KEYS[1], 'waiting', 1)
-  redis.call('HINCRBY', KEYS[7], 'j:' .. math.floor(now / 60000), 1)
-  for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7]}) do redis.call('PEXPIRE', k, ARGV[5]) end
+  for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6]}) do redis.call('PEXPIRE', k, ARGV[5]) end
+  if ARGV[8] == '1' then
+    redis.call('HINCRBY', KEYS[7], 'j:' .. math.floor(now / 60000), 1)
+    redis.call('PEXPIRE', KEYS[7], ARGV[5])
+  end
 end
 local armed = 0
 if redis.call('SET', KEYS[5], ARGV[3] .. ':0', 'NX', 'PX', ARGV[4]) then armed = 1 end
@@ -214,7 +241,7 @@ return {rt, tonumber(redis.call('HGET', KEYS[1], 'serving')) or 0}
 // keep_ms, paused (1|0), admit_per_minute, max_active (0: no cap),
 // admission_ttl_ms, burst (admissions), start (admissions), max walk, open
 // (1|0), capacity (admissions the inventory allows; -1: no cap), sold out
-// (1|0). Returns {outcome, admitted, waiting, active, total, last_minute,
+// (1|0), count the funnel (1|0). Returns {outcome, admitted, waiting, active, total, last_minute,
 // released, sold out at (ms, 0 if not), told (1|0)}; outcome 0 ran, 1
 // already ran, 2 stale.
 //
@@ -297,6 +324,7 @@ if ARGV[6] == '0' then
     redis.call('HDEL', KEYS[1], 'soldout', 'told')
   end
   local untilMs = now + tonumber(ARGV[9])
+  local count = ARGV[16] == '1'
   local walked, limit = 0, tonumber(ARGV[12])
   while admitted < budget and serving < nxt and walked < limit do
     serving = serving + 1
@@ -308,7 +336,7 @@ if ARGV[6] == '0' then
       redis.call('ZADD', KEYS[4], untilMs, user)
       -- A join made while this run was starting is stamped a little
       -- after the run's now: it waited no time, not less than none.
-      redis.call('ZADD', KEYS[9], now, serving .. ':' .. math.max(0, now - joined))
+      if count then redis.call('ZADD', KEYS[9], now, serving .. ':' .. math.max(0, now - joined) .. ':' .. untilMs .. ':' .. user) end
       admitted = admitted + 1
     end
   end
@@ -318,7 +346,7 @@ if ARGV[6] == '0' then
   redis.call('HSET', KEYS[1], 'serving', serving, 'waiting', waiting, 'total', total, 'units', units, 'at', at)
   if admitted > 0 then
     redis.call('ZADD', KEYS[5], now, serving .. ':' .. admitted)
-    redis.call('HINCRBY', KEYS[8], 'a:' .. math.floor(now / 60000), admitted)
+    if count then redis.call('HINCRBY', KEYS[8], 'a:' .. math.floor(now / 60000), admitted) end
   end
 end
 local released = 0
@@ -328,7 +356,11 @@ else
   redis.call('DEL', KEYS[6])
   released = 1
 end
-for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7], KEYS[8], KEYS[9]}) do redis.call('PEXPIRE', k, ARGV[5]) end
+for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7]}) do redis.call('PEXPIRE', k, ARGV[5]) end
+if ARGV[16] == '1' then
+  redis.call('PEXPIRE', KEYS[8], ARGV[5])
+  redis.call('PEXPIRE', KEYS[9], ARGV[5])
+end
 local so = redis.call('HMGET', KEYS[1], 'soldout', 'told')
 return {0, admitted, waiting, active, total, recent, released, tonumber(so[1]) or 0, tonumber(so[2]) or 0}
 `)
@@ -367,7 +399,7 @@ func (w *WaitingRooms) Join(ctx context.Context, eventID uuid.UUID, a waitroom.A
 	k := keysOf(eventID)
 	res, err := joinScript.Run(ctx, w.rdb, []string{k.room, k.tickets, k.numbers, k.active, k.chain, k.pre, k.funnel},
 		a.UserID.String(), a.At.UnixMilli(), chain, chainLease.Milliseconds(), roomKeep.Milliseconds(),
-		flag(a.Open), a.Key&(1<<waitroom.KeyBits-1)).Slice()
+		flag(a.Open), a.Key&(1<<waitroom.KeyBits-1), w.count).Slice()
 	if err != nil {
 		return waitroom.Place{}, false, fmt.Errorf("join waiting room event=%s: %w", eventID, err)
 	}
@@ -473,7 +505,7 @@ func (w *WaitingRooms) Admit(ctx context.Context, run waitroom.Run, p waitroom.P
 	res, err := admitScript.Run(ctx, w.rdb, []string{k.room, k.tickets, k.numbers, k.active, k.window, k.chain, k.pre, k.funnel, k.waits},
 		now.UnixMilli(), run.Chain, run.Step, chainLease.Milliseconds(), roomKeep.Milliseconds(),
 		paused, p.AdmitPerMinute, p.MaxActive, p.AdmissionTTL.Milliseconds(), p.Burst, p.Start, maxWalk, flag(p.Open),
-		capacityArg(p), flag(p.SoldOut),
+		capacityArg(p), flag(p.SoldOut), w.count,
 	).Int64Slice()
 	if err != nil {
 		return waitroom.Batch{}, fmt.Errorf("admit event=%s chain=%s step=%d: %w", run.EventID, run.Chain, run.Step, err)

@@ -200,6 +200,8 @@
 
     set('queue-p50', duration(f.queue_wait_p50_seconds));
     set('queue-p90', duration(f.queue_wait_p90_seconds));
+    set('hold-p50', duration(f.admission_to_hold_p50_seconds));
+    set('hold-p90', duration(f.admission_to_hold_p90_seconds));
     set('confirm-p50', duration(f.hold_to_confirm_p50_seconds));
     set('confirm-p90', duration(f.hold_to_confirm_p90_seconds));
     set('expiry-rate', percent(f.hold_expiry_rate));
