@@ -80,14 +80,7 @@ func (s *TicketStore) BookingTickets(ctx context.Context, bookingID uuid.UUID, u
 		return nil, err
 	}
 	rows, err := res.Query()
-	if err != nil {
-		return nil, err
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ticket.Ticket, error) { return scanTicket(r) })
-	if err != nil {
-		return nil, err
-	}
-	return list, nil
+	return collect(rows, err, scanTicket)
 }
 
 // Ticket implements ticket.Store.
