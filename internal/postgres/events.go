@@ -342,10 +342,7 @@ func (s *EventStore) Seats(ctx context.Context, f event.SeatFilter) (_ []event.S
 		WHERE event_id = $1 AND position > $2 AND position <= $3 `+cond+`
 		ORDER BY position
 		LIMIT $4`, f.EventID, max(f.After, f.FirstSeat), f.LastSeat, f.Limit)
-	if err != nil {
-		return nil, err
-	}
-	seats, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (event.Seat, error) {
+	seats, err := collect(rows, err, func(r pgx.Row) (event.Seat, error) {
 		var (
 			st     event.Seat
 			row    *string
