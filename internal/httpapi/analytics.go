@@ -29,11 +29,7 @@ func (s *Server) analyticsSummary(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	sum, err := s.analytics.Summary(r.Context(), win)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, toSummaryResponse(sum))
-	return nil
+	return respond(w, http.StatusOK, sum, err, toSummaryResponse)
 }
 
 func (s *Server) analyticsPopular(w http.ResponseWriter, r *http.Request) error {
@@ -53,9 +49,39 @@ func (s *Server) analyticsPopular(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	p, err := s.analytics.Popular(r.Context(), q)
+	return respond(w, http.StatusOK, p, err, toPopularResponse)
+}
+
+func (s *Server) analyticsDaily(w http.ResponseWriter, r *http.Request) error {
+	qv := r.URL.Query()
+	q, err := analytics.ParseDailyQuery(qv.Get("from"), qv.Get("to"), qv.Get("tz"))
 	if err != nil {
 		return err
 	}
+	d, err := s.analytics.Daily(r.Context(), q)
+	return respond(w, http.StatusOK, d, err, toDailyResponse)
+}
+
+func (s *Server) analyticsEvent(w http.ResponseWriter, r *http.Request) error {
+	return respondByID(w, r, "event", http.StatusOK, s.analytics.Event, toEventAnalyticsResponse)
+}
+
+// --- DTOs ---
+
+type moneyResponse struct {
+	Currency   string `json:"currency"`
+	TotalCents int64  `json:"total_cents"`
+}
+
+func toMoneyResponses(m []analytics.Money) []moneyResponse {
+	out := make([]moneyResponse, len(m))
+	for i, x := range m {
+		out[i] = moneyResponse{Currency: x.Currency, TotalCents: x.Cents}
+	}
+	return out
+}
+
+func toPopularResponse(p analytics.Popular) popularResponse {
 	resp := popularResponse{Data: make([]popularEventResponse, len(p.Events)), AsOf: p.AsOf}
 	for i, e := range p.Events {
 		resp.Data[i] = popularEventResponse{
@@ -68,20 +94,10 @@ func (s *Server) analyticsPopular(w http.ResponseWriter, r *http.Request) error 
 			Currency:     e.Currency,
 		}
 	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
+	return resp
 }
 
-func (s *Server) analyticsDaily(w http.ResponseWriter, r *http.Request) error {
-	qv := r.URL.Query()
-	q, err := analytics.ParseDailyQuery(qv.Get("from"), qv.Get("to"), qv.Get("tz"))
-	if err != nil {
-		return err
-	}
-	d, err := s.analytics.Daily(r.Context(), q)
-	if err != nil {
-		return err
-	}
+func toDailyResponse(d analytics.Daily) dailyResponse {
 	resp := dailyResponse{TZ: d.Location.String(), Data: make([]dayResponse, len(d.Days)), AsOf: d.AsOf}
 	for i, day := range d.Days {
 		resp.Data[i] = dayResponse{
@@ -92,19 +108,10 @@ func (s *Server) analyticsDaily(w http.ResponseWriter, r *http.Request) error {
 			Revenue:           toMoneyResponses(day.Revenue),
 		}
 	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
+	return resp
 }
 
-func (s *Server) analyticsEvent(w http.ResponseWriter, r *http.Request) error {
-	id, err := uuidParam(r, "id", "event")
-	if err != nil {
-		return err
-	}
-	e, err := s.analytics.Event(r.Context(), id)
-	if err != nil {
-		return err
-	}
+func toEventAnalyticsResponse(e analytics.EventReport) eventAnalyticsResponse {
 	resp := eventAnalyticsResponse{
 		EventID:           e.EventID,
 		Name:              e.Name,
@@ -131,23 +138,7 @@ func (s *Server) analyticsEvent(w http.ResponseWriter, r *http.Request) error {
 			RevenueCents:      d.RevenueCents,
 		}
 	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
-}
-
-// --- DTOs ---
-
-type moneyResponse struct {
-	Currency   string `json:"currency"`
-	TotalCents int64  `json:"total_cents"`
-}
-
-func toMoneyResponses(m []analytics.Money) []moneyResponse {
-	out := make([]moneyResponse, len(m))
-	for i, x := range m {
-		out[i] = moneyResponse{Currency: x.Currency, TotalCents: x.Cents}
-	}
-	return out
+	return resp
 }
 
 type summaryResponse struct {
