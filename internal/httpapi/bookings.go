@@ -67,37 +67,27 @@ func (req confirmBookingRequest) Validate() error {
 	return v.Err()
 }
 
-type bookingSeatResponse struct {
-	ID         uuid.UUID `json:"id"`
-	Section    string    `json:"section"`
-	Row        *string   `json:"row"`
-	Number     *int      `json:"number"`
-	Label      string    `json:"label"`
-	PriceCents int64     `json:"price_cents"`
-	Status     string    `json:"status"`
-}
-
 type bookingResponse struct {
-	ID               uuid.UUID             `json:"id"`
-	EventID          uuid.UUID             `json:"event_id"`
-	UserID           uuid.UUID             `json:"user_id"`
-	Status           booking.Status        `json:"status"`
-	Seats            []bookingSeatResponse `json:"seats"`
-	Quantity         int                   `json:"quantity"`
-	TotalCents       int64                 `json:"total_cents"`
-	Currency         string                `json:"currency"`
-	ExpiresAt        time.Time             `json:"expires_at"`
-	PaymentReference *string               `json:"payment_reference"`
-	CreatedAt        time.Time             `json:"created_at"`
-	ConfirmedAt      *time.Time            `json:"confirmed_at"`
-	CancelledAt      *time.Time            `json:"cancelled_at"`
-	RefundCents      *int64                `json:"refund_cents"`
+	ID               uuid.UUID      `json:"id"`
+	EventID          uuid.UUID      `json:"event_id"`
+	UserID           uuid.UUID      `json:"user_id"`
+	Status           booking.Status `json:"status"`
+	Seats            []seatResponse `json:"seats"`
+	Quantity         int            `json:"quantity"`
+	TotalCents       int64          `json:"total_cents"`
+	Currency         string         `json:"currency"`
+	ExpiresAt        time.Time      `json:"expires_at"`
+	PaymentReference *string        `json:"payment_reference"`
+	CreatedAt        time.Time      `json:"created_at"`
+	ConfirmedAt      *time.Time     `json:"confirmed_at"`
+	CancelledAt      *time.Time     `json:"cancelled_at"`
+	RefundCents      *int64         `json:"refund_cents"`
 }
 
 func toBookingResponse(b booking.Booking) bookingResponse {
-	seats := make([]bookingSeatResponse, len(b.Seats))
+	seats := make([]seatResponse, len(b.Seats))
 	for i, s := range b.Seats {
-		seats[i] = bookingSeatResponse{ID: s.ID, Section: s.Section, Row: s.Row, Number: s.Number,
+		seats[i] = seatResponse{ID: s.ID, Section: s.Section, Row: s.Row, Number: s.Number,
 			Label: s.Label, PriceCents: s.PriceCents, Status: s.Status}
 	}
 	return bookingResponse{

@@ -463,6 +463,7 @@ type waitingRoomResponse struct {
 	AdmissionTTLSeconds int  `json:"admission_ttl_seconds"`
 }
 
+// seatResponse is a Seat: in a seat list, and in a booking.
 type seatResponse struct {
 	ID         uuid.UUID `json:"id"`
 	Section    string    `json:"section"`

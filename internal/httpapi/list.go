@@ -198,3 +198,24 @@ func decodeCursor[C any](s string) (C, error) {
 	}
 	return c, nil
 }
+
+// statusEnum is an enumeration a list can be filtered by (?status=).
+type statusEnum interface {
+	~string
+	Valid() bool
+}
+
+// queryStatus reads the optional ?status= filter of a list: nil when
+// absent, a 400 validation_failed listing the statuses (allowed) when it
+// is none of them.
+func queryStatus[S statusEnum](r *http.Request, allowed string) (*S, error) {
+	raw := r.URL.Query().Get("status")
+	if raw == "" {
+		return nil, nil
+	}
+	st := S(raw)
+	if !st.Valid() {
+		return nil, apperr.Invalid(apperr.FieldError{Field: "status", Message: "must be " + allowed})
+	}
+	return &st, nil
+}

@@ -5,8 +5,6 @@ import (
 	"net/http"
 
 	"github.com/google/uuid"
-
-	"github.com/evently/evently/internal/apperr"
 )
 
 // Most handlers end the same way: one call to a service, whose error goes
@@ -69,25 +67,4 @@ func respondList[E, T, C any](w http.ResponseWriter, limit int, items []E, err e
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
-}
-
-// status is an enumeration a list can be filtered by (?status=).
-type status interface {
-	~string
-	Valid() bool
-}
-
-// queryStatus reads the optional ?status= filter of a list: nil when
-// absent, a 400 validation_failed listing the statuses (allowed) when it
-// is none of them.
-func queryStatus[S status](r *http.Request, allowed string) (*S, error) {
-	raw := r.URL.Query().Get("status")
-	if raw == "" {
-		return nil, nil
-	}
-	st := S(raw)
-	if !st.Valid() {
-		return nil, apperr.Invalid(apperr.FieldError{Field: "status", Message: "must be " + allowed})
-	}
-	return &st, nil
 }
