@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/google/uuid"
@@ -23,8 +24,7 @@ type AnalyticsService interface {
 
 func (s *Server) analyticsSummary(w http.ResponseWriter, r *http.Request) error {
 	var v apperr.Validator
-	qv := r.URL.Query()
-	win := analytics.Window{From: queryTime(&v, qv, "from"), To: queryTime(&v, qv, "to")}
+	win := queryWindow(&v, r.URL.Query())
 	if err := v.Err(); err != nil {
 		return err
 	}
@@ -42,7 +42,7 @@ func (s *Server) analyticsPopular(w http.ResponseWriter, r *http.Request) error 
 	q := analytics.PopularQuery{
 		By:       analytics.PopularBy(qv.Get("by")),
 		Limit:    limit,
-		Window:   analytics.Window{From: queryTime(&v, qv, "from"), To: queryTime(&v, qv, "to")},
+		Window:   queryWindow(&v, qv),
 		Currency: qv.Get("currency"),
 	}
 	if err := v.Err(); err != nil {
@@ -50,6 +50,11 @@ func (s *Server) analyticsPopular(w http.ResponseWriter, r *http.Request) error 
 	}
 	p, err := s.analytics.Popular(r.Context(), q)
 	return respond(w, http.StatusOK, p, err, toPopularResponse)
+}
+
+// queryWindow reads the ?from= and ?to= of a report.
+func queryWindow(v *apperr.Validator, qv url.Values) analytics.Window {
+	return analytics.Window{From: queryTime(v, qv, "from"), To: queryTime(v, qv, "to")}
 }
 
 func (s *Server) analyticsDaily(w http.ResponseWriter, r *http.Request) error {
