@@ -223,9 +223,7 @@ func (s *Server) holdBooking(w http.ResponseWriter, r *http.Request, key *bookin
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", bookingLocation(b.ID))
-	writeJSON(w, http.StatusCreated, toBookingResponse(b))
-	return nil
+	return respondCreated(w, bookingLocation(b.ID), toBookingResponse(b))
 }
 
 func bookingLocation(id uuid.UUID) string { return "/api/v1/bookings/" + id.String() }

@@ -111,9 +111,7 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", "/api/v1/events/"+e.ID.String())
-	writeJSON(w, http.StatusCreated, toEventResponse(e))
-	return nil
+	return respondCreated(w, "/api/v1/events/"+e.ID.String(), toEventResponse(e))
 }
 
 func (s *Server) patchEvent(w http.ResponseWriter, r *http.Request) error {

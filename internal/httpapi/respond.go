@@ -24,6 +24,14 @@ func respond[T, R any](w http.ResponseWriter, status int, v T, err error, to fun
 	return nil
 }
 
+// respondCreated answers 201 Created with body, the new resource, and its
+// location.
+func respondCreated(w http.ResponseWriter, location string, body any) error {
+	w.Header().Set("Location", location)
+	writeJSON(w, http.StatusCreated, body)
+	return nil
+}
+
 // respondNoContent answers 204 No Content, or returns err.
 func respondNoContent(w http.ResponseWriter, err error) error {
 	if err != nil {

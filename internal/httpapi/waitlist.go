@@ -72,9 +72,7 @@ func (s *Server) joinWaitlist(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", "/api/v1/events/"+id.String()+"/waitlist")
-	writeJSON(w, http.StatusCreated, toWaitlistEntryResponse(e))
-	return nil
+	return respondCreated(w, "/api/v1/events/"+id.String()+"/waitlist", toWaitlistEntryResponse(e))
 }
 
 func (s *Server) getWaitlistEntry(w http.ResponseWriter, r *http.Request) error {

@@ -84,9 +84,7 @@ func (s *Server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", "/api/v1/admin/webhooks/"+e.ID.String())
-	writeJSON(w, http.StatusCreated, toWebhookEndpointSecretResponse(e))
-	return nil
+	return respondCreated(w, "/api/v1/admin/webhooks/"+e.ID.String(), toWebhookEndpointSecretResponse(e))
 }
 
 func (s *Server) listWebhookEndpoints(w http.ResponseWriter, r *http.Request) error {
