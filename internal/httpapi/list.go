@@ -11,8 +11,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/evently/evently/internal/apperr"
 	"github.com/google/uuid"
+
+	"github.com/evently/evently/internal/apperr"
 )
 
 // Every list endpoint pages the same way (see API.md, "Lists"):
