@@ -203,6 +203,20 @@ type Response struct {
 	Status int
 	Header http.Header
 	Body   []byte
+	// Request names what was asked ("POST /api/v1/bookings").
+	Request string
+}
+
+// Want fails t now unless the response has status, naming the request and
+// showing the body. It returns r, to decode what a fixture needs:
+//
+//	env.Post(t, "/api/v1/bookings", token, body).Want(t, http.StatusCreated).Decode(t, &b)
+func (r *Response) Want(t testing.TB, status int) *Response {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("%s = %d %s, want %d", r.Request, r.Status, truncate(r.Body), status)
+	}
+	return r
 }
 
 // Decode unmarshals the body into v, failing t on error.
@@ -286,8 +300,8 @@ func (e *Env) Do(t testing.TB, req Request) *Response {
 	if err != nil {
 		t.Fatalf("%s %s: read body: %v", req.Method, req.Path, err)
 	}
-	out := &Response{Status: resp.StatusCode, Header: resp.Header, Body: respBody}
-	CheckProblem(t, req.Method+" "+req.Path, out)
+	out := &Response{Status: resp.StatusCode, Header: resp.Header, Body: respBody, Request: req.Method + " " + req.Path}
+	CheckProblem(t, out.Request, out)
 	if !req.NoCheck {
 		e.checkSpec(t, hr, raw, out)
 	}

@@ -54,17 +54,8 @@ func TestCleanupExpiresLapsedHolds(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	en := newEngine(t, 2*time.Minute, 2, bookingtest.General("Floor", 1000, 10))
-	held, err := en.Bookings.Hold(ctx, booking.HoldRequest{EventID: en.Event.ID, UserID: en.Users[0].UserID, Quantity: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kept, err := en.Bookings.Hold(ctx, booking.HoldRequest{EventID: en.Event.ID, UserID: en.Users[1].UserID, Quantity: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := en.Bookings.Confirm(ctx, kept.ID, en.Users[1], nil); err != nil {
-		t.Fatal(err)
-	}
+	held := en.Hold(t, en.Users[0], 3)
+	en.Buy(t, en.Users[1], 2) // confirmed: the cleanup leaves it alone
 	if n, err := en.Bookings.ExpireHolds(ctx); err != nil || n != 0 {
 		t.Fatalf("ExpireHolds before expiry = %d, %v; want 0", n, err)
 	}
@@ -103,10 +94,7 @@ func TestConfirmIsFenced(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	en := newEngine(t, time.Minute, 2, bookingtest.General("Floor", 1000, 2))
-	first, err := en.Bookings.Hold(ctx, booking.HoldRequest{EventID: en.Event.ID, UserID: en.Users[0].UserID, Quantity: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := en.Hold(t, en.Users[0], 2)
 	en.Clock.Advance(61 * time.Second)
 	second, err := en.Bookings.Hold(ctx, booking.HoldRequest{EventID: en.Event.ID, UserID: en.Users[1].UserID, Quantity: 1})
 	if err != nil {

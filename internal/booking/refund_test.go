@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evently/evently/internal/booking"
 	"github.com/evently/evently/internal/bookingtest"
 	"github.com/evently/evently/internal/event"
 )
@@ -24,10 +23,7 @@ func TestRefundQuoteFollowsTheScheduleStepByStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	user := en.Users[0]
-	b, err := en.Bookings.Hold(ctx, booking.HoldRequest{EventID: en.Event.ID, UserID: user.UserID, Quantity: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := en.Hold(t, user, 3)
 	q, err := en.Bookings.RefundQuote(ctx, b.ID, user)
 	if err != nil || !q.Cancellable || q.RefundCents != 0 {
 		t.Fatalf("quote of a pending hold = %+v, %v; want cancellable, nothing refunded", q, err)
@@ -109,13 +105,7 @@ func TestRefundDefaultsToTheFullAmount(t *testing.T) {
 	ctx := context.Background()
 	en := newEngine(t, 10*time.Minute, 1, bookingtest.General("Floor", 2500, 10))
 	user := en.Users[0]
-	b, err := en.Bookings.Hold(ctx, booking.HoldRequest{EventID: en.Event.ID, UserID: user.UserID, Quantity: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := en.Bookings.Confirm(ctx, b.ID, user, nil); err != nil {
-		t.Fatal(err)
-	}
+	b := en.Buy(t, user, 2)
 	en.Clock.Set(en.Event.StartsAt.Add(-time.Minute))
 	q, err := en.Bookings.RefundQuote(ctx, b.ID, user)
 	if err != nil || q.Percent != 100 || q.RefundCents != 5000 || len(q.Policy) != 1 || q.Policy[0] != event.DefaultRefundPolicy[0] {

@@ -81,6 +81,27 @@ func (s *Stack) CheckInvariants(t testing.TB) {
 	}
 }
 
+// Hold holds quantity seats of the event for who, failing t on error.
+func (s *Stack) Hold(t testing.TB, who auth.Principal, quantity int) booking.Booking {
+	t.Helper()
+	b, err := s.Bookings.Hold(context.Background(), booking.HoldRequest{EventID: s.Event.ID, UserID: who.UserID, Quantity: quantity})
+	if err != nil {
+		t.Fatalf("bookingtest: hold %d seats: %v", quantity, err)
+	}
+	return b
+}
+
+// Buy holds and confirms quantity seats of the event for who, failing t on
+// error.
+func (s *Stack) Buy(t testing.TB, who auth.Principal, quantity int) booking.Booking {
+	t.Helper()
+	b, err := s.Bookings.Confirm(context.Background(), s.Hold(t, who, quantity).ID, who, nil)
+	if err != nil {
+		t.Fatalf("bookingtest: confirm: %v", err)
+	}
+	return b
+}
+
 // Numbered is a section of rows of numbered seats.
 func Numbered(name string, price int64, rows, perRow int) event.SectionInput {
 	return event.SectionInput{Name: name, PriceCents: &price, Rows: &rows, SeatsPerRow: &perRow}

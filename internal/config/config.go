@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -263,17 +264,31 @@ func (p *parser) redisCluster(raw string) bool {
 	return true
 }
 
-func (p *parser) port(name string, def int) int {
+// parsed reads the variable name with parse: def when it is unset, def
+// and a failure ("... is not <want>") when parse refuses it.
+func parsed[T any](p *parser, name string, def T, want string, parse func(string) (T, bool)) T {
 	v, ok := p.lookup(name)
 	if !ok {
 		return def
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 || n > 65535 {
-		p.fail(name, "%q is not a TCP port (0-65535)", v)
+	x, ok := parse(v)
+	if !ok {
+		p.fail(name, "%q is not %s", v, want)
 		return def
 	}
-	return n
+	return x
+}
+
+// intIn reads an integer from least to most.
+func (p *parser) intIn(name string, def, least, most int, want string) int {
+	return parsed(p, name, def, want, func(v string) (int, bool) {
+		n, err := strconv.Atoi(v)
+		return n, err == nil && n >= least && n <= most
+	})
+}
+
+func (p *parser) port(name string, def int) int {
+	return p.intIn(name, def, 0, 65535, "a TCP port (0-65535)")
 }
 
 // listenAddr reads a host:port to listen on (an empty host: every
@@ -295,16 +310,10 @@ func (p *parser) listenAddr(name, def, onAPI string) string {
 }
 
 func (p *parser) duration(name string, def time.Duration) time.Duration {
-	v, ok := p.lookup(name)
-	if !ok {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		p.fail(name, "%q is not a positive Go duration such as 90s or 10m", v)
-		return def
-	}
-	return d
+	return parsed(p, name, def, "a positive Go duration such as 90s or 10m", func(v string) (time.Duration, bool) {
+		d, err := time.ParseDuration(v)
+		return d, err == nil && d > 0
+	})
 }
 
 func (p *parser) schedule(name, def string) string {
@@ -320,42 +329,18 @@ func (p *parser) schedule(name, def string) string {
 }
 
 func (p *parser) boolean(name string, def bool) bool {
-	v, ok := p.lookup(name)
-	if !ok {
-		return def
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		p.fail(name, "%q is not a boolean (true or false)", v)
-		return def
-	}
-	return b
+	return parsed(p, name, def, "a boolean (true or false)", func(v string) (bool, bool) {
+		b, err := strconv.ParseBool(v)
+		return b, err == nil
+	})
 }
 
 func (p *parser) nonNegativeInt(name string, def int) int {
-	v, ok := p.lookup(name)
-	if !ok {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		p.fail(name, "%q is not a non-negative integer", v)
-		return def
-	}
-	return n
+	return p.intIn(name, def, 0, math.MaxInt, "a non-negative integer")
 }
 
 func (p *parser) positiveInt(name string, def int) int {
-	v, ok := p.lookup(name)
-	if !ok {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		p.fail(name, "%q is not a positive integer", v)
-		return def
-	}
-	return n
+	return p.intIn(name, def, 1, math.MaxInt, "a positive integer")
 }
 
 // prefixes reads a comma-separated list of CIDR prefixes (a bare address
@@ -397,16 +382,11 @@ func (p *parser) list(name string) []string {
 }
 
 func (p *parser) logLevel(name string, def slog.Level) slog.Level {
-	v, ok := p.lookup(name)
-	if !ok {
-		return def
-	}
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(v)); err != nil {
-		p.fail(name, "%q is not a log level (debug, info, warn, error)", v)
-		return def
-	}
-	return l
+	return parsed(p, name, def, "a log level (debug, info, warn, error)", func(v string) (slog.Level, bool) {
+		var l slog.Level
+		err := l.UnmarshalText([]byte(v))
+		return l, err == nil
+	})
 }
 
 func (p *parser) oneOf(name, def string, allowed ...string) string {

@@ -23,18 +23,24 @@ type composeFile struct {
 // interpolation is compose's ${VAR}, ${VAR:-default} and ${VAR:?message}.
 var interpolation = regexp.MustCompile(`\$\{(\w+)(?::([-?])([^}]*))?\}`)
 
-// readCompose reads the repository's docker-compose.yml.
-func readCompose(t *testing.T) composeFile {
+// readYAML reads a YAML file of the repository (a path from its root).
+func readYAML[T any](t *testing.T, path string) T {
 	t.Helper()
-	raw, err := os.ReadFile("../../docker-compose.yml")
+	raw, err := os.ReadFile("../../" + path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f composeFile
-	if err := yaml.Unmarshal(raw, &f); err != nil {
+	var v T
+	if err := yaml.Unmarshal(raw, &v); err != nil {
 		t.Fatal(err)
 	}
-	return f
+	return v
+}
+
+// readCompose reads the repository's docker-compose.yml.
+func readCompose(t *testing.T) composeFile {
+	t.Helper()
+	return readYAML[composeFile](t, "docker-compose.yml")
 }
 
 // TestComposeShipsNoSecretAndKeepsDataStoresPrivate: `docker compose up`
@@ -156,14 +162,7 @@ type renderBlueprint struct {
 // Render's health check is the readiness endpoint.
 func TestRenderBlueprintConfig(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile("../../render.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b renderBlueprint
-	if err := yaml.Unmarshal(raw, &b); err != nil {
-		t.Fatal(err)
-	}
+	b := readYAML[renderBlueprint](t, "render.yaml")
 	env := map[string]string{}
 	found := false
 	for _, svc := range b.Services {

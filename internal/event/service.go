@@ -136,10 +136,7 @@ func (s *Service) Get(ctx context.Context, id uuid.UUID, admin bool) (Event, err
 	if e.Status == StatusDraft && !admin {
 		return Event{}, NotFound(id)
 	}
-	if err := s.fillAvailability(ctx, []*Event{&e}, admin); err != nil {
-		return Event{}, err
-	}
-	return e, nil
+	return s.withAvailability(ctx, e, admin)
 }
 
 // ListQuery is what a client asks of an event list.
@@ -314,10 +311,7 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, p Patch) (Event, err
 		return Event{}, err
 	}
 	s.seatsMayBeFree(ctx, id)
-	if err := s.fillAvailability(ctx, []*Event{&e}, true); err != nil {
-		return Event{}, err
-	}
-	return e, nil
+	return s.withAvailability(ctx, e, true)
 }
 
 // AddSection adds one section (and its seats) to an event that is not
@@ -359,10 +353,7 @@ func (s *Service) AddSection(ctx context.Context, id uuid.UUID, in SectionInput)
 	}
 	s.availability.Forget(id)
 	s.seatsMayBeFree(ctx, id)
-	if err := s.fillAvailability(ctx, []*Event{&e}, true); err != nil {
-		return Event{}, err
-	}
-	return e, nil
+	return s.withAvailability(ctx, e, true)
 }
 
 // Publish puts a draft on sale. Only drafts that have not started yet can
@@ -379,10 +370,7 @@ func (s *Service) Publish(ctx context.Context, id uuid.UUID) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	if err := s.fillAvailability(ctx, []*Event{&e}, true); err != nil {
-		return Event{}, err
-	}
-	return e, nil
+	return s.withAvailability(ctx, e, true)
 }
 
 func checkPublishable(status Status, startsAt, now time.Time) error {
@@ -402,10 +390,7 @@ func (s *Service) Cancel(ctx context.Context, id uuid.UUID) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	if err := s.fillAvailability(ctx, []*Event{&e}, true); err != nil {
-		return Event{}, err
-	}
-	return e, nil
+	return s.withAvailability(ctx, e, true)
 }
 
 // Delete removes an event that never had a booking; one that had must be
@@ -426,6 +411,15 @@ func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 	}
 	s.availability.Forget(id)
 	return nil
+}
+
+// withAvailability returns e with its availability set (fillAvailability);
+// the answer to a change asks for it fresh.
+func (s *Service) withAvailability(ctx context.Context, e Event, fresh bool) (Event, error) {
+	if err := s.fillAvailability(ctx, []*Event{&e}, fresh); err != nil {
+		return Event{}, err
+	}
+	return e, nil
 }
 
 // fillAvailability sets the availability of each event, from the cache

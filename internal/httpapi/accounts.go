@@ -99,23 +99,17 @@ func toSessionResponse(s account.Session) sessionResponse {
 	}
 }
 
-// userCursor is the sort key of the user list (newest first, by id).
-type userCursor struct {
-	ID uuid.UUID `json:"id"`
-}
+func userCursorOf(u account.User) idCursor { return idCursor{ID: u.ID} }
 
-func (c userCursor) Validate() error {
-	if c.ID == uuid.Nil {
-		return apperr.New(apperr.ValidationFailed, "empty cursor")
+// respondSession answers a new session (never to be cached), or returns
+// err.
+func respondSession(w http.ResponseWriter, status int, s account.Session, err error) error {
+	if err != nil {
+		return err
 	}
-	return nil
-}
-
-func userCursorOf(u account.User) userCursor { return userCursor{ID: u.ID} }
-
-func writeSession(w http.ResponseWriter, status int, s account.Session) {
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, status, toSessionResponse(s))
+	return nil
 }
 
 func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
@@ -124,11 +118,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	sess, err := s.accounts.Register(r.Context(), account.Registration{Email: req.Email, Password: req.Password, Name: req.Name})
-	if err != nil {
-		return err
-	}
-	writeSession(w, http.StatusCreated, sess)
-	return nil
+	return respondSession(w, http.StatusCreated, sess, err)
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
@@ -137,11 +127,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	sess, err := s.accounts.Login(r.Context(), req.Email, req.Password)
-	if err != nil {
-		return err
-	}
-	writeSession(w, http.StatusOK, sess)
-	return nil
+	return respondSession(w, http.StatusOK, sess, err)
 }
 
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
@@ -150,11 +136,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	sess, err := s.accounts.Refresh(r.Context(), req.RefreshToken)
-	if err != nil {
-		return err
-	}
-	writeSession(w, http.StatusOK, sess)
-	return nil
+	return respondSession(w, http.StatusOK, sess, err)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
@@ -162,20 +144,12 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.accounts.Logout(r.Context(), req.RefreshToken); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return respondNoContent(w, s.accounts.Logout(r.Context(), req.RefreshToken))
 }
 
 // logoutAll ends every session of the caller, this one included.
 func (s *Server) logoutAll(w http.ResponseWriter, r *http.Request) error {
-	if err := s.accounts.LogoutAll(r.Context(), principal(r).UserID); err != nil {
-		return callerGone(err)
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return respondNoContent(w, callerGone(s.accounts.LogoutAll(r.Context(), principal(r).UserID)))
 }
 
 // changePassword changes the caller's password and answers the session
@@ -187,20 +161,12 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	sess, err := s.accounts.ChangePassword(r.Context(), principal(r).UserID,
 		account.PasswordChange{Current: req.CurrentPassword, New: req.NewPassword})
-	if err != nil {
-		return callerGone(err)
-	}
-	writeSession(w, http.StatusOK, sess)
-	return nil
+	return respondSession(w, http.StatusOK, sess, callerGone(err))
 }
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
 	u, err := s.accounts.User(r.Context(), principal(r).UserID)
-	if err != nil {
-		return callerGone(err)
-	}
-	writeJSON(w, http.StatusOK, toUserResponse(u))
-	return nil
+	return respond(w, http.StatusOK, u, callerGone(err), toUserResponse)
 }
 
 // callerGone answers a caller whose account no longer exists (a signed
@@ -213,7 +179,7 @@ func callerGone(err error) error {
 }
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
-	p, err := parsePage[userCursor](r, maxListLimit)
+	p, err := parsePage[idCursor](r, maxListLimit)
 	if err != nil {
 		return err
 	}
@@ -222,15 +188,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 		After:  p.Cursor.ID,
 		Limit:  p.Limit + 1,
 	})
-	if err != nil {
-		return err
-	}
-	resp, err := newList(users, p.Limit, toUserResponse, userCursorOf)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
+	return respondList(w, p.Limit, users, err, toUserResponse, userCursorOf)
 }
 
 func (s *Server) setUserRole(w http.ResponseWriter, r *http.Request) error {
@@ -243,9 +201,5 @@ func (s *Server) setUserRole(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u, err := s.accounts.SetRole(r.Context(), principal(r), id, req.Role)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, toUserResponse(u))
-	return nil
+	return respond(w, http.StatusOK, u, err, toUserResponse)
 }

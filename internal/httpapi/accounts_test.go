@@ -39,23 +39,17 @@ const (
 
 func register(t *testing.T, env *apptest.Env, email, password, name string) sessionBody {
 	t.Helper()
-	r := env.Post(t, "/api/v1/auth/register", "", map[string]string{"email": email, "password": password, "name": name})
-	if r.Status != http.StatusCreated {
-		t.Fatalf("register %s = %d %s, want 201", email, r.Status, r.Body)
-	}
 	var s sessionBody
-	r.Decode(t, &s)
+	env.Post(t, "/api/v1/auth/register", "", map[string]string{"email": email, "password": password, "name": name}).
+		Want(t, http.StatusCreated).Decode(t, &s)
 	return s
 }
 
 func login(t *testing.T, env *apptest.Env, email, password string) sessionBody {
 	t.Helper()
-	r := env.Post(t, "/api/v1/auth/login", "", map[string]string{"email": email, "password": password})
-	if r.Status != http.StatusOK {
-		t.Fatalf("login %s = %d %s, want 200", email, r.Status, r.Body)
-	}
 	var s sessionBody
-	r.Decode(t, &s)
+	env.Post(t, "/api/v1/auth/login", "", map[string]string{"email": email, "password": password}).
+		Want(t, http.StatusOK).Decode(t, &s)
 	return s
 }
 

@@ -79,9 +79,7 @@ func TestAdminChangesRole(t *testing.T) {
 	// The change revoked the old access token; the next refresh says admin.
 	wantProblem(t, "GET /admin/users with the old token", env.Get(t, "/api/v1/admin/users", u.AccessToken), http.StatusUnauthorized, "unauthorized", "")
 	wantProblem(t, "GET /me with the old token", env.Get(t, "/api/v1/me", u.AccessToken), http.StatusUnauthorized, "unauthorized", "")
-	r = env.Post(t, "/api/v1/auth/refresh", "", map[string]string{"refresh_token": u.RefreshToken})
-	var promoted sessionBody
-	r.Decode(t, &promoted)
+	promoted := refresh(t, env, "the promoted user's token", u.RefreshToken)
 	if promoted.User.Role != "admin" {
 		t.Fatalf("refreshed session = %+v, want role admin", promoted.User)
 	}
@@ -125,9 +123,7 @@ func TestDemotionRevokesAdminTokens(t *testing.T) {
 		t.Fatalf("promote = %d %s", r.Status, r.Body)
 	}
 	time.Sleep(ttl + 50*time.Millisecond)
-	r := env.Post(t, "/api/v1/auth/refresh", "", map[string]string{"refresh_token": u.RefreshToken})
-	var eve sessionBody
-	r.Decode(t, &eve)
+	eve := refresh(t, env, "the promoted user's token", u.RefreshToken)
 	if r := env.Get(t, "/api/v1/admin/users", eve.AccessToken); r.Status != http.StatusOK {
 		t.Fatalf("GET /admin/users as the new admin = %d %s, want 200", r.Status, r.Body)
 	}
@@ -149,9 +145,7 @@ func TestDemotionRevokesAdminTokens(t *testing.T) {
 	wantProblem(t, "re-promotion with the old token", patch(eve.AccessToken, u.User.ID, "admin"), http.StatusUnauthorized, "unauthorized", "")
 	wantProblem(t, "GET /me with the old token", env.Get(t, "/api/v1/me", eve.AccessToken), http.StatusUnauthorized, "unauthorized", "")
 
-	r = env.Post(t, "/api/v1/auth/refresh", "", map[string]string{"refresh_token": eve.RefreshToken})
-	var demoted sessionBody
-	r.Decode(t, &demoted)
+	demoted := refresh(t, env, "the demoted user's token", eve.RefreshToken)
 	if demoted.User.Role != "user" {
 		t.Fatalf("refreshed session = %+v, want role user", demoted.User)
 	}
@@ -175,12 +169,8 @@ func TestAdminListsUsers(t *testing.T) {
 	register(t, env, "percent%sign@example.com", password, "Under_score")
 	list := func(query string) userListBody {
 		t.Helper()
-		r := env.Get(t, "/api/v1/admin/users"+query, admin.AccessToken)
-		if r.Status != http.StatusOK {
-			t.Fatalf("GET /admin/users%s = %d %s, want 200", query, r.Status, r.Body)
-		}
 		var l userListBody
-		r.Decode(t, &l)
+		env.Get(t, "/api/v1/admin/users"+query, admin.AccessToken).Want(t, http.StatusOK).Decode(t, &l)
 		return l
 	}
 

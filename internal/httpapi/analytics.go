@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/google/uuid"
@@ -23,17 +24,12 @@ type AnalyticsService interface {
 
 func (s *Server) analyticsSummary(w http.ResponseWriter, r *http.Request) error {
 	var v apperr.Validator
-	qv := r.URL.Query()
-	win := analytics.Window{From: queryTime(&v, qv, "from"), To: queryTime(&v, qv, "to")}
+	win := queryWindow(&v, r.URL.Query())
 	if err := v.Err(); err != nil {
 		return err
 	}
 	sum, err := s.analytics.Summary(r.Context(), win)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, toSummaryResponse(sum))
-	return nil
+	return respond(w, http.StatusOK, sum, err, toSummaryResponse)
 }
 
 func (s *Server) analyticsPopular(w http.ResponseWriter, r *http.Request) error {
@@ -46,16 +42,51 @@ func (s *Server) analyticsPopular(w http.ResponseWriter, r *http.Request) error 
 	q := analytics.PopularQuery{
 		By:       analytics.PopularBy(qv.Get("by")),
 		Limit:    limit,
-		Window:   analytics.Window{From: queryTime(&v, qv, "from"), To: queryTime(&v, qv, "to")},
+		Window:   queryWindow(&v, qv),
 		Currency: qv.Get("currency"),
 	}
 	if err := v.Err(); err != nil {
 		return err
 	}
 	p, err := s.analytics.Popular(r.Context(), q)
+	return respond(w, http.StatusOK, p, err, toPopularResponse)
+}
+
+// queryWindow reads the ?from= and ?to= of a report.
+func queryWindow(v *apperr.Validator, qv url.Values) analytics.Window {
+	return analytics.Window{From: queryTime(v, qv, "from"), To: queryTime(v, qv, "to")}
+}
+
+func (s *Server) analyticsDaily(w http.ResponseWriter, r *http.Request) error {
+	qv := r.URL.Query()
+	q, err := analytics.ParseDailyQuery(qv.Get("from"), qv.Get("to"), qv.Get("tz"))
 	if err != nil {
 		return err
 	}
+	d, err := s.analytics.Daily(r.Context(), q)
+	return respond(w, http.StatusOK, d, err, toDailyResponse)
+}
+
+func (s *Server) analyticsEvent(w http.ResponseWriter, r *http.Request) error {
+	return respondByID(w, r, "event", http.StatusOK, s.analytics.Event, toEventAnalyticsResponse)
+}
+
+// --- DTOs ---
+
+type moneyResponse struct {
+	Currency   string `json:"currency"`
+	TotalCents int64  `json:"total_cents"`
+}
+
+func toMoneyResponses(m []analytics.Money) []moneyResponse {
+	out := make([]moneyResponse, len(m))
+	for i, x := range m {
+		out[i] = moneyResponse{Currency: x.Currency, TotalCents: x.Cents}
+	}
+	return out
+}
+
+func toPopularResponse(p analytics.Popular) popularResponse {
 	resp := popularResponse{Data: make([]popularEventResponse, len(p.Events)), AsOf: p.AsOf}
 	for i, e := range p.Events {
 		resp.Data[i] = popularEventResponse{
@@ -68,20 +99,10 @@ func (s *Server) analyticsPopular(w http.ResponseWriter, r *http.Request) error 
 			Currency:     e.Currency,
 		}
 	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
+	return resp
 }
 
-func (s *Server) analyticsDaily(w http.ResponseWriter, r *http.Request) error {
-	qv := r.URL.Query()
-	q, err := analytics.ParseDailyQuery(qv.Get("from"), qv.Get("to"), qv.Get("tz"))
-	if err != nil {
-		return err
-	}
-	d, err := s.analytics.Daily(r.Context(), q)
-	if err != nil {
-		return err
-	}
+func toDailyResponse(d analytics.Daily) dailyResponse {
 	resp := dailyResponse{TZ: d.Location.String(), Data: make([]dayResponse, len(d.Days)), AsOf: d.AsOf}
 	for i, day := range d.Days {
 		resp.Data[i] = dayResponse{
@@ -92,19 +113,10 @@ func (s *Server) analyticsDaily(w http.ResponseWriter, r *http.Request) error {
 			Revenue:           toMoneyResponses(day.Revenue),
 		}
 	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
+	return resp
 }
 
-func (s *Server) analyticsEvent(w http.ResponseWriter, r *http.Request) error {
-	id, err := uuidParam(r, "id", "event")
-	if err != nil {
-		return err
-	}
-	e, err := s.analytics.Event(r.Context(), id)
-	if err != nil {
-		return err
-	}
+func toEventAnalyticsResponse(e analytics.EventReport) eventAnalyticsResponse {
 	resp := eventAnalyticsResponse{
 		EventID:           e.EventID,
 		Name:              e.Name,
@@ -131,23 +143,7 @@ func (s *Server) analyticsEvent(w http.ResponseWriter, r *http.Request) error {
 			RevenueCents:      d.RevenueCents,
 		}
 	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
-}
-
-// --- DTOs ---
-
-type moneyResponse struct {
-	Currency   string `json:"currency"`
-	TotalCents int64  `json:"total_cents"`
-}
-
-func toMoneyResponses(m []analytics.Money) []moneyResponse {
-	out := make([]moneyResponse, len(m))
-	for i, x := range m {
-		out[i] = moneyResponse{Currency: x.Currency, TotalCents: x.Cents}
-	}
-	return out
+	return resp
 }
 
 type summaryResponse struct {

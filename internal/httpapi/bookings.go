@@ -67,37 +67,27 @@ func (req confirmBookingRequest) Validate() error {
 	return v.Err()
 }
 
-type bookingSeatResponse struct {
-	ID         uuid.UUID `json:"id"`
-	Section    string    `json:"section"`
-	Row        *string   `json:"row"`
-	Number     *int      `json:"number"`
-	Label      string    `json:"label"`
-	PriceCents int64     `json:"price_cents"`
-	Status     string    `json:"status"`
-}
-
 type bookingResponse struct {
-	ID               uuid.UUID             `json:"id"`
-	EventID          uuid.UUID             `json:"event_id"`
-	UserID           uuid.UUID             `json:"user_id"`
-	Status           booking.Status        `json:"status"`
-	Seats            []bookingSeatResponse `json:"seats"`
-	Quantity         int                   `json:"quantity"`
-	TotalCents       int64                 `json:"total_cents"`
-	Currency         string                `json:"currency"`
-	ExpiresAt        time.Time             `json:"expires_at"`
-	PaymentReference *string               `json:"payment_reference"`
-	CreatedAt        time.Time             `json:"created_at"`
-	ConfirmedAt      *time.Time            `json:"confirmed_at"`
-	CancelledAt      *time.Time            `json:"cancelled_at"`
-	RefundCents      *int64                `json:"refund_cents"`
+	ID               uuid.UUID      `json:"id"`
+	EventID          uuid.UUID      `json:"event_id"`
+	UserID           uuid.UUID      `json:"user_id"`
+	Status           booking.Status `json:"status"`
+	Seats            []seatResponse `json:"seats"`
+	Quantity         int            `json:"quantity"`
+	TotalCents       int64          `json:"total_cents"`
+	Currency         string         `json:"currency"`
+	ExpiresAt        time.Time      `json:"expires_at"`
+	PaymentReference *string        `json:"payment_reference"`
+	CreatedAt        time.Time      `json:"created_at"`
+	ConfirmedAt      *time.Time     `json:"confirmed_at"`
+	CancelledAt      *time.Time     `json:"cancelled_at"`
+	RefundCents      *int64         `json:"refund_cents"`
 }
 
 func toBookingResponse(b booking.Booking) bookingResponse {
-	seats := make([]bookingSeatResponse, len(b.Seats))
+	seats := make([]seatResponse, len(b.Seats))
 	for i, s := range b.Seats {
-		seats[i] = bookingSeatResponse{ID: s.ID, Section: s.Section, Row: s.Row, Number: s.Number,
+		seats[i] = seatResponse{ID: s.ID, Section: s.Section, Row: s.Row, Number: s.Number,
 			Label: s.Label, PriceCents: s.PriceCents, Status: s.Status}
 	}
 	return bookingResponse{
@@ -116,20 +106,8 @@ func utc(t *time.Time) *time.Time {
 	return &u
 }
 
-type bookingCursor struct {
-	CreatedAt time.Time `json:"t"`
-	ID        uuid.UUID `json:"id"`
-}
-
-func (c bookingCursor) Validate() error {
-	if c.ID == uuid.Nil || c.CreatedAt.IsZero() {
-		return apperr.New(apperr.ValidationFailed, "bad cursor")
-	}
-	return nil
-}
-
-func bookingCursorOf(b booking.Booking) bookingCursor {
-	return bookingCursor{CreatedAt: b.CreatedAt, ID: b.ID}
+func bookingCursorOf(b booking.Booking) createdCursor {
+	return createdCursor{CreatedAt: b.CreatedAt, ID: b.ID}
 }
 
 // createBooking holds seats. With an Idempotency-Key, the first answer for
@@ -245,9 +223,7 @@ func (s *Server) holdBooking(w http.ResponseWriter, r *http.Request, key *bookin
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", bookingLocation(b.ID))
-	writeJSON(w, http.StatusCreated, toBookingResponse(b))
-	return nil
+	return respondCreated(w, bookingLocation(b.ID), toBookingResponse(b))
 }
 
 func bookingLocation(id uuid.UUID) string { return "/api/v1/bookings/" + id.String() }
@@ -274,11 +250,7 @@ func (s *Server) confirmBooking(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	b, err := s.bookings.Confirm(r.Context(), id, principal(r), req.PaymentReference)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, toBookingResponse(b))
-	return nil
+	return respond(w, http.StatusOK, b, err, toBookingResponse)
 }
 
 func (s *Server) cancelBooking(w http.ResponseWriter, r *http.Request) error {
@@ -287,11 +259,7 @@ func (s *Server) cancelBooking(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	b, err := s.bookings.Cancel(r.Context(), id, principal(r))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, toBookingResponse(b))
-	return nil
+	return respond(w, http.StatusOK, b, err, toBookingResponse)
 }
 
 func (s *Server) getBooking(w http.ResponseWriter, r *http.Request) error {
@@ -300,11 +268,7 @@ func (s *Server) getBooking(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	b, err := s.bookings.Get(r.Context(), id, principal(r))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, toBookingResponse(b))
-	return nil
+	return respond(w, http.StatusOK, b, err, toBookingResponse)
 }
 
 func (s *Server) listMyBookings(w http.ResponseWriter, r *http.Request) error {
@@ -321,31 +285,19 @@ func (s *Server) listEventBookings(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) listBookings(w http.ResponseWriter, r *http.Request, f booking.ListFilter) error {
-	p, err := parsePage[bookingCursor](r, maxListLimit)
+	p, err := parsePage[createdCursor](r, maxListLimit)
 	if err != nil {
 		return err
 	}
-	if st := r.URL.Query().Get("status"); st != "" {
-		status := booking.Status(st)
-		if !status.Valid() {
-			return apperr.Invalid(apperr.FieldError{Field: "status", Message: "must be pending, confirmed, cancelled or expired"})
-		}
-		f.Status = &status
+	if f.Status, err = queryStatus[booking.Status](r, "pending, confirmed, cancelled or expired"); err != nil {
+		return err
 	}
 	if p.HasCursor {
 		f.After = &booking.Cursor{CreatedAt: p.Cursor.CreatedAt, ID: p.Cursor.ID}
 	}
 	f.Limit = p.Limit + 1
 	list, err := s.bookings.List(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	resp, err := newList(list, p.Limit, toBookingResponse, bookingCursorOf)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
+	return respondList(w, p.Limit, list, err, toBookingResponse, bookingCursorOf)
 }
 
 // recorder captures a response so that it can be stored before it is sent.

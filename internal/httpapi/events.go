@@ -111,9 +111,7 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", "/api/v1/events/"+e.ID.String())
-	writeJSON(w, http.StatusCreated, toEventResponse(e))
-	return nil
+	return respondCreated(w, "/api/v1/events/"+e.ID.String(), toEventResponse(e))
 }
 
 func (s *Server) patchEvent(w http.ResponseWriter, r *http.Request) error {
@@ -130,11 +128,7 @@ func (s *Server) patchEvent(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	e, err := s.events.Update(r.Context(), id, p)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, toEventResponse(e))
-	return nil
+	return respond(w, http.StatusOK, e, err, toEventResponse)
 }
 
 func (s *Server) addSection(w http.ResponseWriter, r *http.Request) error {
@@ -147,49 +141,19 @@ func (s *Server) addSection(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	e, err := s.events.AddSection(r.Context(), id, body.toInput())
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, toEventResponse(e))
-	return nil
+	return respond(w, http.StatusCreated, e, err, toEventResponse)
 }
 
 func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request) error {
-	id, err := uuidParam(r, "id", "event")
-	if err != nil {
-		return err
-	}
-	e, err := s.events.Publish(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, toEventResponse(e))
-	return nil
+	return respondByID(w, r, "event", http.StatusOK, s.events.Publish, toEventResponse)
 }
 
 func (s *Server) cancelEvent(w http.ResponseWriter, r *http.Request) error {
-	id, err := uuidParam(r, "id", "event")
-	if err != nil {
-		return err
-	}
-	e, err := s.events.Cancel(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, toEventResponse(e))
-	return nil
+	return respondByID(w, r, "event", http.StatusOK, s.events.Cancel, toEventResponse)
 }
 
 func (s *Server) deleteEvent(w http.ResponseWriter, r *http.Request) error {
-	id, err := uuidParam(r, "id", "event")
-	if err != nil {
-		return err
-	}
-	if err := s.events.Delete(r.Context(), id); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return deleteByID(w, r, "event", s.events.Delete)
 }
 
 // eventListQuery reads the query parameters shared by the event lists.
@@ -509,6 +473,7 @@ type waitingRoomResponse struct {
 	TargetP95Ms         int    `json:"target_p95_ms"`
 }
 
+// seatResponse is a Seat: in a seat list, and in a booking.
 type seatResponse struct {
 	ID         uuid.UUID `json:"id"`
 	Section    string    `json:"section"`

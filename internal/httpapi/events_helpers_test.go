@@ -143,12 +143,8 @@ func unset(key string) func(map[string]any) {
 // create posts an EventInput as admin and returns the created event.
 func (f *fixture) create(t testing.TB, body map[string]any) eventJSON {
 	t.Helper()
-	r := f.env.Post(t, "/api/v1/admin/events", f.admin, body)
-	if r.Status != http.StatusCreated {
-		t.Fatalf("POST /admin/events = %d %s, want 201", r.Status, r.Body)
-	}
 	var e eventJSON
-	r.Decode(t, &e)
+	f.env.Post(t, "/api/v1/admin/events", f.admin, body).Want(t, http.StatusCreated).Decode(t, &e)
 	return e
 }
 
@@ -160,12 +156,8 @@ func (f *fixture) publish(t testing.TB, mods ...func(map[string]any)) eventJSON 
 
 func (f *fixture) getEvent(t *testing.T, id, token string) eventJSON {
 	t.Helper()
-	r := f.env.Get(t, "/api/v1/events/"+id, token)
-	if r.Status != http.StatusOK {
-		t.Fatalf("GET /events/%s = %d %s, want 200", id, r.Status, r.Body)
-	}
 	var e eventJSON
-	r.Decode(t, &e)
+	f.env.Get(t, "/api/v1/events/"+id, token).Want(t, http.StatusOK).Decode(t, &e)
 	return e
 }
 
@@ -222,12 +214,8 @@ func listAll[T any](t *testing.T, env *apptest.Env, path, token string) ([]T, in
 		if cursor != "" {
 			p += sep(p) + "cursor=" + cursor
 		}
-		r := env.Get(t, p, token)
-		if r.Status != http.StatusOK {
-			t.Fatalf("GET %s = %d %s", p, r.Status, r.Body)
-		}
 		var page listJSON[T]
-		r.Decode(t, &page)
+		env.Get(t, p, token).Want(t, http.StatusOK).Decode(t, &page)
 		all = append(all, page.Data...)
 		pages++
 		if page.NextCursor == nil {

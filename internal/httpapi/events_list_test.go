@@ -33,12 +33,8 @@ func TestListPagination(t *testing.T) {
 		if cursor != "" {
 			path += "&cursor=" + cursor
 		}
-		r := f.env.Get(t, path, "")
-		if r.Status != http.StatusOK {
-			t.Fatalf("GET %s = %d %s", path, r.Status, r.Body)
-		}
 		var p listJSON[eventJSON]
-		r.Decode(t, &p)
+		f.env.Get(t, path, "").Want(t, http.StatusOK).Decode(t, &p)
 		return p
 	}
 

@@ -288,12 +288,9 @@ func TestPublish(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	e := f.create(t, eventBody())
-	r := f.env.Post(t, "/api/v1/admin/events/"+e.ID+"/publish", f.admin, nil)
-	if r.Status != http.StatusOK {
-		t.Fatalf("publish = %d %s", r.Status, r.Body)
-	}
 	var got eventJSON
-	r.Decode(t, &got)
+	f.env.Post(t, "/api/v1/admin/events/"+e.ID+"/publish", f.admin, nil).
+		Want(t, http.StatusOK).Decode(t, &got)
 	if got.Status != "published" || !got.UpdatedAt.After(e.UpdatedAt) {
 		t.Errorf("published event: status %q updated_at %v (was %v)", got.Status, got.UpdatedAt, e.UpdatedAt)
 	}

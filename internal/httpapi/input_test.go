@@ -254,8 +254,7 @@ func FuzzQuery(f *testing.F) {
 	parsers := []func(r *http.Request) (any, error){
 		func(r *http.Request) (any, error) { return eventListQuery(r) },
 		func(r *http.Request) (any, error) { return parsePage[seatCursor](r, maxSeatListLimit) },
-		func(r *http.Request) (any, error) { return parsePage[userCursor](r, maxListLimit) },
-		func(r *http.Request) (any, error) { return parsePage[bookingCursor](r, maxListLimit) },
+		func(r *http.Request) (any, error) { return parsePage[idCursor](r, maxListLimit) },
 		func(r *http.Request) (any, error) { return parsePage[createdCursor](r, maxListLimit) },
 	}
 	f.Fuzz(func(t *testing.T, query string, cursor []byte) {

@@ -9,6 +9,9 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/evently/evently/internal/apperr"
 )
@@ -28,16 +31,42 @@ import (
 // A handler reads the page, asks the domain for one item more than the
 // limit (to learn whether a next page exists) and builds the response:
 //
-//	p, err := parsePage[userCursor](r, maxListLimit)
+//	p, err := parsePage[idCursor](r, maxListLimit)
 //	users, err := svc.List(ctx, ..., after: p.Cursor.ID, limit: p.Limit+1)
-//	resp, err := newList(users, p.Limit, toUserResponse, userCursorOf)
-//	writeJSON(w, http.StatusOK, resp)
+//	return respondList(w, p.Limit, users, err, toUserResponse, userCursorOf)
 
 // Limits of ?limit=.
 const (
 	defaultListLimit = 20
 	maxListLimit     = 100
 )
+
+// idCursor is the cursor of the lists keyed on id alone: the users and
+// the webhook endpoints.
+type idCursor struct {
+	ID uuid.UUID `json:"id"`
+}
+
+func (c idCursor) Validate() error {
+	if c.ID == uuid.Nil {
+		return apperr.New(apperr.ValidationFailed, "empty cursor")
+	}
+	return nil
+}
+
+// createdCursor is the cursor of the lists keyed on (created_at, id): the
+// bookings, the waitlist, the inbox and the webhook deliveries.
+type createdCursor struct {
+	CreatedAt time.Time `json:"t"`
+	ID        uuid.UUID `json:"id"`
+}
+
+func (c createdCursor) Validate() error {
+	if c.ID == uuid.Nil || c.CreatedAt.IsZero() {
+		return apperr.New(apperr.ValidationFailed, "bad cursor")
+	}
+	return nil
+}
 
 // page is the paging part of a list request.
 type page[C any] struct {
@@ -169,4 +198,25 @@ func decodeCursor[C any](s string) (C, error) {
 		return c, bad
 	}
 	return c, nil
+}
+
+// statusEnum is an enumeration a list can be filtered by (?status=).
+type statusEnum interface {
+	~string
+	Valid() bool
+}
+
+// queryStatus reads the optional ?status= filter of a list: nil when
+// absent, a 400 validation_failed listing the statuses (allowed) when it
+// is none of them.
+func queryStatus[S statusEnum](r *http.Request, allowed string) (*S, error) {
+	raw := r.URL.Query().Get("status")
+	if raw == "" {
+		return nil, nil
+	}
+	st := S(raw)
+	if !st.Valid() {
+		return nil, apperr.Invalid(apperr.FieldError{Field: "status", Message: "must be " + allowed})
+	}
+	return &st, nil
 }

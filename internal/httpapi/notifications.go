@@ -44,20 +44,6 @@ func toNotificationResponse(n notify.Notification) notificationResponse {
 		CreatedAt: n.CreatedAt.UTC(), ReadAt: utc(n.ReadAt)}
 }
 
-// createdCursor is the cursor of the lists keyed on (created_at, id): the
-// waitlist, the inbox and the webhook deliveries.
-type createdCursor struct {
-	CreatedAt time.Time `json:"t"`
-	ID        uuid.UUID `json:"id"`
-}
-
-func (c createdCursor) Validate() error {
-	if c.ID == uuid.Nil || c.CreatedAt.IsZero() {
-		return apperr.New(apperr.ValidationFailed, "bad cursor")
-	}
-	return nil
-}
-
 func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) error {
 	p, err := parsePage[createdCursor](r, maxListLimit)
 	if err != nil {
@@ -75,17 +61,9 @@ func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) error
 		f.After = &notify.Cursor{CreatedAt: p.Cursor.CreatedAt, ID: p.Cursor.ID}
 	}
 	list, err := s.notifications.List(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	resp, err := newList(list, p.Limit, toNotificationResponse, func(n notify.Notification) createdCursor {
+	return respondList(w, p.Limit, list, err, toNotificationResponse, func(n notify.Notification) createdCursor {
 		return createdCursor{CreatedAt: n.CreatedAt, ID: n.ID}
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
 }
 
 func (s *Server) markNotificationRead(w http.ResponseWriter, r *http.Request) error {
@@ -93,11 +71,7 @@ func (s *Server) markNotificationRead(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	if err := s.notifications.MarkRead(r.Context(), id, principal(r).UserID); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return respondNoContent(w, s.notifications.MarkRead(r.Context(), id, principal(r).UserID))
 }
 
 type webhookDeliveryResponse struct {
@@ -129,12 +103,8 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	f := notify.DeliveryFilter{Limit: p.Limit + 1}
-	if st := r.URL.Query().Get("status"); st != "" {
-		status := notify.DeliveryStatus(st)
-		if !status.Valid() {
-			return apperr.Invalid(apperr.FieldError{Field: "status", Message: "must be pending, delivered or failed"})
-		}
-		f.Status = &status
+	if f.Status, err = queryStatus[notify.DeliveryStatus](r, "pending, delivered or failed"); err != nil {
+		return err
 	}
 	if raw := r.URL.Query().Get("endpoint_id"); raw != "" {
 		id, err := uuid.Parse(raw)
@@ -147,15 +117,7 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) e
 		f.After = &notify.Cursor{CreatedAt: p.Cursor.CreatedAt, ID: p.Cursor.ID}
 	}
 	list, err := s.webhooks.Deliveries(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	resp, err := newList(list, p.Limit, toWebhookDeliveryResponse, func(d notify.Delivery) createdCursor {
+	return respondList(w, p.Limit, list, err, toWebhookDeliveryResponse, func(d notify.Delivery) createdCursor {
 		return createdCursor{CreatedAt: d.CreatedAt, ID: d.ID}
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
 }

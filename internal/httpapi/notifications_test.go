@@ -32,11 +32,9 @@ func TestNotificationsInbox(t *testing.T) {
 	users := f.buyers(t, 2)
 	buyer, other := users[0], users[1]
 
-	first := f.hold(t, buyer, map[string]any{"event_id": e.ID, "quantity": 2})
-	f.confirm(t, buyer, first.ID)
+	first := f.buy(t, buyer, e.ID, 2)
 	f.cancel(t, buyer, first.ID)
-	second := f.hold(t, buyer, map[string]any{"event_id": e.ID, "quantity": 1})
-	f.confirm(t, buyer, second.ID)
+	second := f.buy(t, buyer, e.ID, 1)
 	f.cancel(t, f.admin, second.ID)
 	// A pending hold cancelled by its owner is not news.
 	f.cancel(t, buyer, f.hold(t, buyer, map[string]any{"event_id": e.ID, "quantity": 1}).ID)
@@ -137,8 +135,7 @@ func TestEventCancelledNotifications(t *testing.T) {
 	users := f.buyers(t, 4)
 	holder, owner, waiter, bystander := users[0], users[1], users[2], users[3]
 	f.hold(t, holder, map[string]any{"event_id": e.ID, "quantity": 1})
-	sold := f.hold(t, owner, map[string]any{"event_id": e.ID, "quantity": 2})
-	f.confirm(t, owner, sold.ID)
+	f.buy(t, owner, e.ID, 2)
 	f.join(t, waiter, e.ID, 1)
 	f.hold(t, bystander, map[string]any{"event_id": f.publish(t).ID, "quantity": 1})
 

@@ -175,15 +175,15 @@ func (s *Server) checkIn(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	t, err := s.tickets.CheckIn(r.Context(), eventID, req.Code, principal(r))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, checkInResponse{
+	return respond(w, http.StatusOK, t, err, toCheckInResponse)
+}
+
+func toCheckInResponse(t ticket.Ticket) checkInResponse {
+	return checkInResponse{
 		Status: "checked_in", TicketID: t.ID, EventID: t.EventID, BookingID: t.BookingID, Section: t.Section,
 		Seat: t.SeatLabel, HolderName: t.HolderName, CheckedInAt: t.CheckedInAt.UTC(),
 		CheckedInBy: checkedInByResponse{ID: t.CheckedInBy, Name: t.CheckedInByName},
-	})
-	return nil
+	}
 }
 
 type checkInSectionResponse struct {
@@ -200,24 +200,20 @@ type checkInStatsResponse struct {
 	AsOf      time.Time                `json:"as_of"`
 }
 
-// checkInStats reports an event's check-ins as they stand.
+// checkInStats reports an event's check-ins as they stand (so never
+// cached, like every problem).
 func (s *Server) checkInStats(w http.ResponseWriter, r *http.Request) error {
-	id, err := uuidParam(r, "id", "event")
-	if err != nil {
-		return err
-	}
-	st, err := s.tickets.Stats(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	out := checkInStatsResponse{EventID: id, Issued: st.Issued, CheckedIn: st.CheckedIn,
+	w.Header().Set("Cache-Control", "no-store")
+	return respondByID(w, r, "event", http.StatusOK, s.tickets.Stats, toCheckInStatsResponse)
+}
+
+func toCheckInStatsResponse(st ticket.Stats) checkInStatsResponse {
+	out := checkInStatsResponse{EventID: st.EventID, Issued: st.Issued, CheckedIn: st.CheckedIn,
 		Sections: make([]checkInSectionResponse, len(st.Sections)), AsOf: st.AsOf.UTC()}
 	for i, sec := range st.Sections {
 		out.Sections[i] = checkInSectionResponse{Section: sec.Section, Issued: sec.Issued, CheckedIn: sec.CheckedIn}
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return out
 }
 
 type refundTierDTO struct {
@@ -264,15 +260,16 @@ func (s *Server) refundQuote(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q, err := s.bookings.RefundQuote(r.Context(), id, principal(r))
-	if err != nil {
-		return err
-	}
+	// A quote holds only for now (so never cached, like every problem).
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, refundQuoteResponse{
+	q, err := s.bookings.RefundQuote(r.Context(), id, principal(r))
+	return respond(w, http.StatusOK, q, err, toRefundQuoteResponse)
+}
+
+func toRefundQuoteResponse(q booking.RefundQuote) refundQuoteResponse {
+	return refundQuoteResponse{
 		BookingID: q.BookingID, Status: q.Status, Cancellable: q.Cancellable, Percent: q.Percent,
 		RefundCents: q.RefundCents, TotalCents: q.TotalCents, Currency: q.Currency, ValidUntil: utc(q.ValidUntil),
 		StartsAt: q.StartsAt.UTC(), RefundPolicy: toRefundPolicyDTO(q.Policy), AsOf: q.AsOf.UTC(),
-	})
-	return nil
+	}
 }

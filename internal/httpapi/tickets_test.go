@@ -90,8 +90,7 @@ func (f *fixture) tickets(t testing.TB, token, bookingID string) []issuedTicketJ
 func (f *fixture) sold(t *testing.T, eventID string, n int) (string, bookingJSON, []issuedTicketJSON) {
 	t.Helper()
 	buyer := f.buyers(t, 1)[0]
-	b := f.hold(t, buyer, map[string]any{"event_id": eventID, "quantity": n})
-	b = f.confirm(t, buyer, b.ID)
+	b := f.buy(t, buyer, eventID, n)
 	return buyer, b, f.tickets(t, buyer, b.ID)
 }
 

@@ -72,9 +72,7 @@ func (s *Server) joinWaitlist(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", "/api/v1/events/"+id.String()+"/waitlist")
-	writeJSON(w, http.StatusCreated, toWaitlistEntryResponse(e))
-	return nil
+	return respondCreated(w, "/api/v1/events/"+id.String()+"/waitlist", toWaitlistEntryResponse(e))
 }
 
 func (s *Server) getWaitlistEntry(w http.ResponseWriter, r *http.Request) error {
@@ -83,11 +81,7 @@ func (s *Server) getWaitlistEntry(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	e, err := s.waitlist.Mine(r.Context(), id, principal(r))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, toWaitlistEntryResponse(e))
-	return nil
+	return respond(w, http.StatusOK, e, err, toWaitlistEntryResponse)
 }
 
 func (s *Server) leaveWaitlist(w http.ResponseWriter, r *http.Request) error {
@@ -95,11 +89,7 @@ func (s *Server) leaveWaitlist(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.waitlist.Leave(r.Context(), id, principal(r)); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return respondNoContent(w, s.waitlist.Leave(r.Context(), id, principal(r)))
 }
 
 func (s *Server) listWaitlist(w http.ResponseWriter, r *http.Request) error {
@@ -112,24 +102,12 @@ func (s *Server) listWaitlist(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f := waitlist.ListFilter{EventID: id, Limit: p.Limit + 1}
-	if st := r.URL.Query().Get("status"); st != "" {
-		status := waitlist.Status(st)
-		if !status.Valid() {
-			return apperr.Invalid(apperr.FieldError{Field: "status", Message: "must be waiting, offered, fulfilled, expired or left"})
-		}
-		f.Status = &status
+	if f.Status, err = queryStatus[waitlist.Status](r, "waiting, offered, fulfilled, expired or left"); err != nil {
+		return err
 	}
 	if p.HasCursor {
 		f.After = &waitlist.Cursor{CreatedAt: p.Cursor.CreatedAt, ID: p.Cursor.ID}
 	}
 	list, err := s.waitlist.List(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	resp, err := newList(list, p.Limit, toWaitlistEntryResponse, waitlistCursorOf)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
+	return respondList(w, p.Limit, list, err, toWaitlistEntryResponse, waitlistCursorOf)
 }

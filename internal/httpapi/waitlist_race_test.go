@@ -22,8 +22,7 @@ func TestConcurrentReleasesNeverOfferASeatTwice(t *testing.T) {
 	owners := f.buyers(t, capacity)
 	sold := make([]bookingJSON, capacity)
 	for i, o := range owners {
-		sold[i] = f.hold(t, o, map[string]any{"event_id": e.ID, "quantity": 1})
-		f.confirm(t, o, sold[i].ID)
+		sold[i] = f.buy(t, o, e.ID, 1)
 	}
 	for i, w := range f.buyers(t, 40) {
 		f.join(t, w, e.ID, 1+i%2)

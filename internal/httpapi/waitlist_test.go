@@ -40,24 +40,17 @@ func waitlistPath(eventID string) string { return "/api/v1/events/" + eventID + 
 // join puts a user on an event's waitlist and returns the entry.
 func (f *fixture) join(t *testing.T, token, eventID string, quantity int) waitlistEntryJSON {
 	t.Helper()
-	r := f.env.Post(t, waitlistPath(eventID), token, map[string]any{"quantity": quantity})
-	if r.Status != http.StatusCreated {
-		t.Fatalf("join waitlist = %d %s, want 201", r.Status, r.Body)
-	}
 	var e waitlistEntryJSON
-	r.Decode(t, &e)
+	f.env.Post(t, waitlistPath(eventID), token, map[string]any{"quantity": quantity}).
+		Want(t, http.StatusCreated).Decode(t, &e)
 	return e
 }
 
 // entry returns a user's waitlist entry on an event.
 func (f *fixture) entry(t *testing.T, token, eventID string) waitlistEntryJSON {
 	t.Helper()
-	r := f.env.Get(t, waitlistPath(eventID), token)
-	if r.Status != http.StatusOK {
-		t.Fatalf("GET waitlist entry = %d %s, want 200", r.Status, r.Body)
-	}
 	var e waitlistEntryJSON
-	r.Decode(t, &e)
+	f.env.Get(t, waitlistPath(eventID), token).Want(t, http.StatusOK).Decode(t, &e)
 	return e
 }
 
@@ -95,30 +88,28 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 
 func (f *fixture) confirm(t *testing.T, token, bookingID string) bookingJSON {
 	t.Helper()
-	r := f.env.Post(t, "/api/v1/bookings/"+bookingID+"/confirm", token, nil)
-	if r.Status != http.StatusOK {
-		t.Fatalf("confirm %s = %d %s", bookingID, r.Status, r.Body)
-	}
 	var b bookingJSON
-	r.Decode(t, &b)
+	f.env.Post(t, "/api/v1/bookings/"+bookingID+"/confirm", token, nil).Want(t, http.StatusOK).Decode(t, &b)
 	return b
+}
+
+// buy holds quantity seats of the event for token's user and confirms
+// them.
+func (f *fixture) buy(t *testing.T, token, eventID string, quantity int) bookingJSON {
+	t.Helper()
+	b := f.hold(t, token, map[string]any{"event_id": eventID, "quantity": quantity})
+	return f.confirm(t, token, b.ID)
 }
 
 func (f *fixture) cancel(t *testing.T, token, bookingID string) {
 	t.Helper()
-	if r := f.env.Post(t, "/api/v1/bookings/"+bookingID+"/cancel", token, nil); r.Status != http.StatusOK {
-		t.Fatalf("cancel %s = %d %s", bookingID, r.Status, r.Body)
-	}
+	f.env.Post(t, "/api/v1/bookings/"+bookingID+"/cancel", token, nil).Want(t, http.StatusOK)
 }
 
 func (f *fixture) booking(t *testing.T, token, id string) bookingJSON {
 	t.Helper()
-	r := f.env.Get(t, "/api/v1/bookings/"+id, token)
-	if r.Status != http.StatusOK {
-		t.Fatalf("GET booking %s = %d %s", id, r.Status, r.Body)
-	}
 	var b bookingJSON
-	r.Decode(t, &b)
+	f.env.Get(t, "/api/v1/bookings/"+id, token).Want(t, http.StatusOK).Decode(t, &b)
 	return b
 }
 
@@ -130,8 +121,7 @@ func (f *fixture) offeredToFirstOfTwo(t *testing.T) (e eventJSON, first, second 
 	e = f.publish(t, gaEvent(1))
 	users := f.buyers(t, 3)
 	owner, first, second := users[0], users[1], users[2]
-	sold := f.hold(t, owner, map[string]any{"event_id": e.ID, "quantity": 1})
-	f.confirm(t, owner, sold.ID)
+	sold := f.buy(t, owner, e.ID, 1)
 	f.join(t, first, e.ID, 1)
 	f.join(t, second, e.ID, 1)
 	f.cancel(t, owner, sold.ID)
@@ -247,10 +237,8 @@ func TestWaitlistOffersEndToEnd(t *testing.T) {
 	e := f.publish(t, gaEvent(2), set("max_seats_per_booking", 2))
 	users := f.buyers(t, 5)
 	a, b, w1, w2, w3 := users[0], users[1], users[2], users[3], users[4]
-	ba := f.hold(t, a, map[string]any{"event_id": e.ID, "quantity": 1})
-	f.confirm(t, a, ba.ID)
-	bb := f.hold(t, b, map[string]any{"event_id": e.ID, "quantity": 1})
-	f.confirm(t, b, bb.ID)
+	ba := f.buy(t, a, e.ID, 1)
+	bb := f.buy(t, b, e.ID, 1)
 	for _, w := range []string{w1, w2, w3} {
 		f.join(t, w, e.ID, 1)
 	}
@@ -333,8 +321,7 @@ func TestWaitlistOfferFits(t *testing.T) {
 	e := f.publish(t, gaEvent(2), set("max_seats_per_booking", 4))
 	users := f.buyers(t, 3)
 	owner, big, small := users[0], users[1], users[2]
-	sold := f.hold(t, owner, map[string]any{"event_id": e.ID, "quantity": 2})
-	f.confirm(t, owner, sold.ID)
+	sold := f.buy(t, owner, e.ID, 2)
 	f.join(t, big, e.ID, 3)
 	f.join(t, small, e.ID, 1)
 
@@ -419,8 +406,7 @@ func TestLostTriggersAreSwept(t *testing.T) {
 	e := f.publish(t, gaEvent(1))
 	users := f.buyers(t, 2)
 	owner, waiter := users[0], users[1]
-	sold := f.hold(t, owner, map[string]any{"event_id": e.ID, "quantity": 1})
-	f.confirm(t, owner, sold.ID)
+	sold := f.buy(t, owner, e.ID, 1)
 	f.join(t, waiter, e.ID, 1)
 	// The seat comes back behind the engine's back: no trigger at all.
 	f.exec(t, `UPDATE booking_seats SET active = false WHERE booking_id = $1`, sold.ID)

@@ -81,8 +81,7 @@ func TestWebhookEndpoints(t *testing.T) {
 
 	e := f.publish(t, gaEvent(2))
 	buyer := f.buyers(t, 1)[0]
-	held := f.hold(t, buyer, map[string]any{"event_id": e.ID, "quantity": 1})
-	f.confirm(t, buyer, held.ID)
+	held := f.buy(t, buyer, e.ID, 1)
 	f.cancel(t, buyer, held.ID)
 	want := []string{"booking.cancelled", "booking.confirmed", "booking.held"}
 	types := func(rc *receiver) []string {
@@ -210,9 +209,7 @@ func TestWebhookEndpointResource(t *testing.T) {
 	wantProblem(t, "unknown id", f.env.Get(t, path+"/0192f3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d", f.admin), 404, "not_found")
 	wantProblem(t, "not a uuid", f.env.Get(t, path+"/nope", f.admin), 404, "not_found")
 
-	if r := f.env.Do(t, apptest.Request{Method: "DELETE", Path: path + "/" + created.ID, Token: f.admin}); r.Status != http.StatusNoContent {
-		t.Fatalf("DELETE = %d %s", r.Status, r.Body)
-	}
+	f.env.Do(t, apptest.Request{Method: "DELETE", Path: path + "/" + created.ID, Token: f.admin}).Want(t, http.StatusNoContent)
 	wantProblem(t, "deleted", f.env.Get(t, path+"/"+created.ID, f.admin), 404, "not_found")
 	wantProblem(t, "deleted twice", f.env.Do(t, apptest.Request{Method: "DELETE", Path: path + "/" + created.ID, Token: f.admin}), 404, "not_found")
 }
@@ -341,9 +338,8 @@ func TestDeletingEndpointStopsDeliveries(t *testing.T) {
 	buyer := f.buyers(t, 1)[0]
 	f.hold(t, buyer, map[string]any{"event_id": e.ID, "quantity": 1})
 	eventually(t, 10*time.Second, "a retry", func() bool { return len(rc.snapshot()) >= 2 })
-	if r := f.env.Do(t, apptest.Request{Method: "DELETE", Path: "/api/v1/admin/webhooks/" + ep.ID, Token: f.admin}); r.Status != http.StatusNoContent {
-		t.Fatalf("DELETE = %d %s", r.Status, r.Body)
-	}
+	f.env.Do(t, apptest.Request{Method: "DELETE", Path: "/api/v1/admin/webhooks/" + ep.ID, Token: f.admin}).
+		Want(t, http.StatusNoContent)
 	n := len(rc.snapshot())
 	f.hold(t, buyer, map[string]any{"event_id": e.ID, "quantity": 1})
 	time.Sleep(5 * time.Second) // the next retries were due within 2 and 4 seconds

@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/evently/evently/internal/apperr"
 	"github.com/evently/evently/internal/logging"
 	"github.com/evently/evently/internal/notify"
 )
@@ -76,17 +75,6 @@ type rotateSecretRequest struct {
 	OverlapSeconds *int `json:"overlap_seconds"`
 }
 
-type endpointCursor struct {
-	ID uuid.UUID `json:"id"`
-}
-
-func (c endpointCursor) Validate() error {
-	if c.ID == uuid.Nil {
-		return apperr.New(apperr.ValidationFailed, "empty cursor")
-	}
-	return nil
-}
-
 func (s *Server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) error {
 	req, err := decode[createWebhookEndpointRequest](w, r)
 	if err != nil {
@@ -96,41 +84,22 @@ func (s *Server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", "/api/v1/admin/webhooks/"+e.ID.String())
-	writeJSON(w, http.StatusCreated, toWebhookEndpointSecretResponse(e))
-	return nil
+	return respondCreated(w, "/api/v1/admin/webhooks/"+e.ID.String(), toWebhookEndpointSecretResponse(e))
 }
 
 func (s *Server) listWebhookEndpoints(w http.ResponseWriter, r *http.Request) error {
-	p, err := parsePage[endpointCursor](r, maxListLimit)
+	p, err := parsePage[idCursor](r, maxListLimit)
 	if err != nil {
 		return err
 	}
 	list, err := s.endpoints.List(r.Context(), p.Cursor.ID, p.Limit+1)
-	if err != nil {
-		return err
-	}
-	resp, err := newList(list, p.Limit, toWebhookEndpointResponse, func(e notify.Endpoint) endpointCursor {
-		return endpointCursor{ID: e.ID}
+	return respondList(w, p.Limit, list, err, toWebhookEndpointResponse, func(e notify.Endpoint) idCursor {
+		return idCursor{ID: e.ID}
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
 }
 
 func (s *Server) getWebhookEndpoint(w http.ResponseWriter, r *http.Request) error {
-	id, err := uuidParam(r, "id", "webhook endpoint")
-	if err != nil {
-		return err
-	}
-	e, err := s.endpoints.Get(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, toWebhookEndpointResponse(e))
-	return nil
+	return respondByID(w, r, "webhook endpoint", http.StatusOK, s.endpoints.Get, toWebhookEndpointResponse)
 }
 
 func (s *Server) patchWebhookEndpoint(w http.ResponseWriter, r *http.Request) error {
@@ -147,23 +116,11 @@ func (s *Server) patchWebhookEndpoint(w http.ResponseWriter, r *http.Request) er
 		p.Types = *req.Types
 	}
 	e, err := s.endpoints.Update(r.Context(), id, p)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, toWebhookEndpointResponse(e))
-	return nil
+	return respond(w, http.StatusOK, e, err, toWebhookEndpointResponse)
 }
 
 func (s *Server) deleteWebhookEndpoint(w http.ResponseWriter, r *http.Request) error {
-	id, err := uuidParam(r, "id", "webhook endpoint")
-	if err != nil {
-		return err
-	}
-	if err := s.endpoints.Delete(r.Context(), id); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return deleteByID(w, r, "webhook endpoint", s.endpoints.Delete)
 }
 
 func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) error {
@@ -180,22 +137,9 @@ func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) err
 		overlap = time.Duration(*req.OverlapSeconds) * time.Second
 	}
 	e, err := s.endpoints.RotateSecret(r.Context(), id, overlap)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, toWebhookEndpointSecretResponse(e))
-	return nil
+	return respond(w, http.StatusOK, e, err, toWebhookEndpointSecretResponse)
 }
 
 func (s *Server) redeliverWebhook(w http.ResponseWriter, r *http.Request) error {
-	id, err := uuidParam(r, "id", "webhook delivery")
-	if err != nil {
-		return err
-	}
-	d, err := s.webhooks.Redeliver(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusAccepted, toWebhookDeliveryResponse(d))
-	return nil
+	return respondByID(w, r, "webhook delivery", http.StatusAccepted, s.webhooks.Redeliver, toWebhookDeliveryResponse)
 }

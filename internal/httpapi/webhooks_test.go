@@ -331,8 +331,7 @@ func TestNoWebhooksWithoutURL(t *testing.T) {
 	f := newFixture(t)
 	e := f.publish(t, gaEvent(2))
 	buyer := f.buyers(t, 1)[0]
-	b := f.hold(t, buyer, map[string]any{"event_id": e.ID, "quantity": 1})
-	f.confirm(t, buyer, b.ID)
+	b := f.buy(t, buyer, e.ID, 1)
 	f.cancel(t, buyer, b.ID)
 	f.hold(t, buyer, map[string]any{"event_id": e.ID, "quantity": 1})
 	if r := f.env.Post(t, "/api/v1/admin/events/"+e.ID+"/cancel", f.admin, nil); r.Status != 200 {

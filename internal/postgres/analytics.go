@@ -63,10 +63,7 @@ func (s *AnalyticsStore) Totals(ctx context.Context, w analytics.Window) (_ anal
 			return err
 		}
 		rows, err := res.Query()
-		if err != nil {
-			return err
-		}
-		t.ByCurrency, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (analytics.CurrencyTotals, error) {
+		t.ByCurrency, err = collect(rows, err, func(r pgx.Row) (analytics.CurrencyTotals, error) {
 			var c analytics.CurrencyTotals
 			err := r.Scan(&c.Currency, &c.BookingsConfirmed, &c.TicketsSold, &c.RevenueCents, &c.BookingsCancelled)
 			return c, err
@@ -120,19 +117,12 @@ func (s *AnalyticsStore) Popular(ctx context.Context, q analytics.PopularQuery) 
 		return nil, fmt.Errorf("popular events: unknown ranking %q", q.By)
 	}
 	rows, err := s.pool.Query(ctx, fmt.Sprintf(popularSQL, order), q.Window.From, q.Window.To, q.Currency, q.Limit)
-	if err != nil {
-		return nil, err
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (analytics.EventSales, error) {
+	return collect(rows, err, func(r pgx.Row) (analytics.EventSales, error) {
 		var e analytics.EventSales
 		err := r.Scan(&e.EventID, &e.Name, &e.Currency, &e.Capacity, &e.TicketsSold, &e.RevenueCents,
 			&e.BookingsConfirmed, &e.BookingsCancelled)
 		return e, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return list, nil
 }
 
 // slotSeconds is the width of a slot of analytics_sales_slots.
@@ -211,10 +201,7 @@ func (s *AnalyticsStore) activity(ctx context.Context, sql string, bounds []time
 			return err
 		}
 		rows, err := tx.Query(ctx, sql, bounds, bounds[0], bounds[len(bounds)-1])
-		if err != nil {
-			return err
-		}
-		list, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (analytics.Activity, error) {
+		list, err = collect(rows, err, func(r pgx.Row) (analytics.Activity, error) {
 			var a analytics.Activity
 			err := r.Scan(&a.Day, &a.Currency, &a.Confirmed, &a.ConfirmedSeats, &a.ConfirmedCents,
 				&a.Cancelled, &a.CancelledSeats, &a.CancelledCents)
@@ -278,10 +265,7 @@ func (s *AnalyticsStore) Event(ctx context.Context, id uuid.UUID, now time.Time)
 			return err
 		}
 		rows, err := res.Query()
-		if err != nil {
-			return err
-		}
-		f.SalesByDay, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (analytics.DaySales, error) {
+		f.SalesByDay, err = collect(rows, err, func(r pgx.Row) (analytics.DaySales, error) {
 			var d analytics.DaySales
 			err := r.Scan(&d.Date, &d.BookingsConfirmed, &d.TicketsSold, &d.RevenueCents)
 			return d, err

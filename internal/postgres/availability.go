@@ -17,18 +17,11 @@ import (
 func (s *EventStore) SectionAvailability(ctx context.Context, id uuid.UUID) (_ []event.SectionAvailability, err error) {
 	defer wrap(&err, "count seats per section of event %s", id)
 	rows, err := s.pool.Query(ctx, sectionAvailabilitySQL, id)
-	if err != nil {
-		return nil, err
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (event.SectionAvailability, error) {
+	return collect(rows, err, func(r pgx.Row) (event.SectionAvailability, error) {
 		var a event.SectionAvailability
 		err := r.Scan(&a.Section, &a.Capacity, &a.Held, &a.Booked)
 		return a, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 const sectionAvailabilitySQL = `

@@ -122,10 +122,7 @@ func (s *BookingStore) List(ctx context.Context, f booking.ListFilter, now time.
 		  AND ($4::timestamptz IS NULL OR (b.created_at, b.id) < ($4, $5::uuid))
 		ORDER BY b.created_at DESC, b.id DESC
 		LIMIT $6`, f.UserID, f.EventID, status, afterAt, afterID, f.Limit)
-	if err != nil {
-		return nil, err
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (booking.Booking, error) {
+	list, err := collect(rows, err, func(r pgx.Row) (booking.Booking, error) {
 		var b booking.Booking
 		err := scanBooking(r, &b)
 		return b, err

@@ -226,50 +226,45 @@ func loadSections(ctx context.Context, q querier, events []*event.Event) error {
 func (s *EventStore) Events(ctx context.Context, f event.Filter) (_ []event.Event, err error) {
 	defer wrap(&err, "list events")
 	var (
-		where []string
+		where conditions
 		args  queryArgs
 	)
 	arg := args.add
 	switch len(f.Statuses) {
 	case 0:
 	case 1:
-		where = append(where, "status = "+arg(string(f.Statuses[0])))
+		where.add("status = " + arg(string(f.Statuses[0])))
 	default:
 		ss := make([]string, len(f.Statuses))
 		for i, st := range f.Statuses {
 			ss[i] = string(st)
 		}
-		where = append(where, "status = ANY("+arg(ss)+")")
+		where.add("status = ANY(" + arg(ss) + ")")
 	}
 	if f.From != nil {
-		where = append(where, "starts_at >= "+arg(*f.From))
+		where.add("starts_at >= " + arg(*f.From))
 	}
 	if f.To != nil {
-		where = append(where, "starts_at < "+arg(*f.To))
+		where.add("starts_at < " + arg(*f.To))
 	}
 	if f.After != nil {
-		where = append(where, "(starts_at, id) > ("+arg(f.After.StartsAt)+", "+arg(f.After.ID)+")")
+		where.add("(starts_at, id) > (" + arg(f.After.StartsAt) + ", " + arg(f.After.ID) + ")")
 	}
 	if len(f.Terms) > 0 {
-		where = append(where, "search @@ to_tsquery('simple', "+arg(prefixQuery(f.Terms))+")")
+		where.add("search @@ to_tsquery('simple', " + arg(prefixQuery(f.Terms)) + ")")
 	}
 	if f.Category != "" {
-		where = append(where, "lower(category) = lower("+arg(f.Category)+")")
+		where.add("lower(category) = lower(" + arg(f.Category) + ")")
 	}
 	if f.Venue != "" {
-		where = append(where, "lower(venue) = lower("+arg(f.Venue)+")")
+		where.add("lower(venue) = lower(" + arg(f.Venue) + ")")
 	}
 	sql := `SELECT ` + eventColumns + ` FROM events`
-	if len(where) > 0 {
-		sql += " WHERE " + strings.Join(where, " AND ")
-	}
+	sql += where.sql()
 	sql += " ORDER BY starts_at, id LIMIT " + arg(f.Limit)
 
 	rows, err := s.pool.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, err
-	}
-	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (event.Event, error) { return scanEvent(r) })
+	events, err := collect(rows, err, scanEvent)
 	if err != nil {
 		return nil, err
 	}
@@ -352,10 +347,7 @@ func (s *EventStore) Seats(ctx context.Context, f event.SeatFilter) (_ []event.S
 		WHERE event_id = $1 AND position > $2 AND position <= $3 `+cond+`
 		ORDER BY position
 		LIMIT $4`, f.EventID, max(f.After, f.FirstSeat), f.LastSeat, f.Limit)
-	if err != nil {
-		return nil, err
-	}
-	seats, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (event.Seat, error) {
+	seats, err := collect(rows, err, func(r pgx.Row) (event.Seat, error) {
 		var (
 			st     event.Seat
 			row    *string

@@ -43,18 +43,11 @@ func (s *NotificationStore) Notifications(ctx context.Context, f notify.ListFilt
 	}
 	query += ` ORDER BY created_at DESC, id DESC LIMIT $4`
 	rows, err := s.pool.Query(ctx, query, f.UserID, afterAt, afterID, f.Limit)
-	if err != nil {
-		return nil, err
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (notify.Notification, error) {
+	return collect(rows, err, func(r pgx.Row) (notify.Notification, error) {
 		var n notify.Notification
 		err := r.Scan(&n.ID, &n.UserID, &n.Kind, &n.Title, &n.Body, &n.Data, &n.CreatedAt, &n.ReadAt)
 		return n, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return list, nil
 }
 
 // MarkRead sets read_at once.

@@ -80,14 +80,7 @@ func (s *TicketStore) BookingTickets(ctx context.Context, bookingID uuid.UUID, u
 		return nil, err
 	}
 	rows, err := res.Query()
-	if err != nil {
-		return nil, err
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ticket.Ticket, error) { return scanTicket(r) })
-	if err != nil {
-		return nil, err
-	}
-	return list, nil
+	return collect(rows, err, scanTicket)
 }
 
 // Ticket implements ticket.Store.
@@ -190,18 +183,11 @@ func (s *TicketStore) Stats(ctx context.Context, eventID uuid.UUID) (_ []ticket.
 		return nil, event.NotFound(eventID)
 	}
 	rows, err := res.Query()
-	if err != nil {
-		return nil, err
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ticket.SectionStats, error) {
+	return collect(rows, err, func(r pgx.Row) (ticket.SectionStats, error) {
 		var st ticket.SectionStats
 		err := r.Scan(&st.Section, &st.Issued, &st.CheckedIn)
 		return st, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return list, nil
 }
 
 // refundTierJSON is a tier of events.refund_policy.

@@ -74,31 +74,22 @@ func (s *UserStore) UserByEmail(ctx context.Context, email string) (_ account.Us
 func (s *UserStore) ListUsers(ctx context.Context, q account.ListQuery) (_ []account.User, err error) {
 	defer wrap(&err, "list users")
 	var (
-		where []string
+		where conditions
 		args  queryArgs
 	)
 	arg := args.add
 	if q.Search != "" {
 		p := arg("%" + escapeLike(q.Search) + "%")
-		where = append(where, "(email::text ILIKE "+p+" OR name ILIKE "+p+")")
+		where.add("(email::text ILIKE " + p + " OR name ILIKE " + p + ")")
 	}
 	if q.After != uuid.Nil {
-		where = append(where, "id < "+arg(q.After))
+		where.add("id < " + arg(q.After))
 	}
 	sql := `SELECT ` + userColumns + ` FROM users`
-	if len(where) > 0 {
-		sql += ` WHERE ` + strings.Join(where, " AND ")
-	}
+	sql += where.sql()
 	sql += ` ORDER BY id DESC LIMIT ` + arg(q.Limit)
 	rows, err := s.pool.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, err
-	}
-	users, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (account.User, error) { return scanUser(r) })
-	if err != nil {
-		return nil, err
-	}
-	return users, nil
+	return collect(rows, err, scanUser)
 }
 
 // escapeLike quotes LIKE's wildcards (and its escape character) in s.

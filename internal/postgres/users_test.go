@@ -24,16 +24,20 @@ func newUser(email, name string) account.User {
 		PasswordHash: "$argon2id$test", CreatedAt: now, UpdatedAt: now}
 }
 
+// createUser stores a new user.
+func createUser(t *testing.T, store *postgres.UserStore, email, name string) account.User {
+	t.Helper()
+	u := newUser(email, name)
+	if err := store.CreateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
 // createAdaAndBob stores two users, Ada and Bob.
 func createAdaAndBob(t *testing.T, store *postgres.UserStore) (ada, bob account.User) {
 	t.Helper()
-	ada, bob = newUser("ada@example.com", "Ada"), newUser("bob@example.com", "Bob")
-	for _, u := range []account.User{ada, bob} {
-		if err := store.CreateUser(context.Background(), u); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return ada, bob
+	return createUser(t, store, "ada@example.com", "Ada"), createUser(t, store, "bob@example.com", "Bob")
 }
 
 func TestUserStore(t *testing.T) {
@@ -117,10 +121,7 @@ func TestListUsers(t *testing.T) {
 	store := postgres.NewUserStore(pgtest.New(t))
 	var all []account.User
 	for i, name := range []string{"Ada", "Grace", "100% Alan", "Barbara_L", `Back\slash`, "Linus"} {
-		u := newUser(fmt.Sprintf("user%d@example.com", i), name)
-		if err := store.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
-		}
+		u := createUser(t, store, fmt.Sprintf("user%d@example.com", i), name)
 		all = append([]account.User{u}, all...) // newest first
 	}
 	names := func(us []account.User) string {
@@ -205,10 +206,7 @@ func TestRefreshExpiry(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.New(t)
 	store := postgres.NewUserStore(pool)
-	u := newUser("exp@example.com", "Exp")
-	if err := store.CreateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
+	u := createUser(t, store, "exp@example.com", "Exp")
 	now := time.Now().UTC()
 	token := func(b byte, expires time.Time) account.RefreshToken {
 		h := sha256.Sum256([]byte{b})
@@ -337,10 +335,7 @@ func TestChangePasswordStore(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store := postgres.NewUserStore(pgtest.New(t))
-	ada := newUser("ada@example.com", "Ada")
-	if err := store.CreateUser(ctx, ada); err != nil {
-		t.Fatal(err)
-	}
+	ada := createUser(t, store, "ada@example.com", "Ada")
 	old := newRefreshToken(t, ada.ID, uuid.Nil)
 	if err := store.CreateRefreshToken(ctx, old, 0); err != nil {
 		t.Fatal(err)
@@ -383,10 +378,7 @@ func TestEndSessionsRacingRefreshes(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.New(t)
 	store := postgres.NewUserStore(pool)
-	u := newUser("race@example.com", "Race")
-	if err := store.CreateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
+	u := createUser(t, store, "race@example.com", "Race")
 
 	type issued struct {
 		hash    []byte

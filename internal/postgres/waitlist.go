@@ -165,14 +165,7 @@ func (s *WaitlistStore) Entries(ctx context.Context, f waitlist.ListFilter) (_ [
 		       END
 		FROM page w
 		ORDER BY w.created_at, w.id`, f.EventID, status, afterAt, afterID, f.Limit)
-	if err != nil {
-		return nil, err
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (waitlist.Entry, error) { return scanEntry(r) })
-	if err != nil {
-		return nil, err
-	}
-	return list, nil
+	return collect(rows, err, scanEntry)
 }
 
 // offerLockClass namespaces the advisory locks that serialise the offers

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -136,14 +135,7 @@ func (s *WebhookStore) Endpoints(ctx context.Context, after uuid.UUID, limit int
 	defer wrap(&err, "list webhook endpoints")
 	rows, err := s.pool.Query(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints
 		WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
-	if err != nil {
-		return nil, err
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (notify.Endpoint, error) { return scanEndpoint(r) })
-	if err != nil {
-		return nil, err
-	}
-	return list, nil
+	return collect(rows, err, scanEndpoint)
 }
 
 // endDeliveriesSQL fails the pending deliveries of the endpoints that a
@@ -326,33 +318,24 @@ func (s *WebhookStore) RecordAttempt(ctx context.Context, id uuid.UUID, a notify
 func (s *WebhookStore) Deliveries(ctx context.Context, f notify.DeliveryFilter) (_ []notify.Delivery, err error) {
 	defer wrap(&err, "list webhook deliveries")
 	var (
-		where []string
+		where conditions
 		args  queryArgs
 	)
 	arg := args.add
 	if f.Status != nil {
-		where = append(where, "d.status = "+arg(string(*f.Status)))
+		where.add("d.status = " + arg(string(*f.Status)))
 	}
 	if f.EndpointID != nil {
-		where = append(where, "d.endpoint_id = "+arg(*f.EndpointID))
+		where.add("d.endpoint_id = " + arg(*f.EndpointID))
 	}
 	if f.After != nil {
-		where = append(where, "(d.created_at, d.id) < ("+arg(f.After.CreatedAt)+"::timestamptz, "+arg(f.After.ID)+"::uuid)")
+		where.add("(d.created_at, d.id) < (" + arg(f.After.CreatedAt) + "::timestamptz, " + arg(f.After.ID) + "::uuid)")
 	}
 	query := deliverySelect
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
+	query += where.sql()
 	query += " ORDER BY d.created_at DESC, d.id DESC LIMIT " + arg(f.Limit)
 	rows, err := s.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (notify.Delivery, error) { return scanDelivery(r) })
-	if err != nil {
-		return nil, err
-	}
-	return list, nil
+	return collect(rows, err, func(r pgx.Row) (notify.Delivery, error) { return scanDelivery(r) })
 }
 
 // fanOutSQL marks the webhooks $1 not fanned out yet as fanned out at $2

@@ -36,17 +36,9 @@ func newWorld(t *testing.T, seats, users int) *world {
 // sellOut makes each of the first n users buy one seat.
 func (w *world) sellOut(t *testing.T, n int) []booking.Booking {
 	t.Helper()
-	ctx := context.Background()
 	var sold []booking.Booking
 	for _, u := range w.Users[:n] {
-		b, err := w.Bookings.Hold(ctx, booking.HoldRequest{EventID: w.Event.ID, UserID: u.UserID, Quantity: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b, err = w.Bookings.Confirm(ctx, b.ID, u, nil); err != nil {
-			t.Fatal(err)
-		}
-		sold = append(sold, b)
+		sold = append(sold, w.Buy(t, u, 1))
 	}
 	return sold
 }
@@ -209,14 +201,7 @@ func TestOfferRespectsPurchaseLimit(t *testing.T) {
 	full, seller, behind := w.Users[0], w.Users[1], w.Users[2]
 	var theirs []booking.Booking
 	for _, u := range []auth.Principal{full, seller} {
-		b, err := w.Bookings.Hold(ctx, booking.HoldRequest{EventID: w.Event.ID, UserID: u.UserID, Quantity: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b, err = w.Bookings.Confirm(ctx, b.ID, u, nil); err != nil {
-			t.Fatal(err)
-		}
-		theirs = append(theirs, b)
+		theirs = append(theirs, w.Buy(t, u, 2))
 	}
 	for _, u := range []auth.Principal{full, behind} {
 		if _, err := w.waitlist.Join(ctx, w.Event.ID, u, 1); err != nil {
