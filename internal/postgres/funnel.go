@@ -65,19 +65,20 @@ FROM (
 ) x
 GROUP BY 1, 2`
 
-// admissionToHoldSQL: $1 event, $2 users, $3 admitted at, $4 until. Per
-// admission, one probe of bookings_user_idx for the user's first booking
-// of the event made while it ran; the time to it in microseconds (exact:
-// timestamptz keeps microseconds).
+// admissionToHoldSQL: $1 event, $2 users, $3 admitted at, $4 until. The
+// event's bookings (bookings_event_idx) hash-joined to the admissions on
+// the user: per admission, the user's first booking of the event made
+// while it ran; the time to it in microseconds (exact: timestamptz keeps
+// microseconds).
 const admissionToHoldSQL = `
-SELECT percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY us)
-FROM (
-    SELECT (SELECT (extract(epoch FROM min(b.created_at) - a.at) * 1000000)::bigint
-            FROM bookings b
-            WHERE b.user_id = a.user_id AND b.event_id = $1 AND b.created_at >= a.at AND b.created_at < a.until) AS us
-    FROM unnest($2::uuid[], $3::timestamptz[], $4::timestamptz[]) AS a(user_id, at, until)
-) x
-WHERE us IS NOT NULL`
+WITH a AS (SELECT * FROM unnest($2::uuid[], $3::timestamptz[], $4::timestamptz[]) AS a(user_id, at, until)),
+first AS (
+    SELECT a.at, min(b.created_at) AS held_at
+    FROM a JOIN bookings b ON b.user_id = a.user_id AND b.created_at >= a.at AND b.created_at < a.until
+    WHERE b.event_id = $1
+    GROUP BY a.user_id, a.at)
+SELECT percentile_disc(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY (extract(epoch FROM held_at - at) * 1000000)::bigint)
+FROM first`
 
 // AdmissionToHold implements funnel.Bookings in one query, however many
 // admissions.
