@@ -209,6 +209,18 @@ func (r *run) createEvent(ctx context.Context, name string, sections []map[strin
 	return e, err
 }
 
+// floorSale creates the event of the single and rush scenarios, named
+// name: one general-admission section of cfg.Seats seats. It registers
+// cfg.Buyers buyers for it.
+func (r *run) floorSale(ctx context.Context, name string) (eventRef, []session, error) {
+	e, err := r.createEvent(ctx, name, []map[string]any{{"name": "Floor", "price_cents": 5000, "capacity": r.cfg.Seats}}, nil)
+	if err != nil {
+		return eventRef{}, nil, err
+	}
+	buyers, err := r.register(ctx, r.cfg.Buyers)
+	return e, buyers, err
+}
+
 func (r *run) check(ctx context.Context, rep *Report, eventID string) error {
 	if r.cfg.Invariants == nil {
 		return nil
@@ -252,11 +264,7 @@ func (c *client) confirm(ctx context.Context, token, id string) bool {
 // stops after three sold-out answers in a row, but not while any buyer's
 // hold is still open: an abandoned hold gives its seats back.
 func (r *run) rush(ctx context.Context) (Report, error) {
-	e, err := r.createEvent(ctx, "Rush "+r.id, []map[string]any{{"name": "Floor", "price_cents": 5000, "capacity": r.cfg.Seats}}, nil)
-	if err != nil {
-		return Report{}, err
-	}
-	buyers, err := r.register(ctx, r.cfg.Buyers)
+	e, buyers, err := r.floorSale(ctx, "Rush "+r.id)
 	if err != nil {
 		return Report{}, err
 	}

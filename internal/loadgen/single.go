@@ -17,11 +17,7 @@ import (
 // server's batch-size histogram and, given the database, its commit count,
 // to tell how many requests each transaction carried.
 func (r *run) single(ctx context.Context) (Report, error) {
-	e, err := r.createEvent(ctx, "Single "+r.id, []map[string]any{{"name": "Floor", "price_cents": 5000, "capacity": r.cfg.Seats}}, nil)
-	if err != nil {
-		return Report{}, err
-	}
-	buyers, err := r.register(ctx, r.cfg.Buyers)
+	e, buyers, err := r.floorSale(ctx, "Single "+r.id)
 	if err != nil {
 		return Report{}, err
 	}
