@@ -94,6 +94,21 @@ func benchHoldConfirm(b *testing.B, buyers int, opts ...apptest.Option) {
 	reportLatencies(b, latencies, "hold-")
 }
 
+// postStatus posts the JSON body to url as the bearer of token, reads
+// the answer to its end and returns its status: 0 when there was none.
+func postStatus(client *http.Client, url, token string, body []byte) int {
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // runRounds runs b.N rounds on workers goroutines, each worker taking the
 // next round i (0 ≤ i < b.N) until none is left, under the benchmark's
 // timer. It returns the latencies the rounds measured (round returns its
@@ -145,18 +160,7 @@ func BenchmarkSoldOut(b *testing.B) {
 	tokens := f.buyers(b, 64)
 	body, _ := json.Marshal(map[string]any{"event_id": e.ID, "quantity": 1})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}}
-	post := func(token string) int {
-		req, _ := http.NewRequest(http.MethodPost, f.env.URL+"/api/v1/bookings", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	post := func(token string) int { return postStatus(client, f.env.URL+"/api/v1/bookings", token, body) }
 	if s := post(tokens[0]); s != http.StatusCreated {
 		b.Fatalf("the one seat: %d", s)
 	}

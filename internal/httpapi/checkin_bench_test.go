@@ -1,11 +1,9 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -117,22 +115,10 @@ func benchCheckIn(b *testing.B, f *fixture, eventID string, codes, gates []strin
 		bodies[i], _ = json.Marshal(map[string]string{"code": c})
 	}
 	url := f.env.URL + "/api/v1/admin/events/" + eventID + "/check-ins"
-	scan := func(token string, body []byte) int {
-		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
 	var failed atomic.Int64
 	latencies, elapsed := runRounds(b, len(gates), func(w int, i int64) time.Duration {
 		t0 := time.Now()
-		if scan(gates[w], bodies[i]) != http.StatusOK {
+		if postStatus(client, url, gates[w], bodies[i]) != http.StatusOK {
 			failed.Add(1)
 		}
 		return time.Since(t0)
