@@ -14,6 +14,7 @@ import (
 	"github.com/evently/evently/internal/booking"
 	"github.com/evently/evently/internal/bookingtest"
 	"github.com/evently/evently/internal/event"
+	"github.com/evently/evently/internal/pgtest"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -31,20 +32,7 @@ func newEngine(t *testing.T, ttl time.Duration, users int, sections ...event.Sec
 
 func (en *engine) seatIDs(t *testing.T) []uuid.UUID {
 	t.Helper()
-	rows, err := en.Pool.Query(context.Background(), `SELECT id FROM seats WHERE event_id = $1 ORDER BY position`, en.Event.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var ids []uuid.UUID
-	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	return ids
+	return pgtest.SeatIDs(t, en.Pool, en.Event.ID)
 }
 
 // TestCleanupExpiresLapsedHolds moves the clock past a hold's expiry and

@@ -20,13 +20,18 @@ type userListBody struct {
 	NextCursor *string    `json:"next_cursor"`
 }
 
-func startWithAdmin(t *testing.T, opts ...apptest.Option) (*apptest.Env, sessionBody) {
-	t.Helper()
-	opts = append([]apptest.Option{
+// adminAccount are the options that have a server create the admin
+// account adminEmail with adminPassword at start.
+func adminAccount() []apptest.Option {
+	return []apptest.Option{
 		apptest.WithEnv("EVENTLY_ADMIN_EMAIL", adminEmail),
 		apptest.WithEnv("EVENTLY_ADMIN_PASSWORD", adminPassword),
-	}, opts...)
-	env := apptest.Start(t, opts...)
+	}
+}
+
+func startWithAdmin(t *testing.T, opts ...apptest.Option) (*apptest.Env, sessionBody) {
+	t.Helper()
+	env := apptest.Start(t, append(adminAccount(), opts...)...)
 	return env, login(t, env, adminEmail, adminPassword)
 }
 

@@ -68,33 +68,65 @@ func benchHoldConfirm(b *testing.B, buyers int, opts ...apptest.Option) {
 		return resp.StatusCode, out, err
 	}
 
+	var failed atomic.Int64
+	latencies, elapsed := runRounds(b, buyers, func(w int, _ int64) time.Duration {
+		t0 := time.Now()
+		status, out, err := post("/api/v1/bookings", tokens[w], body)
+		took := time.Since(t0) // the hold's
+		if err != nil || status != http.StatusCreated {
+			failed.Add(1)
+			return took
+		}
+		var bk struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(out, &bk)
+		if status, _, err := post("/api/v1/bookings/"+bk.ID+"/confirm", tokens[w], nil); err != nil || status != http.StatusOK {
+			failed.Add(1)
+		}
+		return took
+	})
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d of %d hold+confirm rounds failed", n, b.N)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "holds/s")
+	b.ReportMetric(2*float64(b.N)/elapsed.Seconds(), "tickets/s")
+	reportLatencies(b, latencies, "hold-")
+}
+
+// postStatus posts the JSON body to url as the bearer of token, reads
+// the answer to its end and returns its status: 0 when there was none.
+func postStatus(client *http.Client, url, token string, body []byte) int {
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// runRounds runs b.N rounds on workers goroutines, each worker taking the
+// next round i (0 ≤ i < b.N) until none is left, under the benchmark's
+// timer. It returns the latencies the rounds measured (round returns its
+// own) and the time they all took.
+func runRounds(b *testing.B, workers int, round func(worker int, i int64) time.Duration) ([]time.Duration, time.Duration) {
 	var (
 		next      atomic.Int64
 		mu        sync.Mutex
 		latencies = make([]time.Duration, 0, b.N)
-		failed    atomic.Int64
+		wg        sync.WaitGroup
 	)
 	b.ResetTimer()
 	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range buyers {
+	for w := range workers {
 		wg.Go(func() {
-			own := make([]time.Duration, 0, b.N/buyers+1)
-			for next.Add(1) <= int64(b.N) {
-				t0 := time.Now()
-				status, out, err := post("/api/v1/bookings", tokens[w], body)
-				own = append(own, time.Since(t0))
-				if err != nil || status != http.StatusCreated {
-					failed.Add(1)
-					continue
-				}
-				var bk struct {
-					ID string `json:"id"`
-				}
-				_ = json.Unmarshal(out, &bk)
-				if status, _, err := post("/api/v1/bookings/"+bk.ID+"/confirm", tokens[w], nil); err != nil || status != http.StatusOK {
-					failed.Add(1)
-				}
+			own := make([]time.Duration, 0, b.N/workers+1)
+			for i := next.Add(1) - 1; i < int64(b.N); i = next.Add(1) - 1 {
+				own = append(own, round(w, i))
 			}
 			mu.Lock()
 			latencies = append(latencies, own...)
@@ -104,12 +136,7 @@ func benchHoldConfirm(b *testing.B, buyers int, opts ...apptest.Option) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
-	if n := failed.Load(); n > 0 {
-		b.Fatalf("%d of %d hold+confirm rounds failed", n, b.N)
-	}
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "holds/s")
-	b.ReportMetric(2*float64(b.N)/elapsed.Seconds(), "tickets/s")
-	reportLatencies(b, latencies, "hold-")
+	return latencies, elapsed
 }
 
 // reportLatencies reports the p50 and p99 of latencies in milliseconds,
@@ -133,48 +160,18 @@ func BenchmarkSoldOut(b *testing.B) {
 	tokens := f.buyers(b, 64)
 	body, _ := json.Marshal(map[string]any{"event_id": e.ID, "quantity": 1})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}}
-	post := func(token string) int {
-		req, _ := http.NewRequest(http.MethodPost, f.env.URL+"/api/v1/bookings", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	post := func(token string) int { return postStatus(client, f.env.URL+"/api/v1/bookings", token, body) }
 	if s := post(tokens[0]); s != http.StatusCreated {
 		b.Fatalf("the one seat: %d", s)
 	}
-	var (
-		next      atomic.Int64
-		mu        sync.Mutex
-		latencies = make([]time.Duration, 0, b.N)
-		wrong     atomic.Int64
-	)
-	b.ResetTimer()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range 64 {
-		wg.Go(func() {
-			own := make([]time.Duration, 0, b.N/64+1)
-			for next.Add(1) <= int64(b.N) {
-				t0 := time.Now()
-				if post(tokens[w]) != http.StatusConflict {
-					wrong.Add(1)
-				}
-				own = append(own, time.Since(t0))
-			}
-			mu.Lock()
-			latencies = append(latencies, own...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
+	var wrong atomic.Int64
+	latencies, elapsed := runRounds(b, len(tokens), func(w int, _ int64) time.Duration {
+		t0 := time.Now()
+		if post(tokens[w]) != http.StatusConflict {
+			wrong.Add(1)
+		}
+		return time.Since(t0)
+	})
 	if n := wrong.Load(); n > 0 {
 		b.Fatalf("%d of %d answers were not 409 sold_out", n, b.N)
 	}

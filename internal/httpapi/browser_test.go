@@ -60,6 +60,17 @@ func newBrowser(t *testing.T) context.Context {
 	return ctx
 }
 
+// signIn waits for a page's sign-in form (the waiting-room page and the
+// live view have the same) and signs in with it.
+func signIn(email, password string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.WaitVisible(chromedp.ID("signin-form")),
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Click(chromedp.ID("signin-button")),
+	)
+}
+
 // requestLog records the URL of every request the page makes.
 type requestLog struct {
 	mu   sync.Mutex
@@ -178,10 +189,7 @@ func TestWaitPageInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx,
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)),
 		chromedp.Navigate(f.env.URL+"/wait/"+e.ID),
-		chromedp.WaitVisible(chromedp.ID("signin-form")),
-		chromedp.SendKeys(chromedp.ID("email"), "grace@example.com"),
-		chromedp.SendKeys(chromedp.ID("password"), "correct horse battery staple"),
-		chromedp.Click(chromedp.ID("signin-button")),
+		signIn("grace@example.com", "correct horse battery staple"),
 		chromedp.WaitVisible(chromedp.ID("join-button")),
 		chromedp.Click(chromedp.ID("join-button")),
 		chromedp.WaitVisible(chromedp.ID("ticket")),

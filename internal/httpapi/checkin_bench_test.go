@@ -1,13 +1,10 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -118,45 +115,14 @@ func benchCheckIn(b *testing.B, f *fixture, eventID string, codes, gates []strin
 		bodies[i], _ = json.Marshal(map[string]string{"code": c})
 	}
 	url := f.env.URL + "/api/v1/admin/events/" + eventID + "/check-ins"
-	scan := func(token string, body []byte) int {
-		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0
+	var failed atomic.Int64
+	latencies, elapsed := runRounds(b, len(gates), func(w int, i int64) time.Duration {
+		t0 := time.Now()
+		if postStatus(client, url, gates[w], bodies[i]) != http.StatusOK {
+			failed.Add(1)
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	var (
-		next      atomic.Int64
-		failed    atomic.Int64
-		mu        sync.Mutex
-		latencies = make([]time.Duration, 0, b.N)
-		wg        sync.WaitGroup
-	)
-	b.ResetTimer()
-	start := time.Now()
-	for _, token := range gates {
-		wg.Go(func() {
-			own := make([]time.Duration, 0, b.N/len(gates)+1)
-			for i := next.Add(1) - 1; i < int64(b.N); i = next.Add(1) - 1 {
-				t0 := time.Now()
-				if scan(token, bodies[i]) != http.StatusOK {
-					failed.Add(1)
-				}
-				own = append(own, time.Since(t0))
-			}
-			mu.Lock()
-			latencies = append(latencies, own...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
+		return time.Since(t0)
+	})
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d of %d first scans were not 200 checked_in", n, b.N)
 	}

@@ -123,6 +123,25 @@ func TestFixedDocumentsRevalidate(t *testing.T) {
 	}
 }
 
+// checkInlineHashes checks that the page rec answered has an inline
+// style and script, and that its Content-Security-Policy admits exactly
+// those by hash; it returns the page and the policy.
+func checkInlineHashes(t *testing.T, rec *httptest.ResponseRecorder) (body, csp string) {
+	t.Helper()
+	body = rec.Body.String()
+	csp = rec.Header().Get("Content-Security-Policy")
+	for _, tag := range []string{"script", "style"} {
+		m := regexp.MustCompile(`(?s)<` + tag + `>(.*?)</` + tag + `>`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("page has no inline <%s>", tag)
+		}
+		if !strings.Contains(csp, tag+"-src '"+cspHash(m[1])+"'") {
+			t.Errorf("Content-Security-Policy %q does not admit the page's <%s>", csp, tag)
+		}
+	}
+	return body, csp
+}
+
 // TestWaitPage: the page is one document whose inline style and script
 // are exactly what its Content-Security-Policy admits by hash, carrying
 // the storefront address escaped; a non-UUID event id is a 404 problem.
@@ -135,17 +154,7 @@ func TestWaitPage(t *testing.T) {
 	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
 		t.Fatalf("GET /wait/{id} = %d %s", rec.Code, rec.Header().Get("Content-Type"))
 	}
-	body := rec.Body.String()
-	csp := rec.Header().Get("Content-Security-Policy")
-	for _, tag := range []string{"script", "style"} {
-		m := regexp.MustCompile(`(?s)<` + tag + `>(.*?)</` + tag + `>`).FindStringSubmatch(body)
-		if m == nil {
-			t.Fatalf("page has no inline <%s>", tag)
-		}
-		if !strings.Contains(csp, tag+"-src '"+cspHash(m[1])+"'") {
-			t.Errorf("Content-Security-Policy %q does not admit the page's <%s>", csp, tag)
-		}
-	}
+	body, _ := checkInlineHashes(t, rec)
 	if !strings.Contains(body, `data-storefront="https://shop.example/checkout?from=&#34;wait&#34;&amp;x=&lt;y&gt;"`) {
 		t.Errorf("storefront address missing or unescaped in the page")
 	}

@@ -17,11 +17,7 @@ var livePageFiles embed.FS
 // event, holding no data: the script signs the admin in and reads the
 // funnel stream, which is where the admin check happens.
 func (s *Server) livePage(w http.ResponseWriter, r *http.Request) {
-	if _, err := uuidParam(r, "event_id", "event"); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.livePageDoc.serve(w, r)
+	s.serveEventPage(w, r, s.livePageDoc)
 }
 
 func newLivePage() pageDoc {

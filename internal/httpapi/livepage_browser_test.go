@@ -11,8 +11,6 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
-
-	"github.com/evently/evently/internal/apptest"
 )
 
 // waitText waits until the element with the given id shows want, and
@@ -50,9 +48,7 @@ func TestLivePageInBrowser(t *testing.T) {
 	t.Parallel()
 	ctx := newBrowser(t)
 	start := time.Now()
-	f := newFixture(t,
-		apptest.WithEnv("EVENTLY_ADMIN_EMAIL", adminEmail),
-		apptest.WithEnv("EVENTLY_ADMIN_PASSWORD", adminPassword))
+	f := newFixture(t, adminAccount()...)
 	register(t, f.env, "grace@example.com", password, "Grace Hopper")
 	e := f.publish(t, set("name", "Hamlet — opening night"),
 		withRoom(map[string]any{"enabled": true, "admit_per_minute": 600, "max_active": 2}))
@@ -62,10 +58,7 @@ func TestLivePageInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx,
 		chromedp.EmulateViewport(1280, 800),
 		chromedp.Navigate(f.env.URL+"/admin/live/"+e.ID),
-		chromedp.WaitVisible(chromedp.ID("signin-form")),
-		chromedp.SendKeys(chromedp.ID("email"), adminEmail),
-		chromedp.SendKeys(chromedp.ID("password"), adminPassword),
-		chromedp.Click(chromedp.ID("signin-button")),
+		signIn(adminEmail, adminPassword),
 		chromedp.WaitVisible(chromedp.ID("dashboard")),
 	); err != nil {
 		t.Fatalf("sign in as the admin: %v", err)
@@ -134,10 +127,7 @@ func TestLivePageInBrowser(t *testing.T) {
 	// A buyer's account is refused, and its session not kept.
 	if err := chromedp.Do(ctx,
 		chromedp.Click(chromedp.ID("signout-button")),
-		chromedp.WaitVisible(chromedp.ID("signin-form")),
-		chromedp.SendKeys(chromedp.ID("email"), "grace@example.com"),
-		chromedp.SendKeys(chromedp.ID("password"), password),
-		chromedp.Click(chromedp.ID("signin-button")),
+		signIn("grace@example.com", password),
 		chromedp.WaitVisible(chromedp.ID("refused")),
 	); err != nil {
 		t.Fatalf("sign in as a buyer: %v", err)
@@ -169,10 +159,7 @@ func TestLivePageInBrowser(t *testing.T) {
 	// An admin opening an unknown event is told there is none.
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(f.env.URL+"/admin/live/0193a0b1-0000-7000-8000-000000000000"),
-		chromedp.WaitVisible(chromedp.ID("signin-form")),
-		chromedp.SendKeys(chromedp.ID("email"), adminEmail),
-		chromedp.SendKeys(chromedp.ID("password"), adminPassword),
-		chromedp.Click(chromedp.ID("signin-button")),
+		signIn(adminEmail, adminPassword),
 	); err != nil {
 		t.Fatalf("open an unknown event: %v", err)
 	}
@@ -186,9 +173,7 @@ func TestLivePageInBrowser(t *testing.T) {
 func TestLivePagePollsWithoutStream(t *testing.T) {
 	t.Parallel()
 	ctx := newBrowser(t)
-	f := newFixture(t,
-		apptest.WithEnv("EVENTLY_ADMIN_EMAIL", adminEmail),
-		apptest.WithEnv("EVENTLY_ADMIN_PASSWORD", adminPassword))
+	f := newFixture(t, adminAccount()...)
 	e := f.publish(t, withRoom(map[string]any{"enabled": true, "admit_per_minute": 600}))
 	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument,
 		page.AddScriptToEvaluateOnNewDocumentParams{Source: `delete window.EventSource;`}); err != nil {
@@ -198,10 +183,7 @@ func TestLivePagePollsWithoutStream(t *testing.T) {
 	reqs.listen(t, ctx)
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(f.env.URL+"/admin/live/"+e.ID),
-		chromedp.WaitVisible(chromedp.ID("signin-form")),
-		chromedp.SendKeys(chromedp.ID("email"), adminEmail),
-		chromedp.SendKeys(chromedp.ID("password"), adminPassword),
-		chromedp.Click(chromedp.ID("signin-button")),
+		signIn(adminEmail, adminPassword),
 		chromedp.WaitVisible(chromedp.ID("dashboard")),
 	); err != nil {
 		t.Fatalf("sign in as the admin: %v", err)

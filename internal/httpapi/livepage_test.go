@@ -26,17 +26,7 @@ func TestLivePage(t *testing.T) {
 	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
 		t.Fatalf("GET /admin/live/{id} = %d %s", rec.Code, rec.Header().Get("Content-Type"))
 	}
-	body := rec.Body.String()
-	csp := rec.Header().Get("Content-Security-Policy")
-	for _, tag := range []string{"script", "style"} {
-		m := regexp.MustCompile(`(?s)<` + tag + `>(.*?)</` + tag + `>`).FindStringSubmatch(body)
-		if m == nil {
-			t.Fatalf("page has no inline <%s>", tag)
-		}
-		if !strings.Contains(csp, tag+"-src '"+cspHash(m[1])+"'") {
-			t.Errorf("Content-Security-Policy %q does not admit the page's <%s>", csp, tag)
-		}
-	}
+	body, csp := checkInlineHashes(t, rec)
 	for _, want := range []string{"default-src 'none'", "connect-src 'self'", "frame-ancestors 'none'"} {
 		if !strings.Contains(csp, want) {
 			t.Errorf("Content-Security-Policy %q lacks %s", csp, want)

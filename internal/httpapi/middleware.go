@@ -13,7 +13,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/evently/evently/internal/apperr"
 	"github.com/evently/evently/internal/logging"
 )
 
@@ -61,7 +60,7 @@ func recoverer(logger *slog.Logger) func(http.Handler) http.Handler {
 				logger.ErrorContext(r.Context(), "panic serving request",
 					"panic", fmt.Sprint(rec), "stack", string(debug.Stack()),
 					"method", r.Method, "path", r.URL.Path)
-				writeError(w, r, logger, &apperr.Error{Code: apperr.Internal, Detail: "An unexpected error occurred."})
+				writeError(w, r, logger, unexpected())
 			}()
 			next.ServeHTTP(w, r)
 		})

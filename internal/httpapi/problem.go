@@ -81,6 +81,28 @@ func (p problem) MarshalJSON() ([]byte, error) {
 	return json.Marshal(m)
 }
 
+// unexpected is what the client is told of an error without a code.
+func unexpected() *apperr.Error {
+	return &apperr.Error{Code: apperr.Internal, Detail: "An unexpected error occurred."}
+}
+
+// newProblem is the problem document of ae, without its field errors and
+// code-specific members: its type, title and status follow from its code.
+func newProblem(r *http.Request, ae *apperr.Error) problem {
+	status, ok := statusOf[ae.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	return problem{
+		Type:      "urn:evently:problem:" + string(ae.Code),
+		Title:     http.StatusText(status),
+		Status:    status,
+		Detail:    ae.Detail,
+		Code:      ae.Code,
+		RequestID: logging.RequestID(r.Context()),
+	}
+}
+
 // writeError writes err as a problem document. Errors without a code are
 // internal: logged in full, shown to the client as a bare 500.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
@@ -93,23 +115,13 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 			logger.ErrorContext(r.Context(), "internal error", "err", err,
 				"method", r.Method, "path", r.URL.Path)
 		}
-		ae = &apperr.Error{Code: apperr.Internal, Detail: "An unexpected error occurred."}
+		ae = unexpected()
 	} else if ae.Code == apperr.Internal || (ae.Code == apperr.Unavailable && ae.Err != nil) {
 		logger.ErrorContext(r.Context(), "request failed", "code", ae.Code, "err", err)
 	}
-	status, ok := statusOf[ae.Code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
-	p := problem{
-		Type:      "urn:evently:problem:" + string(ae.Code),
-		Title:     http.StatusText(status),
-		Status:    status,
-		Detail:    ae.Detail,
-		Code:      ae.Code,
-		RequestID: logging.RequestID(r.Context()),
-		extra:     ae.Extra,
-	}
+	p := newProblem(r, ae)
+	p.extra = ae.Extra
+	status := p.Status
 	for _, f := range ae.Fields {
 		p.Errors = append(p.Errors, fieldProblem{Field: f.Field, Message: f.Message})
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/evently/evently/internal/apperr"
 	"github.com/evently/evently/internal/event"
 	"github.com/evently/evently/internal/feed"
-	"github.com/evently/evently/internal/logging"
 )
 
 // Feed is the live change notices the streams follow (feed.Hub).
@@ -362,19 +361,8 @@ func (st *stream) end() {
 func problemJSON(r *http.Request, err error) []byte {
 	var ae *apperr.Error
 	if !errors.As(err, &ae) {
-		ae = &apperr.Error{Code: apperr.Internal, Detail: "An unexpected error occurred."}
+		ae = unexpected()
 	}
-	status, ok := statusOf[ae.Code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
-	b, _ := json.Marshal(problem{
-		Type:      "urn:evently:problem:" + string(ae.Code),
-		Title:     http.StatusText(status),
-		Status:    status,
-		Detail:    ae.Detail,
-		Code:      ae.Code,
-		RequestID: logging.RequestID(r.Context()),
-	})
+	b, _ := json.Marshal(newProblem(r, ae))
 	return b
 }

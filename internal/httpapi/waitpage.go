@@ -20,11 +20,7 @@ var waitPageFiles embed.FS
 // address), so it is built once, with the storefront address it sends
 // admitted buyers to.
 func (s *Server) waitPage(w http.ResponseWriter, r *http.Request) {
-	if _, err := uuidParam(r, "event_id", "event"); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.waitPageDoc.serve(w, r)
+	s.serveEventPage(w, r, s.waitPageDoc)
 }
 
 func newWaitPage(storefrontURL string) pageDoc {
@@ -54,6 +50,17 @@ func newPageDoc(page, style, script string, vars ...string) pageDoc {
 		file:   newStaticFile("text/html; charset=utf-8", "public, no-cache", []byte(page)),
 		policy: policy,
 	}
+}
+
+// serveEventPage answers GET of an event's page (/…/{event_id}) with
+// doc, the same for every event: an id that is not a UUID is a 404
+// problem.
+func (s *Server) serveEventPage(w http.ResponseWriter, r *http.Request, doc pageDoc) {
+	if _, err := uuidParam(r, "event_id", "event"); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	doc.serve(w, r)
 }
 
 func (d pageDoc) serve(w http.ResponseWriter, r *http.Request) {

@@ -14,21 +14,35 @@ import (
 	"github.com/evently/evently/internal/postgres"
 )
 
+// The account the servers the scenarios run against make their admin.
+const (
+	loadAdmin         = "load-admin@evently.test"
+	loadAdminPassword = "load-admin-password"
+)
+
+// startServer starts a whole evently with the load admin's account and
+// opens its database (closed when t ends).
+func startServer(t *testing.T) (*apptest.Env, *pgxpool.Pool) {
+	t.Helper()
+	env := apptest.Start(t,
+		apptest.WithEnv("EVENTLY_ADMIN_EMAIL", loadAdmin),
+		apptest.WithEnv("EVENTLY_ADMIN_PASSWORD", loadAdminPassword))
+	pool, err := pgxpool.New(context.Background(), env.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return env, pool
+}
+
 // TestScenariosAgainstARealServer runs small versions of the single, rush
 // and contention scenarios against a whole evently: everything sells,
 // nothing answers 5xx, and the invariants read from Postgres hold.
 func TestScenariosAgainstARealServer(t *testing.T) {
 	t.Parallel()
-	env := apptest.Start(t,
-		apptest.WithEnv("EVENTLY_ADMIN_EMAIL", "load-admin@evently.test"),
-		apptest.WithEnv("EVENTLY_ADMIN_PASSWORD", "load-admin-password"))
-	pool, err := pgxpool.New(context.Background(), env.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	env, pool := startServer(t)
 	cfg := loadgen.Config{
-		BaseURL: env.URL, AdminEmail: "load-admin@evently.test", AdminPassword: "load-admin-password",
+		BaseURL: env.URL, AdminEmail: loadAdmin, AdminPassword: loadAdminPassword,
 		Buyers: 12, Seats: 60, ConfirmRatio: 0.7, FrontRow: 10, MaxDuration: time.Minute, Seed: 3,
 		Invariants: func(ctx context.Context, eventID string) ([]string, error) {
 			v, err := postgres.CheckInvariants(ctx, pool, uuid.MustParse(eventID))
@@ -72,16 +86,9 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 // bookings table and the clients' own admission and hold times.
 func TestWaitingRoomScenario(t *testing.T) {
 	t.Parallel()
-	env := apptest.Start(t,
-		apptest.WithEnv("EVENTLY_ADMIN_EMAIL", "load-admin@evently.test"),
-		apptest.WithEnv("EVENTLY_ADMIN_PASSWORD", "load-admin-password"))
-	pool, err := pgxpool.New(context.Background(), env.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	env, pool := startServer(t)
 	cfg := loadgen.Config{
-		BaseURL: env.URL, AdminEmail: "load-admin@evently.test", AdminPassword: "load-admin-password",
+		BaseURL: env.URL, AdminEmail: loadAdmin, AdminPassword: loadAdminPassword,
 		Buyers: 6, Joiners: 100, AdmitPerMinute: 600, PreQueue: 0.8, MaxDuration: time.Minute, Seed: 5,
 		JWTSecret: env.Config.JWTSecret,
 		BookingBuyers: func(ctx context.Context, eventID string) (int64, int64, error) {

@@ -209,6 +209,18 @@ func (r *run) createEvent(ctx context.Context, name string, sections []map[strin
 	return e, err
 }
 
+// floorSale creates the event of the single and rush scenarios, named
+// name: one general-admission section of cfg.Seats seats. It registers
+// cfg.Buyers buyers for it.
+func (r *run) floorSale(ctx context.Context, name string) (eventRef, []session, error) {
+	e, err := r.createEvent(ctx, name, []map[string]any{{"name": "Floor", "price_cents": 5000, "capacity": r.cfg.Seats}}, nil)
+	if err != nil {
+		return eventRef{}, nil, err
+	}
+	buyers, err := r.register(ctx, r.cfg.Buyers)
+	return e, buyers, err
+}
+
 func (r *run) check(ctx context.Context, rep *Report, eventID string) error {
 	if r.cfg.Invariants == nil {
 		return nil
@@ -229,16 +241,30 @@ type bookingRef struct {
 	} `json:"seats"`
 }
 
+// hold asks for a hold (POST /bookings) as the buyer of token, with
+// body and, when pass is not empty, a waiting-room admission pass; a 201's
+// booking goes to bk.
+func (c *client) hold(ctx context.Context, token, pass string, body map[string]any, bk *bookingRef) (result, error) {
+	var header http.Header
+	if pass != "" {
+		header = http.Header{"Evently-Admission": {pass}}
+	}
+	return c.callWith(ctx, "POST /bookings", http.MethodPost, "/api/v1/bookings", token, header, body, bk)
+}
+
+// confirm confirms the buyer's hold id (POST /bookings/{id}/confirm):
+// true when it is (200).
+func (c *client) confirm(ctx context.Context, token, id string) bool {
+	res, err := c.call(ctx, "POST /bookings/{id}/confirm", http.MethodPost, "/api/v1/bookings/"+id+"/confirm", token, nil, nil)
+	return err == nil && res.status == http.StatusOK
+}
+
 // rush: buyers each hold 1–4 general-admission seats and confirm a share
 // of their holds (abandoning the rest) until the event is sold out. A buyer
 // stops after three sold-out answers in a row, but not while any buyer's
 // hold is still open: an abandoned hold gives its seats back.
 func (r *run) rush(ctx context.Context) (Report, error) {
-	e, err := r.createEvent(ctx, "Rush "+r.id, []map[string]any{{"name": "Floor", "price_cents": 5000, "capacity": r.cfg.Seats}}, nil)
-	if err != nil {
-		return Report{}, err
-	}
-	buyers, err := r.register(ctx, r.cfg.Buyers)
+	e, buyers, err := r.floorSale(ctx, "Rush "+r.id)
 	if err != nil {
 		return Report{}, err
 	}
@@ -271,8 +297,7 @@ func (r *run) rush(ctx context.Context) (Report, error) {
 				time.Since(start) < time.Duration(released.Load())+releaseLag) {
 				q := 1 + rng.IntN(4)
 				var bk bookingRef
-				res, err := r.c.call(ctx, "POST /bookings", http.MethodPost, "/api/v1/bookings", b.AccessToken,
-					map[string]any{"event_id": e.ID, "quantity": q}, &bk)
+				res, err := r.c.hold(ctx, b.AccessToken, "", map[string]any{"event_id": e.ID, "quantity": q}, &bk)
 				switch {
 				case err != nil:
 					return
@@ -281,9 +306,7 @@ func (r *run) rush(ctx context.Context) (Report, error) {
 					held.Add(1)
 					open.Add(1)
 					if rng.Float64() < r.cfg.ConfirmRatio {
-						res, err := r.c.call(ctx, "POST /bookings/{id}/confirm", http.MethodPost,
-							"/api/v1/bookings/"+bk.ID+"/confirm", b.AccessToken, nil, nil)
-						if err == nil && res.status == http.StatusOK {
+						if r.c.confirm(ctx, b.AccessToken, bk.ID) {
 							sold.Add(int64(len(bk.Seats)))
 							lastSale.Store(int64(time.Since(start)))
 						}
@@ -380,17 +403,14 @@ func (r *run) contention(ctx context.Context) (Report, error) {
 					pick = append(pick, seats.Data[j].ID)
 				}
 				var bk bookingRef
-				res, err := r.c.call(ctx, "POST /bookings", http.MethodPost, "/api/v1/bookings", b.AccessToken,
-					map[string]any{"event_id": e.ID, "seat_ids": pick}, &bk)
+				res, err := r.c.hold(ctx, b.AccessToken, "", map[string]any{"event_id": e.ID, "seat_ids": pick}, &bk)
 				if err != nil {
 					return
 				}
 				if res.status != http.StatusCreated {
 					continue
 				}
-				res, err = r.c.call(ctx, "POST /bookings/{id}/confirm", http.MethodPost,
-					"/api/v1/bookings/"+bk.ID+"/confirm", b.AccessToken, nil, nil)
-				if err == nil && res.status == http.StatusOK {
+				if r.c.confirm(ctx, b.AccessToken, bk.ID) {
 					sold.Add(int64(len(bk.Seats)))
 					winners.Add(1)
 				}

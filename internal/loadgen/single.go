@@ -17,11 +17,7 @@ import (
 // server's batch-size histogram and, given the database, its commit count,
 // to tell how many requests each transaction carried.
 func (r *run) single(ctx context.Context) (Report, error) {
-	e, err := r.createEvent(ctx, "Single "+r.id, []map[string]any{{"name": "Floor", "price_cents": 5000, "capacity": r.cfg.Seats}}, nil)
-	if err != nil {
-		return Report{}, err
-	}
-	buyers, err := r.register(ctx, r.cfg.Buyers)
+	e, buyers, err := r.floorSale(ctx, "Single "+r.id)
 	if err != nil {
 		return Report{}, err
 	}
@@ -56,17 +52,14 @@ func (r *run) single(ctx context.Context) (Report, error) {
 			for ctx.Err() == nil && soldOut < 3 {
 				began := time.Now()
 				var bk bookingRef
-				res, err := r.c.call(ctx, "POST /bookings", http.MethodPost, "/api/v1/bookings", b.AccessToken,
-					map[string]any{"event_id": e.ID, "quantity": 1}, &bk)
+				res, err := r.c.hold(ctx, b.AccessToken, "", map[string]any{"event_id": e.ID, "quantity": 1}, &bk)
 				switch {
 				case err != nil:
 					return
 				case res.status == http.StatusCreated:
 					soldOut = 0
 					held.Add(1)
-					res, err := r.c.call(ctx, "POST /bookings/{id}/confirm", http.MethodPost,
-						"/api/v1/bookings/"+bk.ID+"/confirm", b.AccessToken, nil, nil)
-					if err == nil && res.status == http.StatusOK {
+					if r.c.confirm(ctx, b.AccessToken, bk.ID) {
 						rounds[i] = append(rounds[i], time.Since(began))
 						sold.Add(int64(len(bk.Seats)))
 						lastSale.Store(int64(time.Since(start)))

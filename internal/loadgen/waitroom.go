@@ -267,14 +267,12 @@ func (r *run) poll(ctx context.Context, eventID, path string, j *joiner, admitte
 // book holds one seat with the admission pass and confirms it.
 func (r *run) book(ctx context.Context, eventID string, j *joiner, pass string, booked *atomic.Int64) {
 	var bk bookingRef
-	res, err := r.c.callWith(ctx, "POST /bookings", http.MethodPost, "/api/v1/bookings", j.token,
-		http.Header{"Evently-Admission": {pass}}, map[string]any{"event_id": eventID, "quantity": 1}, &bk)
+	res, err := r.c.hold(ctx, j.token, pass, map[string]any{"event_id": eventID, "quantity": 1}, &bk)
 	if err != nil || res.status != http.StatusCreated {
 		return
 	}
 	j.held = bk.CreatedAt
-	res, err = r.c.call(ctx, "POST /bookings/{id}/confirm", http.MethodPost, "/api/v1/bookings/"+bk.ID+"/confirm", j.token, nil, nil)
-	if err == nil && res.status == http.StatusOK {
+	if r.c.confirm(ctx, j.token, bk.ID) {
 		booked.Add(1)
 	}
 }

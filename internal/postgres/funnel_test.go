@@ -28,23 +28,7 @@ func TestFunnelAdmissionToHold(t *testing.T) {
 	floor := event.Section{Name: "Floor", PriceCents: 2000, Capacity: 10}
 	e := h.event("Funnel", "USD", "published", t0.Add(30*24*time.Hour), floor)
 	other := h.event("Other", "USD", "published", t0.Add(30*24*time.Hour), floor)
-	seats := func(e event.Event) []uuid.UUID {
-		var ids []uuid.UUID
-		rows, err := h.pool.Query(ctx, `SELECT id FROM seats WHERE event_id = $1 ORDER BY position`, e.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id uuid.UUID
-			if err := rows.Scan(&id); err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, id)
-		}
-		return ids
-	}
-	free := map[uuid.UUID][]uuid.UUID{e.ID: seats(e), other.ID: seats(other)}
+	free := map[uuid.UUID][]uuid.UUID{e.ID: pgtest.SeatIDs(t, h.pool, e.ID), other.ID: pgtest.SeatIDs(t, h.pool, other.ID)}
 	hold := func(ev event.Event, user uuid.UUID, at time.Time) {
 		t.Helper()
 		seat := free[ev.ID][0]

@@ -52,20 +52,9 @@ func newStockSim(t *testing.T, seats, perMinute int, admissionTTL time.Duration)
 	if err := postgres.NewEventStore(pool).CreateEvent(ctx, &e); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := pool.Query(ctx, `SELECT id FROM seats WHERE event_id = $1 ORDER BY position`, e.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []uuid.UUID
-	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	if rows.Err() != nil || len(ids) != seats {
-		t.Fatalf("seats = %d, %v; want %d", len(ids), rows.Err(), seats)
+	ids := pgtest.SeatIDs(t, pool, e.ID)
+	if len(ids) != seats {
+		t.Fatalf("seats = %d, want %d", len(ids), seats)
 	}
 	c := clocktest.New(t0)
 	s := &sim{t: t, ctx: ctx, rdb: rdb, queue: redis.NewWaitingRooms(rdb), clock: c, sched: &scheduler{clock: c}, event: e.ID}
