@@ -49,11 +49,11 @@ type batchSizes struct {
 	holds []int
 }
 
-func (*batchSizes) Held(booking.Booking, time.Duration) {}
-func (*batchSizes) Refused(apperr.Code, time.Duration)  {}
-func (*batchSizes) Confirmed(booking.Booking)           {}
-func (*batchSizes) Cancelled(booking.Booking)           {}
-func (*batchSizes) Expired(int)                         {}
+func (*batchSizes) Held(booking.Booking, time.Duration)           {}
+func (*batchSizes) Refused(uuid.UUID, apperr.Code, time.Duration) {}
+func (*batchSizes) Confirmed(booking.Booking)                     {}
+func (*batchSizes) Cancelled(booking.Booking)                     {}
+func (*batchSizes) Expired(int)                                   {}
 
 func (o *batchSizes) Batched(kind string, size int, _ time.Duration) {
 	o.mu.Lock()

@@ -201,7 +201,7 @@ func (s *Service) Hold(ctx context.Context, req HoldRequest) (Booking, error) {
 	start := time.Now()
 	b, err := s.hold(ctx, req)
 	if err != nil {
-		s.observe.Refused(apperr.CodeOf(err), time.Since(start))
+		s.observe.Refused(req.EventID, apperr.CodeOf(err), time.Since(start))
 		return Booking{}, err
 	}
 	s.observe.Held(b, time.Since(start))

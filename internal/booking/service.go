@@ -86,7 +86,7 @@ type Admission interface {
 // Observer hears about the engine's outcomes (metrics, notifications).
 type Observer interface {
 	Held(b Booking, took time.Duration)
-	Refused(code apperr.Code, took time.Duration)
+	Refused(eventID uuid.UUID, code apperr.Code, took time.Duration)
 	Confirmed(b Booking)
 	Cancelled(b Booking)
 	Expired(n int)
@@ -393,12 +393,12 @@ func (s *Service) ForgetSale(eventID uuid.UUID) { s.sales.Forget(eventID) }
 
 type nopObserver struct{}
 
-func (nopObserver) Held(Booking, time.Duration)        {}
-func (nopObserver) Refused(apperr.Code, time.Duration) {}
-func (nopObserver) Confirmed(Booking)                  {}
-func (nopObserver) Cancelled(Booking)                  {}
-func (nopObserver) Expired(int)                        {}
-func (nopObserver) Batched(string, int, time.Duration) {}
+func (nopObserver) Held(Booking, time.Duration)                   {}
+func (nopObserver) Refused(uuid.UUID, apperr.Code, time.Duration) {}
+func (nopObserver) Confirmed(Booking)                             {}
+func (nopObserver) Cancelled(Booking)                             {}
+func (nopObserver) Expired(int)                                   {}
+func (nopObserver) Batched(string, int, time.Duration)            {}
 
 // Observers is an Observer that tells each of its members in turn.
 type Observers []Observer
@@ -411,9 +411,9 @@ func (os Observers) Held(b Booking, took time.Duration) {
 }
 
 // Refused implements Observer.
-func (os Observers) Refused(code apperr.Code, took time.Duration) {
+func (os Observers) Refused(eventID uuid.UUID, code apperr.Code, took time.Duration) {
 	for _, o := range os {
-		o.Refused(code, took)
+		o.Refused(eventID, code, took)
 	}
 }
 

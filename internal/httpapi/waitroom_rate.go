@@ -8,22 +8,27 @@ import (
 	"github.com/evently/evently/internal/waitroom"
 )
 
-// autoRateResponse is how a room's rate is set, in its stats.
+// autoRateResponse is how a room's rate is set, in its stats: the
+// settings as the event has them, and when the room last changed its own
+// rate.
 type autoRateResponse struct {
 	AdmitMode         event.AdmitMode `json:"admit_mode"`
 	BasePerMinute     int             `json:"base_admit_per_minute"`
 	AdmitMinPerMinute *int            `json:"admit_min_per_minute"`
 	AdmitMaxPerMinute *int            `json:"admit_max_per_minute"`
-	TargetP95Ms       *int64          `json:"target_p95_ms"`
+	TargetP95Ms       int64           `json:"target_p95_ms"`
 	RateChangedAt     *time.Time      `json:"rate_changed_at"`
 }
 
 func toAutoRateResponse(st waitroom.Stats) autoRateResponse {
-	resp := autoRateResponse{AdmitMode: event.AdmitFixed, BasePerMinute: st.BasePerMinute}
+	resp := autoRateResponse{AdmitMode: event.AdmitFixed, BasePerMinute: st.BasePerMinute,
+		TargetP95Ms: st.TargetP95.Milliseconds(), RateChangedAt: utc(st.RateChangedAt)}
 	if st.Auto {
-		lo, hi, ms := st.MinPerMinute, st.MaxPerMinute, st.TargetP95.Milliseconds()
-		resp.AdmitMode, resp.AdmitMinPerMinute, resp.AdmitMaxPerMinute, resp.TargetP95Ms = event.AdmitAuto, &lo, &hi, &ms
-		resp.RateChangedAt = utc(st.RateChangedAt)
+		resp.AdmitMode = event.AdmitAuto
+	}
+	if st.MinPerMinute > 0 {
+		lo, hi := st.MinPerMinute, st.MaxPerMinute
+		resp.AdmitMinPerMinute, resp.AdmitMaxPerMinute = &lo, &hi
 	}
 	return resp
 }

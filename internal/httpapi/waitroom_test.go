@@ -43,7 +43,7 @@ type roomStatsJSON struct {
 	BasePerMinute int        `json:"base_admit_per_minute"`
 	MinPerMinute  *int       `json:"admit_min_per_minute"`
 	MaxPerMinute  *int       `json:"admit_max_per_minute"`
-	TargetP95Ms   *int       `json:"target_p95_ms"`
+	TargetP95Ms   int        `json:"target_p95_ms"`
 	RateChangedAt *time.Time `json:"rate_changed_at"`
 }
 

@@ -56,8 +56,16 @@ func (s *EventStore) UpdateEvent(ctx context.Context, id uuid.UUID, fn func(e *e
 		if e, err = lockEvent(ctx, tx, id); err != nil {
 			return err
 		}
+		was := e.WaitingRoom
 		if err := fn(&e, hadBookings(ctx, tx, id)); err != nil {
 			return err
+		}
+		if w := e.WaitingRoom; w.AdmitPerMinute != was.AdmitPerMinute || w.AdmitMode != was.AdmitMode {
+			// A new rate or mode from the organiser: a self-tuning room
+			// starts again from their rate.
+			if _, err := tx.Exec(ctx, `DELETE FROM admission_rates WHERE event_id = $1`, id); err != nil {
+				return err
+			}
 		}
 		err = tx.QueryRow(ctx, `
 			UPDATE events SET name = $2, description = $3, venue = $4, category = $5, starts_at = $6,

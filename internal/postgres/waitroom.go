@@ -27,7 +27,7 @@ func NewWaitingRoomStore(pool *pgxpool.Pool) *WaitingRoomStore { return &Waiting
 const roomColumns = `e.id, e.status, e.starts_at, e.sales_start, e.sales_end,
 	e.wr_enabled, e.wr_admit_per_minute, e.wr_max_active, e.wr_admission_ttl_seconds,
 	e.wr_admit_mode, e.wr_admit_min_per_minute, e.wr_admit_max_per_minute, e.wr_target_p95_ms,
-	a.per_minute, a.base_per_minute, a.changed_at`
+	e.updated_at, a.per_minute, a.base_per_minute, a.changed_at`
 
 const roomFrom = ` FROM events e LEFT JOIN admission_rates a ON a.event_id = e.id`
 
@@ -38,10 +38,12 @@ func scanRoom(row pgx.Row) (waitroom.Room, error) {
 		ttl, targetMs     int
 		mode              string
 		rate, base        *int
+		updatedAt         time.Time
 		changedAt         *time.Time
 	)
 	err := row.Scan(&r.EventID, &r.Status, &r.StartsAt, &r.SalesStart, &r.SalesEnd,
-		&r.Enabled, &r.AdmitPerMinute, &maxActive, &ttl, &mode, &lo, &hi, &targetMs, &rate, &base, &changedAt)
+		&r.Enabled, &r.AdmitPerMinute, &maxActive, &ttl, &mode, &lo, &hi, &targetMs,
+		&updatedAt, &rate, &base, &changedAt)
 	if err != nil {
 		return waitroom.Room{}, err
 	}
@@ -51,8 +53,13 @@ func scanRoom(row pgx.Row) (waitroom.Room, error) {
 	r.AdmissionTTL = time.Duration(ttl) * time.Second
 	r.BasePerMinute = r.AdmitPerMinute
 	r.TargetP95 = time.Duration(targetMs) * time.Millisecond
+	if lo != nil && hi != nil {
+		r.MinPerMinute, r.MaxPerMinute = *lo, *hi
+	}
 	if event.AdmitMode(mode) == event.AdmitAuto && lo != nil && hi != nil {
-		r.Auto, r.MinPerMinute, r.MaxPerMinute = true, *lo, *hi
+		r.Auto = true
+		updatedAt = updatedAt.UTC()
+		r.SettingsChangedAt = &updatedAt
 		// The room's own rate holds while the organiser's is the one it
 		// was tuned from; within the bounds as they are now.
 		if rate != nil && *base == r.BasePerMinute {
@@ -96,7 +103,11 @@ func (s *WaitingRoomStore) OpenRooms(ctx context.Context, now time.Time, limit i
 }
 
 // SetRate implements waitroom.RateLog: the room's rate and the record of
-// its change in one statement.
+// its change in one statement, made only while the change still stands on
+// what it was decided from: the room in auto mode with the organiser's
+// rate c.Base, and its own rate last changed at c.Prev (or none valid).
+// A change decided on settings the organiser has since replaced is
+// dropped, recorded nowhere.
 func (s *WaitingRoomStore) SetRate(ctx context.Context, c waitroom.RateChange) (err error) {
 	defer wrap(&err, "set admission rate event=%s", c.EventID)
 	var p95 *int64
@@ -104,16 +115,21 @@ func (s *WaitingRoomStore) SetRate(ctx context.Context, c waitroom.RateChange) (
 		ms := c.BookingP95.Milliseconds()
 		p95 = &ms
 	}
-	_, err = s.pool.Exec(ctx, `WITH rate AS (
+	_, err = s.pool.Exec(ctx, `WITH cur AS (
+		SELECT id FROM events WHERE id = $1 AND wr_admit_mode = 'auto' AND wr_admit_per_minute = $3),
+	rate AS (
 		INSERT INTO admission_rates (event_id, per_minute, base_per_minute, changed_at)
-		VALUES ($1, $2, $3, $4)
+		SELECT id, $2, $3, $4 FROM cur
 		ON CONFLICT (event_id) DO UPDATE
 		SET per_minute = EXCLUDED.per_minute, base_per_minute = EXCLUDED.base_per_minute,
-		    changed_at = EXCLUDED.changed_at)
+		    changed_at = EXCLUDED.changed_at
+		WHERE admission_rates.base_per_minute <> EXCLUDED.base_per_minute
+		   OR admission_rates.changed_at IS NOT DISTINCT FROM $11::timestamptz
+		RETURNING event_id)
 	INSERT INTO admission_rate_changes (event_id, at, from_per_minute, to_per_minute, reason,
 		booking_p95_ms, samples, idle, overdue)
-	VALUES ($1, $4, $5, $2, $6, $7, $8, $9, $10)`,
-		c.EventID, c.To, c.Base, c.At, c.From, c.Reason, p95, c.Samples, c.Idle, c.Overdue)
+	SELECT event_id, $4, $5, $2, $6, $7, $8, $9, $10 FROM rate`,
+		c.EventID, c.To, c.Base, c.At, c.From, c.Reason, p95, c.Samples, c.Idle, c.Overdue, c.Prev)
 	return err
 }
 

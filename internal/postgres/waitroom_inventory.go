@@ -32,10 +32,15 @@ const recentBookings = 200
 // Inventory implements waitroom.Stock in one round trip: the free and held
 // seats walk seats_event_status_idx (booked seats are skipped), the users
 // served probe bookings_live_by_user_idx, the booking size averages the
-// latest bookings through bookings_event_idx, and the overdue users probe
-// bookings_user_idx for a booking of any state.
-func (s *RoomStock) Inventory(ctx context.Context, eventID uuid.UUID, users, overdue []uuid.UUID, now time.Time) (_ waitroom.Inventory, err error) {
+// latest bookings through bookings_event_idx, and the overdue admissions
+// probe bookings_user_idx for a booking of any state made since.
+func (s *RoomStock) Inventory(ctx context.Context, eventID uuid.UUID, users []uuid.UUID, overdue []waitroom.Admission, now time.Time) (_ waitroom.Inventory, err error) {
 	defer wrap(&err, "read inventory event=%s", eventID)
+	late := make([]uuid.UUID, len(overdue))
+	since := make([]time.Time, len(overdue))
+	for i, a := range overdue {
+		late[i], since[i] = a.UserID, a.At
+	}
 	var inv waitroom.Inventory
 	var mean *float64
 	err = s.pool.QueryRow(ctx, `WITH h AS (
@@ -47,10 +52,10 @@ func (s *RoomStock) Inventory(ctx context.Context, eventID uuid.UUID, users, ove
 		      AND b.status IN ('pending', 'confirmed') AND (b.status = 'confirmed' OR b.expires_at > $2))),
 		(SELECT avg(quantity)::float8 FROM (SELECT quantity FROM bookings WHERE event_id = $1
 		    ORDER BY created_at DESC, id DESC LIMIT $4) r),
-		(SELECT count(*) FROM unnest($5::uuid[]) AS u(id) WHERE NOT EXISTS (
-		    SELECT 1 FROM bookings b WHERE b.event_id = $1 AND b.user_id = u.id))
+		(SELECT count(*) FROM unnest($5::uuid[], $6::timestamptz[]) AS u(id, since) WHERE NOT EXISTS (
+		    SELECT 1 FROM bookings b WHERE b.user_id = u.id AND b.created_at >= u.since AND b.event_id = $1))
 	FROM h`,
-		eventID, now, users, recentBookings, overdue).Scan(&inv.Free, &inv.Held, &inv.Served, &mean, &inv.Idle)
+		eventID, now, users, recentBookings, late, since).Scan(&inv.Free, &inv.Held, &inv.Served, &mean, &inv.Idle)
 	if err != nil {
 		return waitroom.Inventory{}, err
 	}

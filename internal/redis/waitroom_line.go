@@ -15,23 +15,52 @@ import (
 // The line as the inventory-aware admission sees it: who is active, who
 // is still waiting (in line order), and the sold-out mark.
 
-// ActiveAdmissions implements waitroom.Queue: one ZRANGEBYSCORE over the
-// admissions that run past now (at most max_active of them), scored by
-// when each lapses.
+// activeScript: KEYS active, tickets; ARGV now_ms. Returns, for each
+// admission that runs past now, its user, when it lapses and when it was
+// given (from the user's ticket, "number:joined:admitted:until"; 0 when
+// the ticket is gone).
+var activeScript = goredis.NewScript(`
+local out = {}
+for i, user in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'WITHSCORES')) do
+  if i % 2 == 1 then
+    out[#out + 1] = user
+  else
+    out[#out + 1] = user
+    local t = redis.call('HGET', KEYS[2], out[#out - 1])
+    local at = 0
+    if t then
+      local f = {}
+      for x in string.gmatch(t, '[^:]+') do f[#f + 1] = x end
+      at = f[3] or 0
+    end
+    out[#out + 1] = at
+  end
+end
+return out
+`)
+
+// ActiveAdmissions implements waitroom.Queue: one script over the
+// admissions that run past now (at most max_active of them) and their
+// tickets.
 func (w *WaitingRooms) ActiveAdmissions(ctx context.Context, eventID uuid.UUID, now time.Time) ([]waitroom.Admission, error) {
-	members, err := w.rdb.ZRangeByScoreWithScores(ctx, keysOf(eventID).active, &goredis.ZRangeBy{
-		Min: "(" + strconv.FormatInt(now.UnixMilli(), 10), Max: "+inf",
-	}).Result()
+	k := keysOf(eventID)
+	res, err := activeScript.Run(ctx, w.rdb, []string{k.active, k.tickets}, now.UnixMilli()).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("read active admissions event=%s: %w", eventID, err)
 	}
-	out := make([]waitroom.Admission, len(members))
-	for i, m := range members {
-		u, err := uuid.Parse(fmt.Sprint(m.Member))
-		if err != nil {
-			return nil, fmt.Errorf("waiting room event=%s: malformed user %q", eventID, m.Member)
+	out := make([]waitroom.Admission, 0, len(res)/3)
+	for i := 0; i+2 < len(res); i += 3 {
+		u, err := uuid.Parse(res[i])
+		until, err2 := strconv.ParseFloat(res[i+1], 64)
+		at, err3 := strconv.ParseInt(res[i+2], 10, 64)
+		if err != nil || err2 != nil || err3 != nil {
+			return nil, fmt.Errorf("waiting room event=%s: malformed admission %q", eventID, res[i:i+3])
 		}
-		out[i] = waitroom.Admission{UserID: u, Until: time.UnixMilli(int64(m.Score)).UTC()}
+		a := waitroom.Admission{UserID: u, Until: time.UnixMilli(int64(until)).UTC()}
+		if at > 0 {
+			a.At = time.UnixMilli(at).UTC()
+		}
+		out = append(out, a)
 	}
 	return out, nil
 }

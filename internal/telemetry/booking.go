@@ -5,6 +5,7 @@ package telemetry
 import (
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/evently/evently/internal/apperr"
@@ -70,7 +71,7 @@ func (m *Bookings) Held(b booking.Booking, took time.Duration) {
 }
 
 // Refused implements booking.Observer.
-func (m *Bookings) Refused(code apperr.Code, took time.Duration) {
+func (m *Bookings) Refused(_ uuid.UUID, code apperr.Code, took time.Duration) {
 	m.refusals.WithLabelValues(string(code)).Inc()
 	m.holdTiming.WithLabelValues(string(code)).Observe(took.Seconds())
 }

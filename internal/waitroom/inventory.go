@@ -16,9 +16,9 @@ import (
 type Stock interface {
 	// Inventory returns the event's seats at now and, among users (the
 	// buyers admitted and still active), how many already hold or bought
-	// seats of the event; and, among overdue (some of users), how many
-	// have never made a booking of it.
-	Inventory(ctx context.Context, eventID uuid.UUID, users, overdue []uuid.UUID, now time.Time) (Inventory, error)
+	// seats of the event; and, among overdue (some of their admissions),
+	// how many have made no booking of it since they were admitted.
+	Inventory(ctx context.Context, eventID uuid.UUID, users []uuid.UUID, overdue []Admission, now time.Time) (Inventory, error)
 }
 
 // SoldOutNotices tell the users still waiting in a room that its event has
@@ -40,14 +40,16 @@ type Inventory struct {
 	// SeatsPerBooking is the mean size of the event's live and confirmed
 	// bookings (0 when there are none yet).
 	SeatsPerBooking float64
-	// Idle is how many of the overdue buyers asked about have never made
-	// a booking of the event.
+	// Idle is how many of the overdue admissions asked about have no
+	// booking of the event made since they were given.
 	Idle int64
 }
 
-// Admission is an admitted user and when their admission lapses.
+// Admission is an admitted user, when their admission was given (zero if
+// unknown) and when it lapses.
 type Admission struct {
 	UserID uuid.UUID
+	At     time.Time
 	Until  time.Time
 }
 
@@ -98,9 +100,9 @@ func (s *Service) inventoryPolicy(ctx context.Context, room Room, p Policy, now 
 	if err != nil {
 		return p, sig, err
 	}
-	var overdue []uuid.UUID
-	if s.tunes(room) {
-		overdue = room.overdue(active, now)
+	var overdue []Admission
+	if s.tunes(room) && room.tuneDue(now) {
+		overdue = overdueOf(active, now)
 	}
 	inv, err := s.stock.Inventory(ctx, room.EventID, UsersOf(active), overdue, now)
 	if err != nil {

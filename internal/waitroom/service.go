@@ -386,10 +386,13 @@ func (s *Service) RunAdmission(ctx context.Context, run Run) error {
 	if b.Outcome == Stale || b.Released {
 		return nil
 	}
+	// Tuning the rate is the run's last concern: if it fails, admissions
+	// go on at the rate as it is (the successor is scheduled first) and
+	// the error is reported, so that the task is retried (a retry of a
+	// run that ran only schedules its successor again, a no-op).
+	var tuneErr error
 	if b.Outcome == Ran && !p.Paused {
-		if err := s.tune(ctx, room, p, b, sig, now); err != nil {
-			return fmt.Errorf("admission run event=%s: %w", run.EventID, err)
-		}
+		tuneErr = s.tune(ctx, room, p, b, sig, now)
 	}
 	if b.SoldOutAt != nil && !b.Told {
 		if err := s.tellSoldOut(ctx, run.EventID, *b.SoldOutAt); err != nil {
@@ -407,6 +410,9 @@ func (s *Service) RunAdmission(ctx context.Context, run Run) error {
 	}
 	if err := s.runs.Schedule(ctx, run.next(), delay); err != nil {
 		return fmt.Errorf("schedule admission run event=%s: %w", run.EventID, err)
+	}
+	if tuneErr != nil {
+		return fmt.Errorf("admission run event=%s: %w", run.EventID, tuneErr)
 	}
 	return nil
 }

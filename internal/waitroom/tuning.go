@@ -13,18 +13,20 @@ import (
 // booking path absorbs, within the organiser's bounds. Every admission run
 // of such a room looks at two signals:
 //
-//   - the booking p95: how long the event's holds and confirmations took
-//     over the last TuneEvery (Latency);
+//   - the booking p95: how long the event's holds took in the booking
+//     engine over the last TuneEvery, or up to a minute for a slow room
+//     (Latency);
 //   - idle buyers: of the admitted buyers with less than half their
-//     admission left, how many have not made a booking (the buyers who are
-//     about to time out without holding).
+//     admission left, how many have made no booking since they were
+//     admitted (the buyers who are about to time out without holding).
 //
 // and, at most once per TuneEvery, changes the rate:
 //
 //   - down by 30% when the booking p95 is over the target: admitting
 //     faster than the database serves only makes every buyer wait longer;
-//   - down by 20% when most of the overdue buyers have not held: the room
-//     admits people faster than they book;
+//   - down by 20% when most of the overdue buyers have not booked since
+//     they were admitted: the room admits people faster than they book
+//     (unless they cannot: no seat is free, or max_active is full);
 //   - up by 25% (at least 1) when the p95 is within 80% of the target,
 //     holds are being made, people are waiting, and neither the
 //     inventory nor max_active is what holds admissions back;
@@ -55,9 +57,12 @@ type RateChange struct {
 	EventID  uuid.UUID
 	At       time.Time
 	From, To int
-	// Base is the organiser's rate the room was tuned from (not kept in
-	// the record: RateChanges leaves it 0).
+	// Base is the organiser's rate the room was tuned from, and Prev when
+	// the room last changed its own rate since (nil if it has not): a
+	// change is made only while both still stand. Neither is kept in the
+	// record (RateChanges leaves them zero).
 	Base   int
+	Prev   *time.Time
 	Reason string
 	// The figures the change was decided on: the booking p95 (nil without
 	// enough requests to tell) over Samples requests, and Idle of the
@@ -72,6 +77,10 @@ const (
 	// TuneEvery is the least time between two changes of a room's rate,
 	// and the window the booking p95 is read over.
 	TuneEvery = 10 * time.Second
+	// widestWindow is how far back the p95 is read when TuneEvery holds
+	// too few holds to judge (a slow room); the Latency must remember as
+	// much.
+	widestWindow = time.Minute
 	// minSamples is how many booking requests it takes to judge the p95.
 	minSamples = 20
 	// minOverdue is how many overdue buyers it takes to judge idleness.
@@ -97,34 +106,73 @@ func (s *Service) tunes(room Room) bool {
 	return room.Auto && s.latency != nil && s.rates != nil
 }
 
-// overdue returns the users of the active admissions with less than half
-// of the room's admission time left.
-func (r Room) overdue(active []Admission, now time.Time) []uuid.UUID {
-	by := now.Add(r.AdmissionTTL / 2)
-	var out []uuid.UUID
+// overdueOf returns the active admissions with less than half of their
+// time left (each by its own length: the room's admission time may have
+// changed since it was given). Admissions whose start is unknown are left
+// out.
+func overdueOf(active []Admission, now time.Time) []Admission {
+	var out []Admission
 	for _, a := range active {
-		if !a.Until.After(by) {
-			out = append(out, a.UserID)
+		if !a.At.IsZero() && now.Sub(a.At)*2 >= a.Until.Sub(a.At) {
+			out = append(out, a)
 		}
 	}
 	return out
+}
+
+// lastChange is when the room's rate last changed, by the room or by the
+// organiser's settings; zero if never.
+func (r Room) lastChange() time.Time {
+	var t time.Time
+	if r.RateChangedAt != nil {
+		t = *r.RateChangedAt
+	}
+	if r.SettingsChangedAt != nil && r.SettingsChangedAt.After(t) {
+		t = *r.SettingsChangedAt
+	}
+	return t
+}
+
+// tuneDue reports whether TuneEvery has passed at now since the room's
+// rate last changed.
+func (r Room) tuneDue(now time.Time) bool { return now.Sub(r.lastChange()) >= TuneEvery }
+
+// bookingP95 reads the booking p95 over the last TuneEvery or, when that
+// holds fewer than minSamples holds (a slow room), over up to
+// widestWindow; never from before the rate's last change, so that a rate
+// is judged on the holds made at it.
+func (s *Service) bookingP95(room Room, now time.Time) (time.Duration, int) {
+	p95, n := s.latency.BookingP95(room.EventID, now.Add(-TuneEvery), now)
+	if n >= minSamples {
+		return p95, n
+	}
+	since := now.Add(-widestWindow)
+	if last := room.lastChange(); last.After(since) {
+		since = last
+	}
+	return s.latency.BookingP95(room.EventID, since, now)
 }
 
 // tune changes a self-tuning room's rate after an admission run b under
 // policy p, when its signals call for it and TuneEvery has passed since
 // the last change.
 func (s *Service) tune(ctx context.Context, room Room, p Policy, b Batch, sig signals, now time.Time) error {
-	if !s.tunes(room) || (room.RateChangedAt != nil && now.Sub(*room.RateChangedAt) < TuneEvery) {
+	if !s.tunes(room) || !room.tuneDue(now) {
 		return nil
 	}
-	sig.p95, sig.samples = s.latency.BookingP95(room.EventID, now.Add(-TuneEvery), now)
-	held := (p.Capped && p.Capacity == 0) || p.SoldOut || (room.MaxActive > 0 && b.Counts.Active >= int64(room.MaxActive))
+	sig.p95, sig.samples = s.bookingP95(room, now)
+	// Admissions held back by something other than the rate: this run
+	// used up the inventory's room, the event sold out, or max_active is
+	// full. A faster rate would admit nobody more, and buyers who cannot
+	// hold are not idle by choice.
+	held := (p.Capped && b.Admitted >= p.Capacity) || p.SoldOut ||
+		(room.MaxActive > 0 && b.Counts.Active >= int64(room.MaxActive))
 	to, reason := room.decide(sig, b.Counts.Waiting, held)
 	if to == room.AdmitPerMinute {
 		return nil
 	}
 	c := RateChange{EventID: room.EventID, At: now, From: room.AdmitPerMinute, To: to, Base: room.BasePerMinute,
-		Reason: reason, Samples: sig.samples, Idle: sig.idle, Overdue: sig.overdue}
+		Prev: room.RateChangedAt, Reason: reason, Samples: sig.samples, Idle: sig.idle, Overdue: sig.overdue}
 	if sig.samples >= minSamples {
 		c.BookingP95 = &sig.p95
 	}
@@ -148,7 +196,7 @@ func (r Room) decide(sig signals, waiting int64, heldBack bool) (int, string) {
 		to = clamp(int(float64(rate) * latencyBackOff))
 		reason = fmt.Sprintf("booking p95 %s is over the %s target (%d requests): backing off",
 			sig.p95.Round(time.Millisecond), r.TargetP95, sig.samples)
-	case sig.overdue >= minOverdue && sig.idle*2 > sig.overdue:
+	case !heldBack && sig.overdue >= minOverdue && sig.idle*2 > sig.overdue:
 		to = clamp(int(float64(rate) * idleBackOff))
 		reason = fmt.Sprintf("%d of %d buyers with less than half their admission left have not held: backing off",
 			sig.idle, sig.overdue)

@@ -10,16 +10,21 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/evently/evently/internal/auth"
 	"github.com/evently/evently/internal/pgtest"
 	"github.com/evently/evently/internal/postgres"
 	"github.com/evently/evently/internal/waitroom"
 )
 
-// latency is a waitroom.Latency whose p95 the test sets.
+// latency is a waitroom.Latency whose p95 the test sets: samples holds in
+// any window or, with perSecond set, perSecond holds a second from start
+// on.
 type latency struct {
-	mu      sync.Mutex
-	p95     time.Duration
-	samples int
+	mu        sync.Mutex
+	p95       time.Duration
+	samples   int
+	perSecond float64
+	start     time.Time
 }
 
 func (l *latency) set(p95 time.Duration, samples int) {
@@ -28,10 +33,16 @@ func (l *latency) set(p95 time.Duration, samples int) {
 	l.p95, l.samples = p95, samples
 }
 
-func (l *latency) BookingP95(uuid.UUID, time.Time, time.Time) (time.Duration, int) {
+func (l *latency) BookingP95(_ uuid.UUID, since, now time.Time) (time.Duration, int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.p95, l.samples
+	if l.perSecond == 0 {
+		return l.p95, l.samples
+	}
+	if since.Before(l.start) {
+		since = l.start
+	}
+	return l.p95, int(l.perSecond * now.Sub(since).Seconds())
 }
 
 // rates is an in-memory waitroom.RateLog over the sim's catalogue: a
@@ -170,6 +181,30 @@ func TestAutoRateHoldsWithoutEvidence(t *testing.T) {
 	}
 }
 
+// TestAutoRateJudgesSlowRoomsOverALongerWindow: a room at 60 a minute
+// whose buyers make one fast hold a second has only 10 holds in any 10 s,
+// too few to judge; it reads back up to a minute, never from before its
+// last change, so it still rises, every 20 s (when 20 holds at the new
+// rate are in).
+func TestAutoRateJudgesSlowRoomsOverALongerWindow(t *testing.T) {
+	t.Parallel()
+	s, lat, log := newAutoSim(t, 60, 30, 600, 500*time.Millisecond)
+	lat.mu.Lock()
+	lat.p95, lat.perSecond, lat.start = 100*time.Millisecond, 1, t0
+	lat.mu.Unlock()
+	s.join(500)
+	s.runUntil(t0.Add(65*time.Second), nil)
+	changes := log.all()
+	if got, want := rateTrail(changes), []int{60, 75, 94, 118}; !slices.Equal(got, want) {
+		t.Fatalf("rates of a slow room = %v, want %v", got, want)
+	}
+	for i, c := range changes {
+		if c.Samples < 20 || (i > 0 && c.At.Sub(changes[i-1].At) < 20*time.Second) {
+			t.Errorf("change %d = %+v, want at least 20 holds since the change before", i, c)
+		}
+	}
+}
+
 // TestAutoRateBacksOffWhenAdmittedBuyersDoNotHold runs on the real
 // Postgres and Redis: 600 users queue for 1,000 seats in a room that
 // starts at 120 a minute with admissions of 2 minutes, and the booking
@@ -243,6 +278,45 @@ func TestAutoRateBacksOffWhenAdmittedBuyersDoNotHold(t *testing.T) {
 	if st, err := s.svc.Stats(s.ctx, s.event); err != nil || st.AdmitPerMinute != 500 || st.RateChangedAt != nil {
 		t.Fatalf("Stats after the organiser set 500 = %+v, %v; want 500 and no change of its own", st, err)
 	}
+}
+
+// TestIdleBuyersWhoCannotHoldAreNoReason runs on the real Postgres and
+// Redis: 20 buyers are admitted to a room of 20 seats, then other buyers
+// hold every seat. The admitted buyers cannot hold, so however long they
+// stay without a booking the room does not back off on them (nor rise:
+// no seat is free).
+func TestIdleBuyersWhoCannotHoldAreNoReason(t *testing.T) {
+	t.Parallel()
+	s := newStockSim(t, 20, 600, 2*time.Minute)
+	if _, err := s.pool.Exec(s.ctx, `UPDATE events SET wr_admit_mode = 'auto',
+		wr_admit_min_per_minute = 30, wr_admit_max_per_minute = 6000 WHERE id = $1`, s.event); err != nil {
+		t.Fatal(err)
+	}
+	lat := &latency{}
+	lat.set(50*time.Millisecond, 100)
+	store := postgres.NewWaitingRoomStore(s.pool)
+	s.svc = waitroom.NewService(store, s.queue, s.sched, waitroom.Options{Now: s.clock.Now, RoomCacheTTL: time.Nanosecond,
+		Stock: postgres.NewRoomStock(s.pool), Latency: lat, Rates: store})
+	users := pgtest.Users(t, s.pool, 60)
+	s.joinAll(users[:40])
+	s.runUntil(t0.Add(5*time.Second), nil)
+	if n := len(s.admittedUsers(users[:40])); n != 20 {
+		t.Fatalf("admitted %d, want 20 (one per seat)", n)
+	}
+	s.hold(pgUserIDs(users[40:]), s.seats, time.Hour)
+	before := len(s.rateChanges())
+	s.runUntil(t0.Add(3*time.Minute), nil)
+	if after := s.rateChanges()[before:]; len(after) != 0 {
+		t.Fatalf("changes while no seat was free = %+v, want none", after)
+	}
+}
+
+func pgUserIDs(users []auth.Principal) []uuid.UUID {
+	out := make([]uuid.UUID, len(users))
+	for i, u := range users {
+		out[i] = u.UserID
+	}
+	return out
 }
 
 // rateChanges returns the room's rate changes as Postgres keeps them,

@@ -114,9 +114,11 @@ type Room struct {
 	TargetP95                  time.Duration
 	// BasePerMinute is the organiser's rate, which an auto room starts
 	// from; RateChangedAt is when the room last changed its own rate
-	// since, nil if it has not.
-	BasePerMinute int
-	RateChangedAt *time.Time
+	// since, nil if it has not; SettingsChangedAt when the organiser last
+	// changed the event (nil if unknown).
+	BasePerMinute     int
+	RateChangedAt     *time.Time
+	SettingsChangedAt *time.Time
 }
 
 // phase is what a room does at a moment.
