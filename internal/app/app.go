@@ -86,6 +86,11 @@ type App struct {
 	// them out to this process's streams.
 	notifier *feed.Notifier
 	hub      *feed.Hub
+
+	// holdTimes are the hold times self-tuning rooms follow, shared
+	// between replicas through Redis; now is the process's clock.
+	holdTimes holdTimes
+	now       func() time.Time
 }
 
 // New connects to Postgres (creating the database and applying migrations
@@ -127,12 +132,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	changes := redis.NewChanges(a.rdb)
 	a.notifier = feed.NewNotifier(changes, logger)
 	holds := latency.New(now)
+	a.holdTimes, a.now = holdTimes{local: holds, shared: redis.NewHoldTimes(a.rdb)}, now
 	roomStore := postgres.NewWaitingRoomStore(a.pool)
 	rooms := waitroom.NewService(roomStore,
 		liveQueue{redis.NewWaitingRooms(a.rdb, opts.WaitingRooms...), a.notifier.Changed},
 		worker.NewAdmissions(a.queue), waitroom.Options{Now: now, PassSecret: cfg.JWTSecret,
 			Stock: postgres.NewRoomStock(a.pool), Notices: postgres.NewRoomStock(a.pool),
-			Latency: holds, Rates: roomStore})
+			Latency: a.holdTimes, Rates: roomStore})
 	reg.MustRegister(telemetry.NewWaitingRooms(rooms))
 	out := newOutreach(a.pool, a.rdb, a.queue, logger, now, telemetry.NewWebhooks(reg))
 	if err := out.bootstrap(ctx, cfg); err != nil {
@@ -332,6 +338,10 @@ func (a *App) Run(ctx context.Context) error {
 			return nil
 		})
 	}
+	g.Go(func() error {
+		shareHoldTimes(gctx, a.holdTimes, a.now, a.logger)
+		return nil
+	})
 	g.Go(func() error {
 		<-gctx.Done()
 		return a.shutdown()

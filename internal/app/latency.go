@@ -1,6 +1,8 @@
 package app
 
 import (
+	"context"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -8,6 +10,7 @@ import (
 	"github.com/evently/evently/internal/apperr"
 	"github.com/evently/evently/internal/booking"
 	"github.com/evently/evently/internal/latency"
+	"github.com/evently/evently/internal/redis"
 )
 
 // holdLatency records, per event, the time in the engine of every hold
@@ -29,5 +32,43 @@ func (h holdLatency) Refused(eventID uuid.UUID, code apperr.Code, took time.Dura
 	switch code {
 	case apperr.SeatUnavailable, apperr.SoldOut, apperr.Unavailable, apperr.Internal:
 		h.rec.Observe(eventID, took)
+	}
+}
+
+// holdTimes is the booking p95 self-tuning rooms follow: the holds of
+// every replica, which each drains into Redis every second (shareHoldTimes);
+// this process's own while Redis cannot be read.
+type holdTimes struct {
+	local  *latency.Recorder
+	shared *redis.HoldTimes
+}
+
+// BookingP95 implements waitroom.Latency.
+func (h holdTimes) BookingP95(ctx context.Context, eventID uuid.UUID, since, now time.Time) (time.Duration, int) {
+	hist, err := h.shared.Histogram(ctx, eventID, since, now)
+	if err != nil {
+		return h.local.Percentile(eventID, 0.95, since, now)
+	}
+	return hist.Percentile(0.95)
+}
+
+// shareHoldTimes drains this process's finished seconds of hold times into
+// Redis every second until ctx ends. A second that cannot be written is
+// dropped: the rooms then judge on fewer holds, never on wrong ones.
+func shareHoldTimes(ctx context.Context, h holdTimes, now func() time.Time, logger *slog.Logger) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		secs := h.local.Drain(now().Unix())
+		wctx, cancel := context.WithTimeout(ctx, time.Second)
+		if err := h.shared.Add(wctx, secs); err != nil && ctx.Err() == nil {
+			logger.Debug("hold times not shared", "seconds", len(secs), "err", err)
+		}
+		cancel()
 	}
 }

@@ -27,7 +27,7 @@ func TestHoldLatencyTimesWhatReachedTheSeats(t *testing.T) {
 	for _, code := range []apperr.Code{apperr.ValidationFailed, apperr.WaitingRoomRequired, apperr.RateLimited, apperr.NotFound} {
 		h.Refused(event, code, time.Hour)
 	}
-	p95, n := rec.BookingP95(event, at.Add(-time.Second), at)
+	p95, n := rec.Percentile(event, 0.95, at.Add(-time.Second), at)
 	if n != 5 || p95 < 2*time.Second || p95 > 3*time.Second {
 		t.Fatalf("p95 = %v over %d, want about 2s over the hold and 4 refusals that reached the seats", p95, n)
 	}

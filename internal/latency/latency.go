@@ -1,7 +1,9 @@
 // Package latency keeps a short memory of how long requests took, per
 // key (an event), so that a recent percentile can be read at any moment
-// without a metrics system: the self-tuning waiting room asks it for the
-// booking p95 of the last seconds.
+// without a metrics system: the self-tuning waiting room asks for the
+// booking p95 of the last seconds. A Recorder remembers one process's
+// requests; its seconds can be drained into Histograms shared between
+// processes.
 //
 // Durations fall into buckets that grow by 10% (from 100µs to about a
 // minute, everything longer in the last), kept per second of the
@@ -62,8 +64,9 @@ type second struct {
 
 // ring is one key's last Span of seconds.
 type ring struct {
-	secs [slots]second
-	last int64 // the latest second observed
+	secs    [slots]second
+	last    int64 // the latest second observed
+	drained int64 // seconds up to this one have been drained
 }
 
 // Recorder records durations per key. It is safe for concurrent use.
@@ -115,14 +118,75 @@ func (r *Recorder) sweep(sec int64) {
 	}
 }
 
+// Second is one key's durations of one second, by bucket (only the
+// buckets that hold any).
+type Second struct {
+	Key    uuid.UUID
+	At     int64 // Unix second
+	Counts map[int]uint32
+}
+
+// Drain returns the seconds before the Unix second before that were not
+// drained yet, for sharing with other processes (see Histogram); each
+// second is returned once. Seconds already older than Span are lost.
+func (r *Recorder) Drain(before int64) []Second {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Second
+	for k, g := range r.rings {
+		from := max(g.drained+1, before-int64(slots))
+		for sec := from; sec < before; sec++ {
+			s := &g.secs[sec%int64(slots)]
+			if s.at != sec {
+				continue
+			}
+			d := Second{Key: k, At: sec, Counts: map[int]uint32{}}
+			for i, c := range s.counts {
+				if c > 0 {
+					d.Counts[i] = c
+				}
+			}
+			out = append(out, d)
+		}
+		g.drained = max(g.drained, before-1)
+	}
+	return out
+}
+
+// NumBuckets is how many buckets a Histogram has.
+const NumBuckets = nBuckets
+
+// Histogram is a count of durations per bucket, summed over seconds and
+// processes.
+type Histogram [nBuckets]uint64
+
+// Percentile returns the p-th percentile (0 < p ≤ 1, nearest rank) of h
+// and how many durations it holds; 0, 0 when empty.
+func (h *Histogram) Percentile(p float64) (time.Duration, int) {
+	n := uint64(0)
+	for _, c := range h {
+		n += c
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	rank := max(uint64(math.Ceil(p*float64(n))), 1)
+	seen := uint64(0)
+	for i, c := range h {
+		if seen += c; seen >= rank {
+			return bounds[i], int(n)
+		}
+	}
+	return bounds[nBuckets-1], int(n)
+}
+
 // Percentile returns the p-th percentile (0 < p ≤ 1, nearest rank) of the
 // durations recorded for key in the whole seconds after since up to and
 // including now's (at most Span back), and how many there were; 0, 0
 // without any.
 func (r *Recorder) Percentile(key uuid.UUID, p float64, since, now time.Time) (time.Duration, int) {
 	from, to := max(since.Unix()+1, now.Unix()-int64(slots)+1), now.Unix()
-	var sum [nBuckets]uint64
-	n := uint64(0)
+	var h Histogram
 	r.mu.Lock()
 	if g := r.rings[key]; g != nil {
 		for sec := from; sec <= to; sec++ {
@@ -131,27 +195,10 @@ func (r *Recorder) Percentile(key uuid.UUID, p float64, since, now time.Time) (t
 				continue
 			}
 			for i, c := range s.counts {
-				sum[i] += uint64(c)
-				n += uint64(c)
+				h[i] += uint64(c)
 			}
 		}
 	}
 	r.mu.Unlock()
-	if n == 0 {
-		return 0, 0
-	}
-	rank := uint64(math.Ceil(p * float64(n)))
-	seen := uint64(0)
-	for i, c := range sum {
-		if seen += c; seen >= max(rank, 1) {
-			return bounds[i], int(n)
-		}
-	}
-	return bounds[nBuckets-1], int(n)
-}
-
-// BookingP95 is the 95th percentile of key's durations in (since, now]
-// (waitroom.Latency).
-func (r *Recorder) BookingP95(key uuid.UUID, since, now time.Time) (time.Duration, int) {
-	return r.Percentile(key, 0.95, since, now)
+	return h.Percentile(p)
 }

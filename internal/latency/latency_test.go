@@ -62,14 +62,14 @@ func TestWindowCountsOnlyItsSeconds(t *testing.T) {
 		r.Observe(key, 5*time.Millisecond)
 	}
 	now := c.Now()
-	if d, n := r.BookingP95(key, now.Add(-5*time.Second), now); n != 50 || d > 6*time.Millisecond {
+	if d, n := r.Percentile(key, 0.95, now.Add(-5*time.Second), now); n != 50 || d > 6*time.Millisecond {
 		t.Errorf("last 5 s p95 = %v over %d, want ~5ms over 50", d, n)
 	}
-	if d, n := r.BookingP95(key, now.Add(-time.Minute), now); n != 100 || d < 2*time.Second {
+	if d, n := r.Percentile(key, 0.95, now.Add(-time.Minute), now); n != 100 || d < 2*time.Second {
 		t.Errorf("last minute p95 = %v over %d, want ≥2s over 100", d, n)
 	}
 	later := now.Add(Span - 5*time.Second)
-	if d, n := r.BookingP95(key, later.Add(-time.Hour), later); n != 50 || d > 6*time.Millisecond {
+	if d, n := r.Percentile(key, 0.95, later.Add(-time.Hour), later); n != 50 || d > 6*time.Millisecond {
 		t.Errorf("a minute on, p95 = %v over %d, want only the 50 fast ones", d, n)
 	}
 	c.Advance(2 * Span)
@@ -97,9 +97,50 @@ func TestConcurrentObserversLoseNothing(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	d, n := r.BookingP95(key, t0.Add(-time.Second), t0)
+	d, n := r.Percentile(key, 0.95, t0.Add(-time.Second), t0)
 	if n != 16_000 || d < 15200*time.Microsecond || float64(d) > 1.1*float64(15200*time.Microsecond) {
 		t.Errorf("p95 = %v over %d, want ~15.2ms over 16000", d, n)
+	}
+}
+
+// TestDrainGivesEachSecondOnce: the seconds before the given one are
+// drained once, with their counts by bucket; the current second waits for
+// the next drain; summed into a Histogram they give the Recorder's own
+// percentile.
+func TestDrainGivesEachSecondOnce(t *testing.T) {
+	c := clocktest.New(t0)
+	r := New(c.Now)
+	key := uuid.New()
+	for s := range 3 {
+		for i := 1; i <= 10; i++ {
+			r.Observe(key, time.Duration(s*10+i)*time.Millisecond)
+		}
+		c.Advance(time.Second)
+	}
+	now := c.Now()
+	first := r.Drain(now.Unix() - 1) // the first two seconds
+	if len(first) != 2 || first[0].At == first[1].At {
+		t.Fatalf("first drain = %+v, want two seconds", first)
+	}
+	if again := r.Drain(now.Unix() - 1); len(again) != 0 {
+		t.Fatalf("drained again = %+v, want nothing", again)
+	}
+	rest := r.Drain(now.Unix() + 1)
+	if len(rest) != 1 || rest[0].At != now.Unix()-1 {
+		t.Fatalf("second drain = %+v, want the third second only", rest)
+	}
+	var h Histogram
+	total := 0
+	for _, s := range append(first, rest...) {
+		for b, n := range s.Counts {
+			h[b] += uint64(n)
+			total += int(n)
+		}
+	}
+	got, n := h.Percentile(0.95)
+	want, wantN := r.Percentile(key, 0.95, t0.Add(-time.Second), now)
+	if total != 30 || n != 30 || got != want || wantN != 30 {
+		t.Errorf("drained p95 %v over %d (%d counted), recorder's %v over %d; want the same over 30", got, n, total, want, wantN)
 	}
 }
 

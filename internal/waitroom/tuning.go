@@ -14,8 +14,8 @@ import (
 // of such a room looks at two signals:
 //
 //   - the booking p95: how long the event's holds took in the booking
-//     engine over the last TuneEvery, or up to a minute for a slow room
-//     (Latency);
+//     engines (of every replica) over the last TuneEvery, or up to a
+//     minute for a slow room (Latency);
 //   - idle buyers: of the admitted buyers with less than half their
 //     admission left, how many have made no booking since they were
 //     admitted (the buyers who are about to time out without holding).
@@ -40,7 +40,7 @@ type Latency interface {
 	// BookingP95 returns the 95th percentile of the durations of the
 	// event's booking requests completed in (since, now], and how many
 	// there were.
-	BookingP95(eventID uuid.UUID, since, now time.Time) (p95 time.Duration, samples int)
+	BookingP95(ctx context.Context, eventID uuid.UUID, since, now time.Time) (p95 time.Duration, samples int)
 }
 
 // RateLog keeps the rates of rooms that tune their own, and their changes
@@ -141,8 +141,8 @@ func (r Room) tuneDue(now time.Time) bool { return now.Sub(r.lastChange()) >= Tu
 // holds fewer than minSamples holds (a slow room), over up to
 // widestWindow; never from before the rate's last change, so that a rate
 // is judged on the holds made at it.
-func (s *Service) bookingP95(room Room, now time.Time) (time.Duration, int) {
-	p95, n := s.latency.BookingP95(room.EventID, now.Add(-TuneEvery), now)
+func (s *Service) bookingP95(ctx context.Context, room Room, now time.Time) (time.Duration, int) {
+	p95, n := s.latency.BookingP95(ctx, room.EventID, now.Add(-TuneEvery), now)
 	if n >= minSamples {
 		return p95, n
 	}
@@ -150,7 +150,7 @@ func (s *Service) bookingP95(room Room, now time.Time) (time.Duration, int) {
 	if last := room.lastChange(); last.After(since) {
 		since = last
 	}
-	return s.latency.BookingP95(room.EventID, since, now)
+	return s.latency.BookingP95(ctx, room.EventID, since, now)
 }
 
 // tune changes a self-tuning room's rate after an admission run b under
@@ -160,7 +160,7 @@ func (s *Service) tune(ctx context.Context, room Room, p Policy, b Batch, sig si
 	if !s.tunes(room) || !room.tuneDue(now) {
 		return nil
 	}
-	sig.p95, sig.samples = s.bookingP95(room, now)
+	sig.p95, sig.samples = s.bookingP95(ctx, room, now)
 	// Admissions held back by something other than the rate: this run
 	// used up the inventory's room, the event sold out, or max_active is
 	// full. A faster rate would admit nobody more, and buyers who cannot

@@ -33,7 +33,7 @@ func (l *latency) set(p95 time.Duration, samples int) {
 	l.p95, l.samples = p95, samples
 }
 
-func (l *latency) BookingP95(_ uuid.UUID, since, now time.Time) (time.Duration, int) {
+func (l *latency) BookingP95(_ context.Context, _ uuid.UUID, since, now time.Time) (time.Duration, int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.perSecond == 0 {
