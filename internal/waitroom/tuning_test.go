@@ -2,6 +2,7 @@ package waitroom_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -51,11 +52,15 @@ type rates struct {
 	mu      sync.Mutex
 	cat     *catalogue
 	changes []waitroom.RateChange
+	fail    error // when set, SetRate fails with it
 }
 
 func (r *rates) SetRate(_ context.Context, c waitroom.RateChange) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.fail != nil {
+		return r.fail
+	}
 	r.changes = append(r.changes, c)
 	r.cat.update(c.EventID, func(room *waitroom.Room) {
 		at := c.At
@@ -160,6 +165,42 @@ func TestAutoRateFollowsBookingLatency(t *testing.T) {
 	}
 }
 
+// TestFailedRateWriteDoesNotStallAdmissions: a run whose rate change
+// cannot be written reports the error (so that the task is retried) but
+// has admitted its batch and scheduled its successor first; the room
+// goes on admitting once the database is back.
+func TestFailedRateWriteDoesNotStallAdmissions(t *testing.T) {
+	t.Parallel()
+	s, lat, log := newAutoSim(t, 600, 60, 6000, 500*time.Millisecond)
+	lat.set(100*time.Millisecond, 200)
+	log.mu.Lock()
+	log.fail = errors.New("database restarting")
+	log.mu.Unlock()
+	s.join(1000)
+	p, ok := s.sched.next(t0.Add(time.Second))
+	if !ok {
+		t.Fatal("no admission run scheduled after the joins")
+	}
+	s.clock.Set(p.at)
+	if err := s.svc.RunAdmission(s.ctx, p.run); err == nil || !strings.Contains(err.Error(), "database restarting") {
+		t.Fatalf("RunAdmission = %v, want the failed write reported", err)
+	}
+	if s.sched.count() != 1 || s.counts().AdmittedTotal == 0 {
+		t.Fatalf("after the failed write: %d runs scheduled, %+v; want the successor and the batch admitted",
+			s.sched.count(), s.counts())
+	}
+	// The database is back: the chain goes on from the successor.
+	log.mu.Lock()
+	log.fail = nil
+	log.mu.Unlock()
+	var rec recorder
+	rec.total = s.counts().AdmittedTotal
+	s.runUntil(t0.Add(30*time.Second), rec.after)
+	if n := rec.inRange(t0.Add(time.Second), t0.Add(30*time.Second)); n < 280 {
+		t.Errorf("admitted %d in the next 29 s, want at least the 290 of 600 a minute", n)
+	}
+}
+
 // TestAutoRateHoldsWithoutEvidence: too few holds to judge the p95 (19 of
 // the 20 it takes), or nobody waiting: the rate stays where it is.
 func TestAutoRateHoldsWithoutEvidence(t *testing.T) {
@@ -205,16 +246,12 @@ func TestAutoRateJudgesSlowRoomsOverALongerWindow(t *testing.T) {
 	}
 }
 
-// TestAutoRateBacksOffWhenAdmittedBuyersDoNotHold runs on the real
-// Postgres and Redis: 600 users queue for 1,000 seats in a room that
-// starts at 120 a minute with admissions of 2 minutes, and the booking
-// p95 is fine (50 ms). Nobody holds: once the first buyers have less than
-// half their admission left, the room backs off by a fifth every 10 s,
-// saying so. When those buyers hold, the room speeds up again. The rate
-// and its changes are kept in Postgres (the room reads them back).
-func TestAutoRateBacksOffWhenAdmittedBuyersDoNotHold(t *testing.T) {
-	t.Parallel()
-	s := newStockSim(t, 1000, 120, 2*time.Minute)
+// newAutoStockSim is a stockSim whose room tunes its own rate from
+// perMinute within [30, 6000], on a booking p95 of 50 ms over 100 holds,
+// with its rate and changes kept in Postgres.
+func newAutoStockSim(t *testing.T, seats, perMinute int, admissionTTL time.Duration) *stockSim {
+	t.Helper()
+	s := newStockSim(t, seats, perMinute, admissionTTL)
 	if _, err := s.pool.Exec(s.ctx, `UPDATE events SET wr_admit_mode = 'auto',
 		wr_admit_min_per_minute = 30, wr_admit_max_per_minute = 6000 WHERE id = $1`, s.event); err != nil {
 		t.Fatal(err)
@@ -224,6 +261,19 @@ func TestAutoRateBacksOffWhenAdmittedBuyersDoNotHold(t *testing.T) {
 	store := postgres.NewWaitingRoomStore(s.pool)
 	s.svc = waitroom.NewService(store, s.queue, s.sched, waitroom.Options{Now: s.clock.Now, RoomCacheTTL: time.Nanosecond,
 		Stock: postgres.NewRoomStock(s.pool), Latency: lat, Rates: store})
+	return s
+}
+
+// TestAutoRateBacksOffWhenAdmittedBuyersDoNotHold runs on the real
+// Postgres and Redis: 600 users queue for 1,000 seats in a room that
+// starts at 120 a minute with admissions of 2 minutes, and the booking
+// p95 is fine (50 ms). Nobody holds: once the first buyers have less than
+// half their admission left, the room backs off by a fifth every 10 s,
+// saying so. When those buyers hold, the room speeds up again. The rate
+// and its changes are kept in Postgres (the room reads them back).
+func TestAutoRateBacksOffWhenAdmittedBuyersDoNotHold(t *testing.T) {
+	t.Parallel()
+	s := newAutoStockSim(t, 1000, 120, 2*time.Minute)
 	users := pgtest.Users(t, s.pool, 600)
 	s.joinAll(users)
 
@@ -287,16 +337,7 @@ func TestAutoRateBacksOffWhenAdmittedBuyersDoNotHold(t *testing.T) {
 // no seat is free).
 func TestIdleBuyersWhoCannotHoldAreNoReason(t *testing.T) {
 	t.Parallel()
-	s := newStockSim(t, 20, 600, 2*time.Minute)
-	if _, err := s.pool.Exec(s.ctx, `UPDATE events SET wr_admit_mode = 'auto',
-		wr_admit_min_per_minute = 30, wr_admit_max_per_minute = 6000 WHERE id = $1`, s.event); err != nil {
-		t.Fatal(err)
-	}
-	lat := &latency{}
-	lat.set(50*time.Millisecond, 100)
-	store := postgres.NewWaitingRoomStore(s.pool)
-	s.svc = waitroom.NewService(store, s.queue, s.sched, waitroom.Options{Now: s.clock.Now, RoomCacheTTL: time.Nanosecond,
-		Stock: postgres.NewRoomStock(s.pool), Latency: lat, Rates: store})
+	s := newAutoStockSim(t, 20, 600, 2*time.Minute)
 	users := pgtest.Users(t, s.pool, 60)
 	s.joinAll(users[:40])
 	s.runUntil(t0.Add(5*time.Second), nil)
