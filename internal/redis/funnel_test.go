@@ -59,11 +59,22 @@ func TestWaitersAndFunnelCounters(t *testing.T) {
 	if err != nil || !slices.Equal(got, []uuid.UUID{a, e, f}) {
 		t.Fatalf("Waiters = %v, %v; want a, e, f (%v)", got, err, []uuid.UUID{a, e, f})
 	}
-	admissions, err := q.ActiveAdmissions(ctx, event, at)
-	active := waitroom.UsersOf(admissions)
-	if slices.SortFunc(active, func(x, y uuid.UUID) int { return slices.Compare(x[:], y[:]) }); err != nil || len(active) != 2 ||
-		!slices.Contains(active, b) || !slices.Contains(active, d) {
-		t.Fatalf("ActiveAdmissions = %v, %v; want b and d", active, err)
+	for _, withStart := range []bool{false, true} {
+		admissions, err := q.ActiveAdmissions(ctx, event, at, withStart)
+		active := waitroom.UsersOf(admissions)
+		if slices.SortFunc(active, func(x, y uuid.UUID) int { return slices.Compare(x[:], y[:]) }); err != nil || len(active) != 2 ||
+			!slices.Contains(active, b) || !slices.Contains(active, d) {
+			t.Fatalf("ActiveAdmissions(withStart %v) = %v, %v; want b and d", withStart, active, err)
+		}
+		for _, ad := range admissions {
+			wantAt := time.Time{}
+			if withStart {
+				wantAt = at
+			}
+			if !ad.Until.Equal(at.Add(time.Minute)) || !ad.At.Equal(wantAt) {
+				t.Errorf("ActiveAdmissions(withStart %v): %+v, want given at %v, lapsing a minute after %v", withStart, ad, wantAt, at)
+			}
+		}
 	}
 
 	figs, err := fn.Figures(ctx, event, t0, t0.Add(3*time.Minute), at)

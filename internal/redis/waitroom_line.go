@@ -39,12 +39,24 @@ end
 return out
 `)
 
-// ActiveAdmissions implements waitroom.Queue: one script over the
-// admissions that run past now (at most max_active of them) and their
-// tickets.
-func (w *WaitingRooms) ActiveAdmissions(ctx context.Context, eventID uuid.UUID, now time.Time) ([]waitroom.Admission, error) {
+// ActiveAdmissions implements waitroom.Queue: one ZRANGEBYSCORE over the
+// admissions that run past now (at most max_active of them), scored by
+// when each lapses; withStart, one script that reads their tickets too.
+func (w *WaitingRooms) ActiveAdmissions(ctx context.Context, eventID uuid.UUID, now time.Time, withStart bool) ([]waitroom.Admission, error) {
 	k := keysOf(eventID)
-	res, err := activeScript.Run(ctx, w.rdb, []string{k.active, k.tickets}, now.UnixMilli()).StringSlice()
+	var res []string
+	var err error
+	if withStart {
+		res, err = activeScript.Run(ctx, w.rdb, []string{k.active, k.tickets}, now.UnixMilli()).StringSlice()
+	} else {
+		var members []goredis.Z
+		members, err = w.rdb.ZRangeByScoreWithScores(ctx, k.active, &goredis.ZRangeBy{
+			Min: "(" + strconv.FormatInt(now.UnixMilli(), 10), Max: "+inf",
+		}).Result()
+		for _, m := range members {
+			res = append(res, fmt.Sprint(m.Member), strconv.FormatFloat(m.Score, 'f', -1, 64), "0")
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read active admissions event=%s: %w", eventID, err)
 	}

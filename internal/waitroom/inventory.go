@@ -96,12 +96,14 @@ func (s *Service) inventoryPolicy(ctx context.Context, room Room, p Policy, now 
 	if s.stock == nil || p.Paused {
 		return p, sig, nil
 	}
-	active, err := s.queue.ActiveAdmissions(ctx, room.EventID, now)
+	// The idle buyers are counted only when the rate may change.
+	idleDue := s.tunes(room) && room.tuneDue(now)
+	active, err := s.queue.ActiveAdmissions(ctx, room.EventID, now, idleDue)
 	if err != nil {
 		return p, sig, err
 	}
 	var overdue []Admission
-	if s.tunes(room) && room.tuneDue(now) {
+	if idleDue {
 		overdue = overdueOf(active, now)
 	}
 	inv, err := s.stock.Inventory(ctx, room.EventID, UsersOf(active), overdue, now)

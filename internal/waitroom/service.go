@@ -68,8 +68,10 @@ type Queue interface {
 	Release(ctx context.Context, eventID uuid.UUID, chain string) error
 	// Counts returns the room's live figures at now.
 	Counts(ctx context.Context, eventID uuid.UUID, now time.Time) (Counts, error)
-	// ActiveAdmissions returns the admissions that run past now.
-	ActiveAdmissions(ctx context.Context, eventID uuid.UUID, now time.Time) ([]Admission, error)
+	// ActiveAdmissions returns the admissions that run past now; with
+	// when each was given (Admission.At) only if withStart, which costs a
+	// read of every admitted user's ticket.
+	ActiveAdmissions(ctx context.Context, eventID uuid.UUID, now time.Time, withStart bool) ([]Admission, error)
 	// Waiters returns the users still waiting (not yet admitted), in queue
 	// order.
 	Waiters(ctx context.Context, eventID uuid.UUID) ([]uuid.UUID, error)
